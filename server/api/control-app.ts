@@ -1,0 +1,31 @@
+// The control API (CONTRACT.md section 4), served only on the platform host.
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Platform } from '../platform.js';
+import { createAuthenticator } from './auth.js';
+import { errorMiddleware, notFoundMiddleware } from './error-middleware.js';
+import { tenantsRouter } from './tenants-routes.js';
+import { tokensRouter } from './tokens-routes.js';
+
+export function createControlApp(p: Platform): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(helmet());
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+
+  const { authenticate } = createAuthenticator(p.store, p.secrets);
+  const api = express.Router();
+  api.use(authenticate);
+  api.use(express.json({ limit: '1mb' }));
+  api.use(tenantsRouter(p));
+  api.use(tokensRouter(p));
+  app.use('/api/v1', api);
+
+  app.use(notFoundMiddleware);
+  app.use(errorMiddleware(p.log));
+  return app;
+}

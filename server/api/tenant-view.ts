@@ -1,0 +1,16 @@
+// The JSON shape of a tenant in API answers.
+import type { Store, TenantRecord } from '../db/store.js';
+
+export function tenantView(t: TenantRecord, store: Store, urlOf: (id: string) => string) {
+  return {
+    id: t.id,
+    createdAt: t.createdAt,
+    url: urlOf(t.id),
+    domains: store.domains.forTenant(t.id).map((d) => ({ domain: d.domain, verified: d.verified, default: d.isDefault })),
+    liveDeployId: t.liveDeployId,
+    limits: t.limits,
+    network: t.network,
+    deployBranch: t.deployBranch,
+    keepReleases: t.keepReleases,
+  };
+}

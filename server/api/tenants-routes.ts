@@ -1,0 +1,64 @@
+// /api/v1/tenants: create, list, show, change, delete (admin only).
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Platform } from '../platform.js';
+import { actorName, requireAdmin } from './auth.js';
+import { parseBody } from './validate.js';
+import { tenantView } from './tenant-view.js';
+import { limitsPatchSchema } from '../tenants/limits.js';
+import { AppError } from '../errors.js';
+import { isValidTenantId } from '../tenants/tenant-id.js';
+
+const createSchema = z.strictObject({
+  id: z.unknown(),
+  domains: z.array(z.string()).max(100).optional(),
+  limits: limitsPatchSchema.optional(),
+  network: z.enum(['none', 'all']).optional(),
+});
+
+const patchSchema = z.strictObject({
+  limits: limitsPatchSchema.optional(),
+  network: z.enum(['none', 'all']).optional(),
+  deployBranch: z
+    .string()
+    .regex(/^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}$/, 'must be a branch name such as main')
+    .optional(),
+  keepReleases: z.number().int().min(1).max(1000).optional(),
+});
+
+export function tenantsRouter(p: Platform): Router {
+  const r = Router();
+  const view = (id: string) => tenantView(p.tenants.get(id), p.store, (i) => p.tenants.urlOf(i));
+
+  r.post('/tenants', requireAdmin, async (req, res) => {
+    const body = parseBody(createSchema, req.body);
+    if (!isValidTenantId(body.id)) throw new AppError('invalid_tenant_id');
+    const t = await p.tenants.create({ id: body.id, domains: body.domains, limits: body.limits, network: body.network }, actorName(req.principal));
+    res.status(201).json(view(t.id));
+  });
+
+  r.get('/tenants', requireAdmin, (_req, res) => {
+    res.json({ tenants: p.store.tenants.list().map((t) => view(t.id)) });
+  });
+
+  r.get('/tenants/:id', requireAdmin, (req, res) => {
+    res.json(view(req.params.id as string));
+  });
+
+  r.patch('/tenants/:id', requireAdmin, async (req, res) => {
+    const id = req.params.id as string;
+    p.tenants.get(id);
+    const body = parseBody(patchSchema, req.body);
+    await p.tenants.update(id, body, actorName(req.principal));
+    res.json(view(id));
+  });
+
+  r.delete('/tenants/:id', requireAdmin, async (req, res) => {
+    const id = req.params.id as string;
+    p.tenants.get(id);
+    await p.tenants.delete(id, actorName(req.principal));
+    res.status(204).end();
+  });
+
+  return r;
+}

@@ -1,0 +1,48 @@
+// /api/v1/tenants/:id/tokens: tenant tokens, shown once, stored hashed.
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Platform } from '../platform.js';
+import { actorName, requireAdmin } from './auth.js';
+import { parseBody } from './validate.js';
+import { ALL_SCOPES, type Scope } from '../db/store.js';
+import { hashToken, newId, newTokenValue } from '../auth/token-hash.js';
+import { AppError } from '../errors.js';
+
+const createSchema = z.strictObject({
+  name: z.string().min(1).max(100).default('token'),
+  scopes: z
+    .array(z.enum(ALL_SCOPES as [Scope, ...Scope[]], { error: `scopes are ${ALL_SCOPES.join(', ')}` }))
+    .min(1, 'give at least one scope')
+    .default(['deploy', 'read']),
+});
+
+export function tokensRouter(p: Platform): Router {
+  const r = Router();
+
+  r.post('/tenants/:id/tokens', requireAdmin, (req, res) => {
+    const tenantId = req.params.id as string;
+    p.tenants.get(tenantId);
+    const body = parseBody(createSchema, req.body);
+    const token = newTokenValue();
+    const id = newId('tok');
+    const scopes = [...new Set(body.scopes)];
+    p.store.tokens.insert({ id, tenantId, name: body.name, hash: hashToken(p.secrets.secret, token), scopes });
+    p.store.audit.record({ actor: actorName(req.principal), action: 'token.create', tenantId, detail: { id, name: body.name, scopes } });
+    res.status(201).json({ token, id, name: body.name, scopes });
+  });
+
+  r.get('/tenants/:id/tokens', requireAdmin, (req, res) => {
+    const tenantId = req.params.id as string;
+    p.tenants.get(tenantId);
+    res.json({ tokens: p.store.tokens.forTenant(tenantId) });
+  });
+
+  r.delete('/tenants/:id/tokens/:tokenId', requireAdmin, (req, res) => {
+    const tenantId = req.params.id as string;
+    if (!p.store.tokens.delete(tenantId, req.params.tokenId as string)) throw new AppError('not_found', 'No such token.');
+    p.store.audit.record({ actor: actorName(req.principal), action: 'token.delete', tenantId, detail: { id: req.params.tokenId } });
+    res.status(204).end();
+  });
+
+  return r;
+}

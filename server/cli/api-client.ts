@@ -1,0 +1,56 @@
+// The CLI's HTTP client: TENANTRY_URL / --url and TENANTRY_TOKEN / --token.
+// Errors from the API become one line: "<message> (<code>, HTTP <status>)".
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+  }
+}
+
+export interface ClientOptions {
+  url: string;
+  token: string | undefined;
+}
+
+export function clientOptions(flags: { url?: string; token?: string }, env: NodeJS.ProcessEnv): ClientOptions {
+  return {
+    url: (flags.url ?? env.TENANTRY_URL ?? 'http://localhost:8080').replace(/\/+$/, ''),
+    token: flags.token ?? env.TENANTRY_TOKEN,
+  };
+}
+
+export interface RequestOptions {
+  method?: string;
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+}
+
+export async function apiRequest<T = unknown>(opts: ClientOptions, path: string, req: RequestOptions = {}): Promise<T> {
+  if (!opts.token) throw new CliError('no token: set TENANTRY_TOKEN or pass --token (the admin token is in <data>/admin-token)', 2);
+  const headers: Record<string, string> = { Authorization: `Bearer ${opts.token}`, Accept: 'application/json', ...req.headers };
+  let body = req.body;
+  if (req.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(req.json);
+  }
+  let res: Response;
+  try {
+    res = await fetch(opts.url + path, { method: req.method ?? 'GET', headers, body, duplex: 'half' } as RequestInit);
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new CliError(`cannot reach ${opts.url} (${cause}); is "tenantry serve" running? Set TENANTRY_URL or --url otherwise`);
+  }
+  const text = await res.text();
+  let data: unknown = undefined;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) {
+    const e = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new CliError(e ? `${e.message} (${e.code}, HTTP ${res.status})` : `HTTP ${res.status}: ${text.slice(0, 200)}`);
+  }
+  return data as T;
+}

@@ -1,0 +1,38 @@
+// tenantry serve [--port N] [--data-dir D] ...: runs the platform in the foreground.
+import { ConfigError, loadConfig } from '../../config.js';
+import { createLogger } from '../../log.js';
+import { startServer } from '../../serve.js';
+import { CliError } from '../api-client.js';
+
+export async function serveCommand(args: string[]): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(args, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(`tenantry: ${err.message}`, 2);
+    throw err;
+  }
+  const log = createLogger();
+  let running;
+  try {
+    running = await startServer(config, log);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${config.port} on ${config.bind} is in use; stop the other server or set TENANTRY_PORT`);
+    if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${config.port} (${e.message})`);
+    throw err;
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

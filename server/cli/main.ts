@@ -1,0 +1,55 @@
+// The `tenantry` command: `serve` runs the platform; every other command is a
+// thin client of the HTTP API. Exit 0 on success; one line on stderr otherwise.
+import { CliError } from './api-client.js';
+import { serveCommand } from './commands/serve.js';
+import { tenantsCommand } from './commands/tenants.js';
+import { tokensCommand } from './commands/tokens.js';
+
+type Command = (args: string[], print: (s: string) => void) => Promise<void>;
+
+export const COMMANDS: Record<string, Command> = {
+  serve: (args) => serveCommand(args),
+  tenants: tenantsCommand,
+  tokens: tokensCommand,
+};
+
+const HELP = `usage: tenantry <command> [options]
+
+  serve                                   run the platform (what npm start runs)
+  tenants create <id> [--domain D]...     create a tenant (admin)
+  tenants list | show <id> | delete <id>
+  tokens create --tenant <id> [--scope deploy,read,plugins]
+
+Client commands read TENANTRY_URL (default http://localhost:8080) and
+TENANTRY_TOKEN, or --url and --token.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(HELP);
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`tenantry: unknown command "${name}"; run "tenantry --help"`);
+    return 2;
+  }
+  try {
+    await cmd(rest, (s) => console.log(s));
+    return 0;
+  } catch (err) {
+    if (err instanceof CliError) {
+      console.error(err.message.startsWith('tenantry:') ? err.message : `tenantry: ${err.message}`);
+      return err.exitCode;
+    }
+    console.error(`tenantry: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+// Run when executed directly (not when imported by tests).
+if (process.argv[1] && import.meta.url === new URL(process.argv[1], 'file://').href) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code !== 0 || process.argv[2] !== 'serve') process.exitCode = code;
+  });
+}

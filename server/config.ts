@@ -1,0 +1,127 @@
+// Settings: read once from flags and environment variables, validated into one
+// frozen, typed object. A bad value stops the start with one line naming it.
+import path from 'node:path';
+import { z } from 'zod';
+
+export const ISOLATION_MODES = ['auto', 'strict', 'off'] as const;
+export type IsolationMode = (typeof ISOLATION_MODES)[number];
+
+const hostName = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i, 'must be a host name such as localhost or example.com')
+  .transform((s) => s.toLowerCase());
+
+const port = z.coerce
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+/** One entry per setting: the variable, the flag, the schema. Defaults live here only. */
+const settingsSchema = z.strictObject({
+  dataDir: z.string().min(1).default('./data'),
+  port: port.default(8080),
+  bind: z.string().min(1).default('127.0.0.1'),
+  httpsPort: port.optional(),
+  platformHost: hostName.default('localhost'),
+  baseDomain: hostName.default('localhost'),
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  smtpUrl: z.url({ protocol: /^smtps?$/, error: 'must be a URL such as smtp://user:pass@host:587' }).optional(),
+  mailFrom: z.email('must be an e-mail address').optional(),
+  isolation: z.enum(ISOLATION_MODES, { error: 'must be one of auto, strict, off' }).default('auto'),
+  secret: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Idle time after which a tenant's worker is stopped. */
+  workerIdleSeconds: z.coerce.number().int().min(1).default(300),
+  /** Per-request timeout for dynamic routes (504 after it). */
+  requestTimeoutSeconds: z.coerce.number().int().min(1).default(30),
+});
+
+type SettingKey = keyof z.input<typeof settingsSchema>;
+
+/** Setting -> environment variable. The flag is the variable's tail in kebab case. */
+export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
+  dataDir: 'TENANTRY_DATA_DIR',
+  port: 'TENANTRY_PORT',
+  bind: 'TENANTRY_BIND',
+  httpsPort: 'TENANTRY_HTTPS_PORT',
+  platformHost: 'TENANTRY_PLATFORM_HOST',
+  baseDomain: 'TENANTRY_BASE_DOMAIN',
+  adminToken: 'TENANTRY_ADMIN_TOKEN',
+  smtpUrl: 'TENANTRY_SMTP_URL',
+  mailFrom: 'TENANTRY_MAIL_FROM',
+  isolation: 'TENANTRY_ISOLATION',
+  secret: 'TENANTRY_SECRET',
+  workerIdleSeconds: 'TENANTRY_WORKER_IDLE_SECONDS',
+  requestTimeoutSeconds: 'TENANTRY_REQUEST_TIMEOUT_SECONDS',
+};
+
+export function flagFor(key: SettingKey): string {
+  return '--' + SETTING_VARIABLES[key].replace(/^TENANTRY_/, '').toLowerCase().replace(/_/g, '-');
+}
+
+export interface Config {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly bind: string;
+  readonly httpsPort: number | undefined;
+  readonly platformHost: string;
+  readonly baseDomain: string;
+  readonly adminToken: string | undefined;
+  readonly smtpUrl: string | undefined;
+  readonly mailFrom: string;
+  readonly isolation: IsolationMode;
+  readonly secret: string | undefined;
+  readonly workerIdleSeconds: number;
+  readonly requestTimeoutSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Reads flags (`--port 9000` or `--port=9000`) over environment variables.
+ * Unknown flags are an error: a typo must not silently fall back to a default.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const raw: Record<string, string> = {};
+  const byFlag = new Map<string, SettingKey>();
+  for (const key of Object.keys(SETTING_VARIABLES) as SettingKey[]) {
+    byFlag.set(flagFor(key), key);
+    const fromEnv = env[SETTING_VARIABLES[key]];
+    if (fromEnv !== undefined && fromEnv !== '') raw[key] = fromEnv;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const key = byFlag.get(flag);
+    if (!key) throw new ConfigError(`unknown option ${flag}; known: ${[...byFlag.keys()].join(', ')}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`option ${flag} needs a value`);
+    raw[key] = value;
+  }
+  const parsed = settingsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0]) as SettingKey;
+    const name = SETTING_VARIABLES[key] ?? key;
+    throw new ConfigError(`invalid setting ${name} (${flagFor(key)}) = ${JSON.stringify(raw[key] ?? '')}: ${issue.message}`);
+  }
+  const s = parsed.data;
+  return Object.freeze({
+    dataDir: path.resolve(s.dataDir),
+    port: s.port,
+    bind: s.bind,
+    httpsPort: s.httpsPort,
+    platformHost: s.platformHost,
+    baseDomain: s.baseDomain,
+    adminToken: s.adminToken,
+    smtpUrl: s.smtpUrl,
+    mailFrom: s.mailFrom ?? `no-reply@${s.platformHost}`,
+    isolation: s.isolation,
+    secret: s.secret,
+    workerIdleSeconds: s.workerIdleSeconds,
+    requestTimeoutSeconds: s.requestTimeoutSeconds,
+  });
+}

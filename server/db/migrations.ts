@@ -1,0 +1,81 @@
+// Numbered schema migrations. Append only: never edit a migration that has shipped.
+// The database's `user_version` records how many have run.
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE tenants (
+        id             TEXT PRIMARY KEY,
+        created_at     TEXT NOT NULL,
+        limits_json    TEXT NOT NULL DEFAULT '{}',
+        network        TEXT NOT NULL DEFAULT 'none' CHECK (network IN ('none', 'all')),
+        deploy_branch  TEXT NOT NULL DEFAULT 'main',
+        keep_releases  INTEGER NOT NULL DEFAULT 10,
+        live_deploy_id TEXT
+      );
+      CREATE TABLE domains (
+        domain             TEXT PRIMARY KEY,
+        tenant_id          TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        verified           INTEGER NOT NULL DEFAULT 0,
+        verification_token TEXT NOT NULL,
+        is_default         INTEGER NOT NULL DEFAULT 0,
+        created_at         TEXT NOT NULL
+      );
+      CREATE INDEX domains_tenant ON domains(tenant_id);
+      CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        hash         TEXT NOT NULL UNIQUE,
+        scopes       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+      );
+      CREATE INDEX tokens_tenant ON tokens(tenant_id);
+      CREATE TABLE deploys (
+        id         TEXT PRIMARY KEY,
+        tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        message    TEXT,
+        actor      TEXT NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('staging', 'ready', 'failed', 'pruned')),
+        files      INTEGER NOT NULL DEFAULT 0,
+        bytes      INTEGER NOT NULL DEFAULT 0,
+        error      TEXT
+      );
+      CREATE INDEX deploys_tenant ON deploys(tenant_id, created_at);
+      CREATE TABLE tenant_env (
+        tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        key       TEXT NOT NULL,
+        value     TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, key)
+      );
+      CREATE TABLE tenant_plugins (
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        enabled     INTEGER NOT NULL DEFAULT 1,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, name)
+      );
+      CREATE TABLE audit_log (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        tenant_id  TEXT,
+        detail     TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX audit_tenant ON audit_log(tenant_id, id);
+    `,
+  },
+];

@@ -1,0 +1,30 @@
+// A request on a tenant's domain: its live release's static files. Dynamic
+// routes (api/) are handed to the tenant's worker by the route step set here.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Platform } from '../platform.js';
+import type { SiteIndex } from '../site/site-index.js';
+import { serveStatic } from './static-files.js';
+import { sendPlain } from './plain-pages.js';
+
+/**
+ * Handles a request before static files; returns true when it answered.
+ * The dynamic-route proxy and plugin routes plug in here.
+ */
+export type SiteRequestStep = (tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse) => boolean;
+
+export function createTenantSiteHandler(p: Platform, steps: readonly SiteRequestStep[] = []) {
+  return (tenantId: string, req: IncomingMessage, res: ServerResponse): void => {
+    let site: SiteIndex | undefined;
+    try {
+      site = p.sites.get(tenantId);
+    } catch (err) {
+      p.log.error('cannot load live release', { tenant: tenantId, err });
+    }
+    if (!site) {
+      sendPlain(res, 503, 'Service Unavailable: this site has no live release.', { 'Retry-After': '30' });
+      return;
+    }
+    for (const step of steps) if (step(tenantId, site, req, res)) return;
+    serveStatic(site, req, res);
+  };
+}

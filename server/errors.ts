@@ -1,0 +1,49 @@
+// The one catalogue of API errors: a stable snake_case code, an HTTP status and
+// a default message. Handlers throw these; server/api/error-middleware.ts turns
+// them into `{"error": {"code", "message"}}`. Callers branch on `code`, never on text.
+
+export const ERRORS = {
+  invalid_request: { status: 400, message: 'The request is not valid.' },
+  invalid_json: { status: 400, message: 'The request body is not valid JSON.' },
+  invalid_tenant_id: {
+    status: 400,
+    message: 'A tenant id is 2 to 40 characters: lowercase letters, digits and dashes, starting with a letter and not ending with a dash.',
+  },
+  unauthorized: { status: 401, message: 'A valid token is required: send "Authorization: Bearer <token>".' },
+  forbidden: { status: 403, message: 'This token may not do that.' },
+  not_found: { status: 404, message: 'Not found.' },
+  tenant_not_found: { status: 404, message: 'No such tenant.' },
+  deploy_not_found: { status: 404, message: 'No such deploy.' },
+  method_not_allowed: { status: 405, message: 'Method not allowed.' },
+  tenant_exists: { status: 409, message: 'A tenant with this id already exists.' },
+  domain_taken: { status: 409, message: 'This domain belongs to another tenant.' },
+  deploy_in_progress: { status: 409, message: 'Another deploy of this tenant is in progress; try again when it has finished.' },
+  conflict: { status: 409, message: 'The request conflicts with the current state.' },
+  payload_too_large: { status: 413, message: 'The request body is too large.' },
+  unsupported_media_type: { status: 415, message: 'Unsupported content type.' },
+  archive_invalid: { status: 422, message: 'The archive was refused.' },
+  deploy_failed: { status: 422, message: 'The release could not be made live.' },
+  rate_limited: { status: 429, message: 'Too many requests; slow down.' },
+  internal_error: { status: 500, message: 'Something went wrong on our side.' },
+  worker_unavailable: { status: 503, message: 'The site is temporarily unavailable.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    /** Extra fields for the JSON body (never secrets or paths). */
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message ?? ERRORS[code].message);
+    this.status = ERRORS[code].status;
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}

@@ -1,0 +1,24 @@
+// The data folder's layout, in one place:
+//   <data>/platform.db secret admin-token outbox/ run/<id>/http.sock git/<id>.git
+//   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/}
+import path from 'node:path';
+
+export class DataPaths {
+  constructor(readonly root: string) {}
+  get database() { return path.join(this.root, 'platform.db'); }
+  get outbox() { return path.join(this.root, 'outbox'); }
+  get tenantsRoot() { return path.join(this.root, 'tenants'); }
+  get runRoot() { return path.join(this.root, 'run'); }
+  get gitRoot() { return path.join(this.root, 'git'); }
+  tenant(id: string) { return path.join(this.tenantsRoot, id); }
+  releases(id: string) { return path.join(this.tenant(id), 'releases'); }
+  release(id: string, deployId: string) { return path.join(this.releases(id), deployId); }
+  /** Symlink to the live release; renamed over atomically on activation. */
+  live(id: string) { return path.join(this.tenant(id), 'live'); }
+  staging(id: string) { return path.join(this.tenant(id), 'staging'); }
+  tenantData(id: string) { return path.join(this.tenant(id), 'data'); }
+  logs(id: string) { return path.join(this.tenant(id), 'logs'); }
+  run(id: string) { return path.join(this.runRoot, id); }
+  socket(id: string) { return path.join(this.run(id), 'http.sock'); }
+  gitRepo(id: string) { return path.join(this.gitRoot, `${id}.git`); }
+}

@@ -1,0 +1,76 @@
+// Releases of a tenant: immutable folders under releases/, one of them live.
+// activateRelease() is the single way a release goes live, for uploads, git
+// pushes, rollbacks and the starter site alike.
+import fs from 'node:fs';
+import type { Store } from '../db/store.js';
+import type { DataPaths } from '../paths.js';
+import type { SiteRegistry } from '../site/site-registry.js';
+import type { SiteIndex } from '../site/site-index.js';
+import type { Logger } from '../log.js';
+import { pointLiveAt, readLiveDeployId } from './live-link.js';
+
+/**
+ * Steps other subsystems hang on a release switch. `beforeActivate` may refuse
+ * (throw) and the old release stays live; e.g. the worker pool starts and
+ * health-checks the new release's worker there.
+ */
+export interface ActivationHooks {
+  beforeActivate?(tenantId: string, deployId: string, site: SiteIndex): Promise<void>;
+  afterActivate?(tenantId: string, deployId: string, site: SiteIndex): Promise<void>;
+}
+
+export class ReleaseManager {
+  private readonly hooks: ActivationHooks[] = [];
+
+  constructor(
+    private readonly paths: DataPaths,
+    private readonly store: Store,
+    private readonly sites: SiteRegistry,
+    private readonly log: Logger,
+  ) {}
+
+  addHooks(h: ActivationHooks): void {
+    this.hooks.push(h);
+  }
+
+  liveDeployId(tenantId: string): string | undefined {
+    return readLiveDeployId(this.paths.live(tenantId));
+  }
+
+  /** Makes an existing, complete release folder live. Throws and changes nothing if it cannot. */
+  async activateRelease(tenantId: string, deployId: string): Promise<SiteIndex> {
+    const dir = this.paths.release(tenantId, deployId);
+    if (!fs.existsSync(dir)) throw new Error(`release ${deployId} is no longer on disk`);
+    const site = this.sites.prepare(dir);
+    for (const h of this.hooks) await h.beforeActivate?.(tenantId, deployId, site);
+    pointLiveAt(this.paths.live(tenantId), deployId);
+    this.store.tenants.setLive(tenantId, deployId);
+    this.sites.set(tenantId, site);
+    for (const h of this.hooks) {
+      try {
+        await h.afterActivate?.(tenantId, deployId, site);
+      } catch (err) {
+        this.log.warn('after-activate step failed', { tenant: tenantId, deploy: deployId, err });
+      }
+    }
+    return site;
+  }
+
+  /**
+   * At start: the `live` link is the truth (it is switched first, atomically);
+   * the database follows it. Staging left by a crash is removed.
+   */
+  reconcile(): void {
+    for (const t of this.store.tenants.list()) {
+      const onDisk = readLiveDeployId(this.paths.live(t.id));
+      if (onDisk && onDisk !== t.liveDeployId) {
+        this.log.warn('live release differs from database; following the disk', { tenant: t.id, disk: onDisk, db: t.liveDeployId });
+        this.store.tenants.setLive(t.id, onDisk);
+      }
+      fs.rmSync(this.paths.staging(t.id), { recursive: true, force: true });
+    }
+    for (const d of this.store.deploys.byStatus('staging')) {
+      this.store.deploys.markFailed(d.id, 'interrupted: the platform stopped during this deploy');
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// `tenantry serve`: build the platform, create the demo tenant on first start,
+// listen, and print what the operator needs (URL, admin token once, demo URL).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { createPlatform, type Platform } from './platform.js';
+import { createEdgeHandler } from './edge/edge-handler.js';
+
+export interface RunningServer {
+  readonly platform: Platform;
+  readonly server: http.Server;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export const DEMO_TENANT = 'demo';
+
+async function ensureDemoTenant(p: Platform): Promise<boolean> {
+  const firstStart = p.store.tenants.list().length === 0 && p.store.audit.forTenant(DEMO_TENANT, 1).length === 0;
+  if (!firstStart) return false;
+  await p.tenants.create({ id: DEMO_TENANT }, 'system');
+  return true;
+}
+
+export async function startServer(config: Config, log: Logger, out: (line: string) => void = console.log): Promise<RunningServer> {
+  const platform = createPlatform(config, log);
+  const createdDemo = await ensureDemoTenant(platform);
+  const server = http.createServer(createEdgeHandler(platform));
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.bind, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const portPart = port === 80 ? '' : `:${port}`;
+  out(`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${config.bind}:${port}, data in ${config.dataDir})`);
+  if (platform.secrets.generatedAdminToken) {
+    out(`Admin token (shown once, also saved to ${platform.paths.root}/admin-token): ${platform.secrets.adminToken}`);
+  }
+  if (createdDemo || platform.store.tenants.get(DEMO_TENANT)) {
+    out(`Demo tenant: http://${DEMO_TENANT}.${config.baseDomain}${portPart}/`);
+  }
+  return {
+    platform,
+    server,
+    port,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      platform.close();
+    },
+  };
+}

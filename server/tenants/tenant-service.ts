@@ -1,0 +1,153 @@
+// Creating, changing and deleting tenants: the database rows, the folder on
+// disk, the default domain and the starter release, kept in step.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { Config } from '../config.js';
+import type { Store, TenantRecord, Network } from '../db/store.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DataPaths } from '../paths.js';
+import type { ReleaseManager } from '../releases/release-manager.js';
+import { copyStarterSite } from '../releases/starter-site.js';
+import { newDeployId } from '../auth/token-hash.js';
+import type { DomainMap } from './domain-map.js';
+import { normalizeDomain } from './domain-name.js';
+import type { LimitsPatch } from './limits.js';
+import { isValidTenantId } from './tenant-id.js';
+import type { SiteRegistry } from '../site/site-registry.js';
+
+/**
+ * Lifecycle steps other subsystems attach to (Unix users, git repositories,
+ * workers). `onTenantCreated` runs before the starter release goes live; a
+ * throw there undoes the creation. `onTenantDeleting` runs before the folder goes.
+ */
+export interface TenantLifecycleHooks {
+  onTenantCreated?(tenant: TenantRecord): Promise<void>;
+  onTenantDeleting?(tenantId: string): Promise<void>;
+  /** Settings (limits, network, branch) changed: e.g. restart the worker with new limits. */
+  onTenantChanged?(tenant: TenantRecord): Promise<void>;
+}
+
+export interface TenantPatch {
+  limits?: LimitsPatch;
+  network?: Network;
+  deployBranch?: string;
+  keepReleases?: number;
+}
+
+export interface CreateTenantInput {
+  id: string;
+  domains?: string[];
+  limits?: LimitsPatch;
+  network?: Network;
+}
+
+export class TenantService {
+  private readonly hooks: TenantLifecycleHooks[] = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly paths: DataPaths,
+    private readonly store: Store,
+    private readonly domainMap: DomainMap,
+    private readonly releases: ReleaseManager,
+    private readonly sites: SiteRegistry,
+    private readonly log: Logger,
+  ) {}
+
+  addHooks(h: TenantLifecycleHooks): void {
+    this.hooks.push(h);
+  }
+
+  defaultDomain(id: string): string {
+    return `${id}.${this.config.baseDomain}`;
+  }
+
+  /** The public URL of a tenant's default domain. */
+  urlOf(id: string): string {
+    const port = this.config.port === 80 ? '' : `:${this.config.port}`;
+    return `http://${this.defaultDomain(id)}${port}/`;
+  }
+
+  async create(input: CreateTenantInput, actor: string): Promise<TenantRecord> {
+    if (!isValidTenantId(input.id)) throw new AppError('invalid_tenant_id');
+    const id = input.id;
+    const extra = (input.domains ?? []).map((d) => {
+      const n = normalizeDomain(d);
+      if (!n) throw new AppError('invalid_request', `"${String(d)}" is not a valid domain name.`);
+      return n;
+    });
+    const domains = [...new Set([this.defaultDomain(id), ...extra])];
+    if (this.store.tenants.get(id)) throw new AppError('tenant_exists', `A tenant with the id "${id}" already exists.`);
+    for (const d of domains) {
+      const owner = this.store.domains.get(d);
+      if (owner) throw new AppError('domain_taken', `The domain ${d} belongs to another tenant.`);
+    }
+    if (fs.existsSync(this.paths.tenant(id))) {
+      // A folder without a row: left by a crash during an earlier create or delete.
+      fs.rmSync(this.paths.tenant(id), { recursive: true, force: true });
+    }
+
+    this.store.transaction(() => {
+      this.store.tenants.insert({ id, limits: input.limits, network: input.network });
+      domains.forEach((domain, i) =>
+        this.store.domains.insert({
+          domain,
+          tenantId: id,
+          verified: true,
+          verificationToken: crypto.randomBytes(16).toString('hex'),
+          isDefault: i === 0,
+        }),
+      );
+    });
+    try {
+      for (const sub of [this.paths.releases(id), this.paths.tenantData(id), this.paths.logs(id)]) {
+        fs.mkdirSync(sub, { recursive: true, mode: 0o750 });
+      }
+      const tenant = this.store.tenants.get(id)!;
+      for (const h of this.hooks) await h.onTenantCreated?.(tenant);
+      await this.installStarter(id, actor);
+    } catch (err) {
+      this.log.error('tenant creation failed; undoing', { tenant: id, err });
+      await this.delete(id, 'system').catch(() => {});
+      throw err;
+    }
+    this.domainMap.rebuild();
+    this.store.audit.record({ actor, action: 'tenant.create', tenantId: id, detail: { domains } });
+    this.log.info('tenant created', { tenant: id, url: this.urlOf(id) });
+    return this.store.tenants.get(id)!;
+  }
+
+  private async installStarter(id: string, actor: string): Promise<void> {
+    const deployId = newDeployId();
+    this.store.deploys.insert({ id: deployId, tenantId: id, source: 'starter', message: 'Starter site', actor });
+    const stats = copyStarterSite(this.paths.release(id, deployId), { tenant: id, url: this.urlOf(id) });
+    this.store.deploys.markReady(deployId, stats);
+    await this.releases.activateRelease(id, deployId);
+  }
+
+  get(id: string): TenantRecord {
+    const t = this.store.tenants.get(id);
+    if (!t) throw new AppError('tenant_not_found', `No tenant with the id "${id}".`);
+    return t;
+  }
+
+  async update(id: string, patch: TenantPatch, actor: string): Promise<TenantRecord> {
+    this.get(id);
+    this.store.tenants.update(id, patch);
+    this.store.audit.record({ actor, action: 'tenant.update', tenantId: id, detail: { ...patch } });
+    const t = this.get(id);
+    for (const h of this.hooks) await h.onTenantChanged?.(t);
+    return t;
+  }
+
+  async delete(id: string, actor: string): Promise<void> {
+    for (const h of this.hooks) await h.onTenantDeleting?.(id);
+    this.sites.forget(id);
+    this.store.tenants.delete(id);
+    fs.rmSync(this.paths.tenant(id), { recursive: true, force: true });
+    this.domainMap.rebuild();
+    this.store.audit.record({ actor, action: 'tenant.delete', tenantId: id });
+    this.log.info('tenant deleted', { tenant: id });
+  }
+}
