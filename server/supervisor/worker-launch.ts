@@ -1,0 +1,44 @@
+// The boundary between "run this tenant's worker" (the worker pool, in the
+// edge) and "how it is run" (plain child process, or a sandbox under the
+// tenant's own user with namespaces, seccomp and cgroups, done by the
+// supervisor). The pool sees only this interface.
+import type { Limits } from '../tenants/limits.js';
+import type { Network } from '../db/store.js';
+
+export interface WorkerLaunchSpec {
+  readonly tenantId: string;
+  /** Release folder the worker serves; read-only to it. */
+  readonly releaseDir: string;
+  /** The tenant's persistent writable folder (TENANTRY_DATA). */
+  readonly dataDir: string;
+  /** Folder that holds the worker's socket; writable by the worker. */
+  readonly runDir: string;
+  /** Unix socket the worker listens on (inside runDir). */
+  readonly socketPath: string;
+  /** File that receives the worker's stdout and stderr (appended). */
+  readonly logFile: string;
+  /** Absolute path of the worker runtime's entry script (dist/server/worker/main.js). */
+  readonly entry: string;
+  readonly args: readonly string[];
+  /** Exactly the environment the worker sees; nothing of the platform's own. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly limits: Limits;
+  readonly network: Network;
+}
+
+export interface WorkerExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+export interface LaunchedWorker {
+  readonly pid: number;
+  /** Settles when the worker process has exited. */
+  readonly exited: Promise<WorkerExit>;
+  /** Kills the worker and everything it started (its whole cgroup where there is one). */
+  kill(): Promise<void>;
+}
+
+export interface WorkerLauncher {
+  launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker>;
+}
