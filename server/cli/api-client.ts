@@ -50,7 +50,7 @@ export async function apiRequest<T = unknown>(opts: ClientOptions, path: string,
   }
   if (!res.ok) {
     const e = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new CliError(e ? `${e.message} (${e.code}, HTTP ${res.status})` : `HTTP ${res.status}: ${text.slice(0, 200)}`);
+    throw new CliError(e ? `${String(e.message).replace(/\.$/, "")} (${e.code}, HTTP ${res.status})` : `HTTP ${res.status}: ${text.slice(0, 200)}`);
   }
   return data as T;
 }
