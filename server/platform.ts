@@ -11,6 +11,8 @@ import { DomainMap } from './tenants/domain-map.js';
 import { SiteRegistry } from './site/site-registry.js';
 import { ReleaseManager } from './releases/release-manager.js';
 import { TenantService } from './tenants/tenant-service.js';
+import { GitService } from './git/git-service.js';
+import type { ArchiveDeployer } from './git/push-deploy.js';
 
 export interface Platform {
   readonly config: Config;
@@ -22,6 +24,7 @@ export interface Platform {
   readonly sites: SiteRegistry;
   readonly releases: ReleaseManager;
   readonly tenants: TenantService;
+  readonly git: GitService;
   close(): void;
 }
 
@@ -41,8 +44,11 @@ export function createPlatform(config: Config, log: Logger): Platform {
   const sites = new SiteRegistry(paths);
   const releases = new ReleaseManager(paths, store, sites, log);
   const tenants = new TenantService(config, paths, store, domains, releases, sites, log);
+  // Pushes deploy through the same pipeline as uploads.
+  const git = new GitService(paths, store, () => (self as { deploys?: ArchiveDeployer }).deploys, log);
+  tenants.addHooks(git.repositories.lifecycleHooks());
   releases.reconcile();
-  return {
+  const self: Platform = {
     config,
     log,
     paths,
@@ -52,6 +58,11 @@ export function createPlatform(config: Config, log: Logger): Platform {
     sites,
     releases,
     tenants,
-    close: () => db.close(),
+    git,
+    close: () => {
+      git.close();
+      db.close();
+    },
   };
+  return self;
 }

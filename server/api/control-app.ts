@@ -6,6 +6,7 @@ import { createAuthenticator } from './auth.js';
 import { errorMiddleware, notFoundMiddleware } from './error-middleware.js';
 import { tenantsRouter } from './tenants-routes.js';
 import { tokensRouter } from './tokens-routes.js';
+import { gitHttpHandler } from '../git/git-http.js';
 
 export function createControlApp(p: Platform): Express {
   const app = express();
@@ -17,7 +18,9 @@ export function createControlApp(p: Platform): Express {
     res.json({ ok: true });
   });
 
-  const { authenticate } = createAuthenticator(p.store, p.secrets);
+  const { authenticate, principalFor } = createAuthenticator(p.store, p.secrets);
+  // git smart HTTP: Basic auth of its own, and the raw body (a pack stream) untouched.
+  app.use('/git', gitHttpHandler({ git: p.git, store: p.store, principalFor, log: p.log }));
   const api = express.Router();
   api.use(authenticate);
   api.use(express.json({ limit: '1mb' }));

@@ -1,0 +1,56 @@
+// Who may use a tenant's git repository. git clients send HTTP Basic auth: the
+// user name is ignored, the password is a token. Pushing needs the `deploy`
+// scope; cloning and fetching need `read` (or `deploy`). The admin token may do both.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Scope } from '../db/store.js';
+import { allowedFor, bearerFrom, type Principal } from '../api/auth.js';
+
+export type GitAccess = 'push' | 'fetch';
+
+export type GitAuthDecision =
+  | { readonly ok: true; readonly principal: Principal; readonly userName: string }
+  | { readonly ok: false; readonly status: 401 | 403; readonly message: string };
+
+export interface BasicCredentials {
+  readonly user: string;
+  readonly password: string;
+}
+
+export function basicCredentialsFrom(header: string | undefined): BasicCredentials | undefined {
+  if (!header) return undefined;
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** Which access a smart-HTTP request asks for, from its path tail and query. */
+export function accessFor(tail: string, query: string): GitAccess {
+  if (tail === '/git-receive-pack') return 'push';
+  if (tail === '/info/refs' && new URLSearchParams(query).get('service') === 'git-receive-pack') return 'push';
+  return 'fetch';
+}
+
+export function authorizeGit(
+  headers: IncomingHttpHeaders,
+  tenantId: string,
+  access: GitAccess,
+  principalFor: (token: string) => Principal | undefined,
+): GitAuthDecision {
+  const basic = basicCredentialsFrom(headers.authorization);
+  const token = basic?.password || bearerFrom(headers.authorization);
+  if (!token) return { ok: false, status: 401, message: 'A token is required: use a deploy token as the password.' };
+  const principal = principalFor(token);
+  if (!principal) return { ok: false, status: 401, message: 'The token is not valid.' };
+  const userName = principal.kind === 'admin' ? 'admin' : `token:${principal.tokenId}`;
+  if (principal.kind === 'admin') return { ok: true, principal, userName };
+  if (principal.tenantId !== tenantId) return { ok: false, status: 403, message: 'This token belongs to another tenant.' };
+  const needed: readonly Scope[] = access === 'push' ? ['deploy'] : ['read', 'deploy'];
+  if (!allowedFor(principal, tenantId, needed)) {
+    const what = access === 'push' ? 'push: it needs the "deploy" scope' : 'fetch: it needs the "read" or "deploy" scope';
+    return { ok: false, status: 403, message: `This token may not ${what}.` };
+  }
+  return { ok: true, principal, userName };
+}

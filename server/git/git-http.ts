@@ -1,0 +1,98 @@
+// Smart HTTP at /git/<tenant>.git on the platform host: authenticate, then hand
+// the request to `git http-backend` as a CGI. Mounted ahead of the API's body
+// parsers, because the request body is git's pack stream.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NextFunction, Request, Response } from 'express';
+import type { Principal } from '../api/auth.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../db/store.js';
+import { accessFor, authorizeGit } from './git-auth.js';
+import { baseGitEnv } from './git-command.js';
+import { runCgi } from './cgi.js';
+import type { GitService } from './git-service.js';
+
+const RELAY_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pre-receive-relay.js');
+
+/** `/<id>.git/<tail>` (the `.git` may be left out) -> tenant id and tail. */
+export function parseGitPath(url: string): { tenantId: string; tail: string; query: string } | undefined {
+  const q = url.indexOf('?');
+  const pathname = q >= 0 ? url.slice(0, q) : url;
+  const query = q >= 0 ? url.slice(q + 1) : '';
+  const m = /^\/([a-z][a-z0-9-]{0,38}[a-z0-9])(?:\.git)?(\/[A-Za-z0-9._/-]*)?$/.exec(pathname);
+  if (!m || (m[2] ?? '').includes('..')) return undefined;
+  return { tenantId: m[1]!, tail: m[2] ?? '/', query };
+}
+
+function plain(res: Response, status: number, message: string, headers: Record<string, string> = {}): void {
+  res.status(status).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', ...headers }).send(message + '\n');
+}
+
+export interface GitHttpDeps {
+  git: GitService;
+  store: Store;
+  principalFor: (token: string) => Principal | undefined;
+  log: Logger;
+}
+
+export function gitHttpHandler(deps: GitHttpDeps) {
+  const { git, store, log } = deps;
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    try {
+      const parsed = parseGitPath(req.url);
+      if (!parsed) return plain(res, 404, 'Not a git repository URL: use /git/<tenant>.git');
+      if (req.method !== 'GET' && req.method !== 'POST') return plain(res, 405, 'Method not allowed.', { Allow: 'GET, POST' });
+      const access = accessFor(parsed.tail, parsed.query);
+      const decision = authorizeGit(req.headers, parsed.tenantId, access, deps.principalFor);
+      if (!decision.ok) {
+        // 401 with a Basic challenge makes git ask for credentials (or use its helper).
+        const challenge: Record<string, string> = decision.status === 401 ? { 'WWW-Authenticate': 'Basic realm="Tenantry"' } : {};
+        return plain(res, decision.status, decision.message, challenge);
+      }
+      const tenant = store.tenants.get(parsed.tenantId);
+      if (!tenant) return plain(res, 404, `No tenant with the id "${parsed.tenantId}".`);
+      await git.repositories.ensure(tenant.id, tenant.deployBranch);
+
+      const env = baseGitEnv({
+        GATEWAY_INTERFACE: 'CGI/1.1',
+        SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+        GIT_PROJECT_ROOT: path.dirname(git.repositories.pathOf(tenant.id)),
+        GIT_HTTP_EXPORT_ALL: '1',
+        PATH_INFO: `/${tenant.id}.git${parsed.tail}`,
+        REQUEST_METHOD: req.method,
+        QUERY_STRING: parsed.query,
+        REMOTE_USER: decision.userName,
+        REMOTE_ADDR: req.socket.remoteAddress ?? '',
+      });
+      const h = req.headers;
+      if (h['content-type']) env.CONTENT_TYPE = h['content-type'];
+      if (h['content-length'] && !h['transfer-encoding']) env.CONTENT_LENGTH = h['content-length'];
+      // http-backend inflates gzip request bodies itself (git clients gzip large fetch negotiations).
+      if (h['content-encoding']) env.HTTP_CONTENT_ENCODING = String(h['content-encoding']);
+      if (h['git-protocol']) env.HTTP_GIT_PROTOCOL = String(h['git-protocol']);
+
+      let ticket: string | undefined;
+      if (access === 'push' && parsed.tail === '/git-receive-pack') {
+        ticket = git.pushes.issueTicket({
+          tenantId: tenant.id,
+          actor: decision.principal.kind === 'admin' ? 'admin' : `token:${decision.principal.tokenId}`,
+        });
+        env.TENANTRY_PUSH_TICKET = ticket;
+        env.TENANTRY_HOOK_ADDRESS = await git.pushes.address();
+        env.TENANTRY_NODE = process.execPath;
+        env.TENANTRY_PRE_RECEIVE = RELAY_SCRIPT;
+      }
+      runCgi(req, res, {
+        command: 'git',
+        args: ['http-backend'],
+        env,
+        log,
+        onExit: () => {
+          if (ticket) git.pushes.revokeTicket(ticket);
+        },
+      });
+    } catch (err) {
+      next(err);
+    }
+  };
+}

@@ -1,0 +1,310 @@
+// The platform's side of a push: the pre-receive relay (pre-receive-relay.ts)
+// posts the ref updates here, over a unix socket only the platform user can
+// open. A push to the deploy branch runs `git archive` of the pushed commit
+// through the same deploy pipeline as an upload, and the push waits: a refused
+// or failed deploy refuses the push, so the branch never points at a commit
+// that is not live.
+//
+//   git client ──HTTP──> edge ──CGI──> git http-backend ──> receive-pack
+//                                                             │ pre-receive
+//   deploy pipeline <── PushReceiver <──unix socket── relay <─┘
+//
+// A push is known by a one-time ticket that the edge issues when it spawns
+// http-backend for an authenticated push; the tenant and the actor come from
+// the ticket, never from what the relay says.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import type { Store } from '../db/store.js';
+import { isAppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { baseGitEnv, runGit } from './git-command.js';
+import type { GitRepositories } from './repositories.js';
+
+/** What the deploy pipeline offers; the same call serves uploads. */
+export interface ArchiveDeployer {
+  deployArchive(
+    tenantId: string,
+    archive: NodeJS.ReadableStream | string,
+    opts: { source: string; message?: string; actor: string },
+  ): Promise<{ id: string; live: boolean; url: string; files: number; bytes: number }>;
+}
+
+export interface PushTicket {
+  readonly tenantId: string;
+  readonly actor: string;
+}
+
+const ZERO_SHA = /^0+$/;
+const MAX_REQUEST_BYTES = 1024 * 1024;
+
+const hookRequestSchema = z.strictObject({
+  ticket: z.string().min(1).max(200),
+  updates: z
+    .array(
+      z.strictObject({
+        oldSha: z.string().regex(/^[0-9a-f]{40,64}$/),
+        newSha: z.string().regex(/^[0-9a-f]{40,64}$/),
+        ref: z.string().min(1).max(1000),
+      }),
+    )
+    .max(10_000),
+  /** Where receive-pack keeps the pushed objects until the hook accepts them. */
+  objectDirectory: z.string().max(4096).optional(),
+  alternateObjectDirectories: z.string().max(65536).optional(),
+  quarantinePath: z.string().max(4096).optional(),
+});
+type HookRequest = z.infer<typeof hookRequestSchema>;
+
+/** Lines for the pusher's terminal (git prefixes them with `remote:`), then the hook's exit status. */
+export interface HookOutput {
+  line(text: string): void;
+}
+
+export class PushReceiver {
+  private readonly tickets = new Map<string, PushTicket>();
+  private server: http.Server | undefined;
+  private listening: Promise<string> | undefined;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly repos: GitRepositories,
+    private readonly store: Store,
+    private readonly deployer: () => ArchiveDeployer | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  issueTicket(t: PushTicket): string {
+    const value = crypto.randomBytes(24).toString('base64url');
+    this.tickets.set(value, t);
+    return value;
+  }
+
+  revokeTicket(value: string): void {
+    this.tickets.delete(value);
+  }
+
+  /**
+   * Starts the hook listener on first use and returns its address: the unix
+   * socket path, or `127.0.0.1:<port>` where the path is too long for a socket.
+   */
+  address(): Promise<string> {
+    this.listening ??= this.listen().catch((err) => {
+      this.listening = undefined;
+      throw err;
+    });
+    return this.listening;
+  }
+
+  private async listen(): Promise<string> {
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        this.log.error('push hook request failed', { err });
+        if (!res.headersSent) res.writeHead(500);
+        res.end('= 1\n');
+      });
+    });
+    server.requestTimeout = 0; // a deploy may take as long as its health check
+    this.server = server;
+    // sun_path holds 107 bytes; a deep data folder falls back to loopback TCP (the ticket still guards it).
+    if (Buffer.byteLength(this.socketPath) < 100) {
+      fs.rmSync(this.socketPath, { force: true });
+      fs.mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o750 });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.socketPath, () => resolve());
+      });
+      fs.chmodSync(this.socketPath, 0o600);
+      return this.socketPath;
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  close(): void {
+    this.tickets.clear();
+    if (this.server) {
+      this.server.close();
+      this.server.closeAllConnections();
+      this.server = undefined;
+      fs.rmSync(this.socketPath, { force: true });
+    }
+    this.listening = undefined;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.method !== 'POST' || req.url !== '/pre-receive') {
+      res.writeHead(404).end();
+      return;
+    }
+    const raw = await readLimited(req, MAX_REQUEST_BYTES);
+    let body: HookRequest;
+    try {
+      body = hookRequestSchema.parse(JSON.parse(raw ?? ''));
+    } catch {
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('> The hook request was not understood.\n= 1\n');
+      return;
+    }
+    const ticket = this.tickets.get(body.ticket);
+    if (!ticket) {
+      res.writeHead(403, { 'Content-Type': 'text/plain' }).end('> This push is not known to the platform.\n= 1\n');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+    const out: HookOutput = { line: (text) => res.write(text.split('\n').map((l) => `> ${l}\n`).join('')) };
+    const status = await this.receive(ticket, body, out);
+    res.end(`= ${status}\n`);
+  }
+
+  /** Decides about one push; returns the hook's exit status (non-zero refuses the push). */
+  async receive(ticket: PushTicket, body: HookRequest, out: HookOutput): Promise<number> {
+    const tenant = this.store.tenants.get(ticket.tenantId);
+    if (!tenant) {
+      out.line('This tenant no longer exists.');
+      return 1;
+    }
+    const deployRef = `refs/heads/${tenant.deployBranch}`;
+    const update = body.updates.find((u) => u.ref === deployRef);
+    if (!update) {
+      const refs = body.updates.map((u) => u.ref.replace(/^refs\/heads\//, '')).join(', ');
+      out.line(`Stored ${refs || 'nothing'}; only ${tenant.deployBranch} is deployed.`);
+      return 0;
+    }
+    if (ZERO_SHA.test(update.newSha)) {
+      out.line(`Deleting ${tenant.deployBranch} does not change the live site.`);
+      return 0;
+    }
+    const repo = this.repos.pathOf(tenant.id);
+    const gitEnv = quarantineEnv(repo, body);
+    if (!gitEnv) {
+      out.line('The push named object folders outside its repository; refused.');
+      return 1;
+    }
+    const deployer = this.deployer();
+    if (!deployer) {
+      out.line('Deploys are not available on this platform; the push was refused.');
+      return 1;
+    }
+    const sha = update.newSha;
+    const subject = await commitSubject(repo, sha, gitEnv);
+    out.line(`Deploying ${sha.slice(0, 7)}${subject ? ` "${subject}"` : ''} to ${tenant.id} ...`);
+    try {
+      const result = await this.deployCommit(deployer, tenant.id, repo, sha, gitEnv, {
+        message: `${sha.slice(0, 7)} ${subject}`.trim(),
+        actor: ticket.actor,
+      });
+      out.line(`Deployed ${result.id}: ${result.files} files, ${result.bytes} bytes.`);
+      out.line(`Live at ${result.url}`);
+      return 0;
+    } catch (err) {
+      if (isAppError(err)) {
+        out.line(`Deploy refused (${err.code}): ${err.message}`);
+      } else {
+        const errorId = crypto.randomBytes(6).toString('hex');
+        this.log.error('push deploy failed', { tenant: tenant.id, errorId, err, stack: (err as Error)?.stack });
+        out.line(`Deploy failed on our side (error id ${errorId}).`);
+      }
+      out.line(`The live release is unchanged and ${tenant.deployBranch} was not updated.`);
+      return 1;
+    }
+  }
+
+  /** Streams `git archive` of the commit into the deploy pipeline; a failed archive is reported as such. */
+  private async deployCommit(
+    deployer: ArchiveDeployer,
+    tenantId: string,
+    repo: string,
+    sha: string,
+    gitEnv: Record<string, string>,
+    opts: { message: string; actor: string },
+  ) {
+    const child = spawn('git', ['archive', '--format=tar', sha], {
+      env: baseGitEnv({ GIT_DIR: repo, ...gitEnv }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 4000) stderr += c.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('error', () => resolve(-1));
+      child.once('close', (code) => resolve(code));
+    });
+    try {
+      return await deployer.deployArchive(tenantId, child.stdout, { source: 'git', ...opts });
+    } catch (err) {
+      // The pipeline may stop reading early; then `git archive` is no longer needed.
+      if (child.exitCode === null) child.kill('SIGKILL');
+      const code = await exited;
+      if (code !== 0 && code !== null) throw new Error(`git archive failed: ${stderr.trim() || `exit ${code}`}`, { cause: err });
+      throw err;
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }
+}
+
+/**
+ * The environment that lets `git archive` see the pushed, not yet accepted
+ * objects. Every folder must lie inside the tenant's repository.
+ */
+export function quarantineEnv(repo: string, body: Pick<HookRequest, 'objectDirectory' | 'alternateObjectDirectories' | 'quarantinePath'>): Record<string, string> | undefined {
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const root = (real(repo) ?? path.resolve(repo)) + path.sep;
+  const inside = (p: string) => path.isAbsolute(p) && ((real(p) ?? '') + path.sep).startsWith(root);
+  const env: Record<string, string> = {};
+  if (body.objectDirectory) {
+    if (!inside(body.objectDirectory)) return undefined;
+    env.GIT_OBJECT_DIRECTORY = body.objectDirectory;
+  }
+  if (body.alternateObjectDirectories) {
+    const dirs = body.alternateObjectDirectories.split(':').filter(Boolean);
+    if (!dirs.every(inside)) return undefined;
+    env.GIT_ALTERNATE_OBJECT_DIRECTORIES = dirs.join(':');
+  }
+  if (body.quarantinePath) {
+    if (!inside(body.quarantinePath)) return undefined;
+    env.GIT_QUARANTINE_PATH = body.quarantinePath;
+  }
+  return env;
+}
+
+async function commitSubject(repo: string, sha: string, gitEnv: Record<string, string>): Promise<string> {
+  try {
+    const { stdout } = await runGit(['log', '-1', '--format=%s', sha], { env: { GIT_DIR: repo, ...gitEnv } });
+    return stdout.trim().slice(0, 200);
+  } catch {
+    return '';
+  }
+}
+
+function readLimited(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.destroy();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
