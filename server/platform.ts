@@ -13,6 +13,7 @@ import { ReleaseManager } from './releases/release-manager.js';
 import { TenantService } from './tenants/tenant-service.js';
 import { GitService } from './git/git-service.js';
 import type { ArchiveDeployer } from './git/push-deploy.js';
+import { DeployService } from './deploy/deploy-service.js';
 
 export interface Platform {
   readonly config: Config;
@@ -25,6 +26,7 @@ export interface Platform {
   readonly releases: ReleaseManager;
   readonly tenants: TenantService;
   readonly git: GitService;
+  readonly deploys: DeployService;
   close(): void;
 }
 
@@ -47,6 +49,7 @@ export function createPlatform(config: Config, log: Logger): Platform {
   // Pushes deploy through the same pipeline as uploads.
   const git = new GitService(paths, store, () => (self as { deploys?: ArchiveDeployer }).deploys, log);
   tenants.addHooks(git.repositories.lifecycleHooks());
+  const deploys = new DeployService({ paths, store, releases, tenants, log });
   releases.reconcile();
   const self: Platform = {
     config,
@@ -59,6 +62,7 @@ export function createPlatform(config: Config, log: Logger): Platform {
     releases,
     tenants,
     git,
+    deploys,
     close: () => {
       git.close();
       db.close();

@@ -6,6 +6,7 @@ import { createAuthenticator } from './auth.js';
 import { errorMiddleware, notFoundMiddleware } from './error-middleware.js';
 import { tenantsRouter } from './tenants-routes.js';
 import { tokensRouter } from './tokens-routes.js';
+import { deploysRouter } from './deploys-routes.js';
 import { gitHttpHandler } from '../git/git-http.js';
 
 export function createControlApp(p: Platform): Express {
@@ -26,6 +27,7 @@ export function createControlApp(p: Platform): Express {
   api.use(express.json({ limit: '1mb' }));
   api.use(tenantsRouter(p));
   api.use(tokensRouter(p));
+  api.use(deploysRouter(p));
   app.use('/api/v1', api);
 
   app.use(notFoundMiddleware);

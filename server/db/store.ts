@@ -215,6 +215,10 @@ export class Store {
         .prepare("INSERT INTO deploys (id, tenant_id, created_at, source, message, actor, status) VALUES (?, ?, ?, ?, ?, ?, 'staging')")
         .run(d.id, d.tenantId, now(), d.source, d.message, d.actor);
     },
+    /** Counts of a release still being made live (so a crash mid-activation keeps them). */
+    setStats: (id: string, stats: { files: number; bytes: number }): void => {
+      this.db.prepare('UPDATE deploys SET files = ?, bytes = ? WHERE id = ?').run(stats.files, stats.bytes, id);
+    },
     markReady: (id: string, stats: { files: number; bytes: number }): void => {
       this.db.prepare("UPDATE deploys SET status = 'ready', files = ?, bytes = ?, error = NULL WHERE id = ?").run(stats.files, stats.bytes, id);
     },

@@ -69,8 +69,15 @@ export class ReleaseManager {
       }
       fs.rmSync(this.paths.staging(t.id), { recursive: true, force: true });
     }
+    // A deploy cut off after its live switch is live: it succeeded. Any other
+    // unfinished one failed, and its half-made release folder goes.
     for (const d of this.store.deploys.byStatus('staging')) {
+      if (readLiveDeployId(this.paths.live(d.tenantId)) === d.id) {
+        this.store.deploys.markReady(d.id, { files: d.files, bytes: d.bytes });
+        continue;
+      }
       this.store.deploys.markFailed(d.id, 'interrupted: the platform stopped during this deploy');
+      fs.rmSync(this.paths.release(d.tenantId, d.id), { recursive: true, force: true });
     }
   }
 }

@@ -1,0 +1,249 @@
+// The deploy pipeline: archive -> staging (every entry judged) -> release
+// folder -> live (ReleaseManager.activateRelease, with its hooks) -> retention.
+// Uploads, git pushes and rollbacks all come through here, one at a time per
+// tenant (TenantLocks). A failure at any step leaves the live release serving.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { DeployRecord, Store } from '../db/store.js';
+import { AppError, isAppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DataPaths } from '../paths.js';
+import type { ReleaseManager } from '../releases/release-manager.js';
+import type { TenantService } from '../tenants/tenant-service.js';
+import { newDeployId } from '../auth/token-hash.js';
+import { ArchiveRuleError, type ArchiveLimits } from './archive-rules.js';
+import { extractArchive } from './extract-archive.js';
+import { releasesToPrune } from './retention.js';
+import { TenantLocks } from './tenant-lock.js';
+
+export type DeploySource = 'upload' | 'git';
+
+export interface DeployOptions {
+  source: DeploySource;
+  message?: string;
+  /** Who asked: `admin`, `token:<id>`, ... (goes into the audit log). */
+  actor: string;
+}
+
+export interface DeployResult {
+  id: string;
+  live: true;
+  url: string;
+  files: number;
+  bytes: number;
+}
+
+export interface DeployView {
+  id: string;
+  createdAt: string;
+  source: string;
+  message: string | null;
+  actor: string;
+  status: DeployRecord['status'];
+  files: number;
+  bytes: number;
+  error: string | null;
+  live: boolean;
+}
+
+const MiB = 1024 * 1024;
+/** No single file may be larger than this, whatever the tenant's archive cap. */
+export const MAX_FILE_MB = 256;
+/** How long a deploy waits for the tenant's previous one before answering 409. */
+export const DEFAULT_LOCK_WAIT_MS = 120_000;
+
+export interface DeployServiceDeps {
+  paths: DataPaths;
+  store: Store;
+  releases: ReleaseManager;
+  tenants: TenantService;
+  log: Logger;
+  lockWaitMs?: number;
+}
+
+export class DeployService {
+  /** Shared with anything else that must not overlap a tenant's deploys. */
+  readonly locks = new TenantLocks();
+  private readonly lockWaitMs: number;
+
+  constructor(private readonly deps: DeployServiceDeps) {
+    this.lockWaitMs = deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+  }
+
+  /** The archive caps of a tenant (its `archiveMB` and `files` limits). */
+  limitsFor(tenantId: string): ArchiveLimits {
+    const { limits } = this.deps.tenants.get(tenantId);
+    const maxBytes = limits.archiveMB * MiB;
+    return { maxBytes, maxFileBytes: Math.min(maxBytes, MAX_FILE_MB * MiB), maxEntries: limits.files };
+  }
+
+  /** Largest upload (compressed or not) accepted before unpacking: the unpacked cap plus tar overhead. */
+  uploadCapBytes(tenantId: string): number {
+    const l = this.limitsFor(tenantId);
+    return l.maxBytes + l.maxEntries * 2048 + 16 * MiB;
+  }
+
+  /** Where uploads wait, on the same file system as the releases; emptied at every start. */
+  async uploadDir(tenantId: string): Promise<string> {
+    const dir = path.join(this.deps.paths.staging(tenantId), 'uploads');
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  /** Runs `fn` holding the tenant's deploy lock (waits up to the bound, then 409). */
+  withTenantLock<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(tenantId, this.lockWaitMs, fn);
+  }
+
+  /**
+   * Unpacks a tar or tar.gz (a stream, or the path of a file) into a new
+   * release and makes it live. Resolves once the release serves. Throws
+   * AppError: 404 tenant_not_found, 409 deploy_in_progress, 422
+   * archive_invalid (with the rule and the entry) or deploy_failed.
+   */
+  async deployArchive(tenantId: string, archive: NodeJS.ReadableStream | string, opts: DeployOptions): Promise<DeployResult> {
+    try {
+      this.deps.tenants.get(tenantId);
+    } catch (err) {
+      discard(archive);
+      throw err;
+    }
+    try {
+      return await this.withTenantLock(tenantId, () => this.deployUnlocked(tenantId, archive, opts));
+    } catch (err) {
+      discard(archive);
+      throw err;
+    }
+  }
+
+  private async deployUnlocked(tenantId: string, archive: NodeJS.ReadableStream | string, opts: DeployOptions): Promise<DeployResult> {
+    const { paths, store, log } = this.deps;
+    const limits = this.limitsFor(tenantId);
+    const id = newDeployId();
+    const message = opts.message?.trim() ? opts.message.trim().slice(0, 500) : null;
+    store.deploys.insert({ id, tenantId, source: opts.source, message, actor: opts.actor });
+    const stagingDir = path.join(paths.staging(tenantId), id);
+    const releaseDir = paths.release(tenantId, id);
+    const refuse = async (err: unknown): Promise<never> => {
+      await fsp.rm(stagingDir, { recursive: true, force: true });
+      await fsp.rm(releaseDir, { recursive: true, force: true });
+      const appErr = toAppError(err);
+      store.deploys.markFailed(id, appErr.message);
+      store.audit.record({ actor: opts.actor, action: 'deploy.fail', tenantId, detail: { id, source: opts.source, code: appErr.code, error: appErr.message } });
+      if (appErr.status >= 500) log.error('deploy failed', { tenant: tenantId, deploy: id, err, stack: (err as Error)?.stack });
+      else log.info('deploy refused', { tenant: tenantId, deploy: id, reason: appErr.message });
+      throw appErr;
+    };
+
+    let stats: { files: number; bytes: number };
+    try {
+      await fsp.mkdir(stagingDir, { recursive: true, mode: 0o750 });
+      const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
+      const extracted = await extractArchive(input, path.join(stagingDir, 'tree'), limits);
+      stats = { files: extracted.files, bytes: extracted.bytes };
+      await fsp.mkdir(paths.releases(tenantId), { recursive: true, mode: 0o750 });
+      await fsp.rename(extracted.releaseRoot, releaseDir);
+      await fsp.rm(stagingDir, { recursive: true, force: true });
+      store.deploys.setStats(id, stats);
+    } catch (err) {
+      return refuse(err);
+    }
+
+    try {
+      await this.deps.releases.activateRelease(tenantId, id);
+    } catch (err) {
+      return refuse(isAppError(err) && err.code === 'deploy_failed' ? err : new AppError('deploy_failed', `The release could not be made live: ${reasonOf(err)}`));
+    }
+    store.deploys.markReady(id, stats);
+    store.audit.record({ actor: opts.actor, action: 'deploy.create', tenantId, detail: { id, source: opts.source, message, ...stats } });
+    log.info('deploy live', { tenant: tenantId, deploy: id, source: opts.source, ...stats });
+    await this.pruneUnlocked(tenantId, opts.actor);
+    return { id, live: true, url: this.deps.tenants.urlOf(tenantId), files: stats.files, bytes: stats.bytes };
+  }
+
+  /** Makes an earlier (or later) release live again: rollback and forward. */
+  async activate(tenantId: string, deployId: string, actor: string): Promise<DeployView & { url: string }> {
+    this.deps.tenants.get(tenantId);
+    return this.withTenantLock(tenantId, async () => {
+      const { store, releases, paths, log } = this.deps;
+      const d = store.deploys.get(tenantId, deployId);
+      if (!d) throw new AppError('deploy_not_found', `Tenant "${tenantId}" has no deploy "${deployId}".`);
+      if (d.status === 'pruned') throw new AppError('conflict', `Deploy ${deployId} was removed by release retention and cannot be made live.`);
+      if (d.status !== 'ready') throw new AppError('conflict', `Deploy ${deployId} did not succeed (${d.status}) and cannot be made live.`);
+      const previous = releases.liveDeployId(tenantId) ?? null;
+      if (previous !== deployId) {
+        if (!fs.existsSync(paths.release(tenantId, deployId))) {
+          throw new AppError('conflict', `The release of deploy ${deployId} is no longer on disk.`);
+        }
+        try {
+          await releases.activateRelease(tenantId, deployId);
+        } catch (err) {
+          throw isAppError(err) && err.code === 'deploy_failed' ? err : new AppError('deploy_failed', `The release could not be made live: ${reasonOf(err)}`);
+        }
+        store.audit.record({ actor, action: 'deploy.activate', tenantId, detail: { id: deployId, previous } });
+        log.info('release activated', { tenant: tenantId, deploy: deployId, previous });
+      }
+      return { ...this.view(store.deploys.get(tenantId, deployId)!, deployId), url: this.deps.tenants.urlOf(tenantId) };
+    });
+  }
+
+  /** Newest first; the live one has `live: true`. */
+  list(tenantId: string): DeployView[] {
+    this.deps.tenants.get(tenantId);
+    const live = this.deps.releases.liveDeployId(tenantId) ?? this.deps.store.tenants.get(tenantId)?.liveDeployId ?? null;
+    return this.deps.store.deploys.forTenant(tenantId).map((d) => this.view(d, live));
+  }
+
+  private view(d: DeployRecord, liveId: string | null): DeployView {
+    return {
+      id: d.id,
+      createdAt: d.createdAt,
+      source: d.source,
+      message: d.message,
+      actor: d.actor,
+      status: d.status,
+      files: d.files,
+      bytes: d.bytes,
+      error: d.error,
+      live: d.id === liveId,
+    };
+  }
+
+  /** Keeps the tenant's `keepReleases` newest ready releases (the live one always). Lock held. */
+  private async pruneUnlocked(tenantId: string, actor: string): Promise<void> {
+    const { store, paths, releases, log } = this.deps;
+    const tenant = store.tenants.get(tenantId);
+    if (!tenant) return;
+    const live = releases.liveDeployId(tenantId) ?? tenant.liveDeployId;
+    const doomed = releasesToPrune(store.deploys.forTenant(tenantId), live, tenant.keepReleases);
+    if (doomed.length === 0) return;
+    for (const d of doomed) {
+      // Marked first: a crash half-way leaves a pruned row and some stray files, never a listed release without files.
+      store.deploys.markPruned(d.id);
+      await fsp.rm(paths.release(tenantId, d.id), { recursive: true, force: true });
+    }
+    store.audit.record({ actor, action: 'deploy.prune', tenantId, detail: { ids: doomed.map((d) => d.id), keep: tenant.keepReleases } });
+    log.info('old releases removed', { tenant: tenantId, count: doomed.length });
+  }
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function toAppError(err: unknown): AppError {
+  if (isAppError(err)) return err;
+  if (err instanceof ArchiveRuleError) {
+    return new AppError('archive_invalid', `The archive was refused: ${err.message}.`, { rule: err.rule, ...(err.entry !== undefined ? { entry: err.entry } : {}) });
+  }
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new AppError('deploy_failed', 'The release could not be written: the disk is full.');
+  return new AppError('internal_error');
+}
+
+/** A stream nobody will read any more is closed, so its writer stops. */
+function discard(archive: NodeJS.ReadableStream | string): void {
+  if (typeof archive !== 'string' && archive instanceof Readable && !archive.destroyed) archive.destroy();
+}

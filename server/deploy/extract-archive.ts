@@ -1,0 +1,227 @@
+// Streams a tar or tar.gz into a fresh folder, judging every entry before
+// anything is written for it (archive-rules.ts). Decompression is ours, not
+// tar's, so the unpacked bytes are counted as they stream: a gzip bomb stops
+// at the cap, not after it has filled the disk.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { Parser, type ReadEntry } from 'tar';
+import { ArchiveJudge, ArchiveRuleError, formatMiB, type ArchiveLimits } from './archive-rules.js';
+import { findEscapingLink } from './release-links.js';
+
+export interface ExtractResult {
+  /** The folder that becomes the release (the tree, or its single top folder). */
+  readonly releaseRoot: string;
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/** Top folders that are part of the site layout and so never stripped. */
+const LAYOUT_FOLDERS = new Set(['public', 'api']);
+
+/** fs errors that mean "this archive's names do not fit together", not a server fault. */
+const ENTRY_FS_ERRORS = new Set(['ENAMETOOLONG', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EINVAL']);
+
+const notAnArchive = (detail: string) => new ArchiveRuleError('not a valid tar or tar.gz archive', undefined, detail);
+
+/**
+ * Extracts `input` into `treeDir` (which must not exist yet). Throws
+ * ArchiveRuleError for every archive problem; the caller removes `treeDir`
+ * (and whatever holds it) on any throw.
+ */
+export async function extractArchive(input: Readable | NodeJS.ReadableStream, treeDir: string, limits: ArchiveLimits): Promise<ExtractResult> {
+  await fsp.mkdir(treeDir, { recursive: false, mode: 0o755 });
+  const source = input instanceof Readable ? input : new Readable().wrap(input);
+  const judge = new ArchiveJudge(limits);
+  // Headers, padding and PAX records ride on top of the file bytes.
+  const maxStreamBytes = limits.maxBytes + limits.maxEntries * 2048 + 16 * 1024 * 1024;
+
+  let failure: Error | undefined;
+  let signalFailure!: () => void;
+  const failed = new Promise<void>((resolve) => (signalFailure = resolve));
+  const fail = (err: unknown) => {
+    if (failure) return;
+    failure = err instanceof Error ? err : new Error(String(err));
+    signalFailure();
+  };
+
+  const parser = new Parser({ strict: true, zstd: false, brotli: false, maxMetaEntrySize: 64 * 1024 });
+  parser.on('error', (err: Error) => fail(err instanceof ArchiveRuleError ? err : notAnArchive(err.message)));
+  parser.on('ignoredEntry', (entry: ReadEntry) => {
+    fail(new ArchiveRuleError('unsupported entry type', entry.path, entry.type));
+  });
+  let chain: Promise<void> = Promise.resolve();
+  const open = new Set<ReadEntry>();
+  parser.on('entry', (entry: ReadEntry) => {
+    open.add(entry);
+    entry.once('end', () => open.delete(entry));
+    chain = chain
+      .then(() => (failure ? undefined : writeEntry(entry, treeDir, judge)))
+      .catch(fail)
+      .finally(() => {
+        // A refused or unfinished entry is drained so the parser never waits on it.
+        if (!entry.emittedEnd) entry.resume();
+      });
+  });
+
+  const stream = await decompressed(source, fail);
+  let streamed = 0;
+  let sawData = false;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (failure) break;
+      sawData ||= chunk.length > 0;
+      streamed += chunk.length;
+      if (streamed > maxStreamBytes) {
+        fail(new ArchiveRuleError(`unpacked size over the cap of ${formatMiB(limits.maxBytes)}`, undefined, 'the decompressed stream is larger than the cap allows'));
+        break;
+      }
+      if (!parser.write(chunk)) await Promise.race([once(parser, 'drain').catch(() => {}), failed]);
+    }
+  } catch (err) {
+    fail(err);
+  }
+  if (!failure && !sawData) fail(new ArchiveRuleError('the archive is empty', undefined));
+  if (!failure) {
+    const ended = once(parser, 'end').catch(() => {});
+    parser.end();
+    await Promise.race([ended, failed]);
+  }
+  if (failure) {
+    stream.destroy();
+    source.destroy();
+    parser.abort(failure);
+    // Entries waiting for bytes that will never come are ended, so the chain settles.
+    for (const e of open) e.end();
+  }
+  await chain.catch(() => {});
+  if (failure) throw failure;
+
+  const { files, bytes } = judge.stats;
+  if (files === 0) throw new ArchiveRuleError('the archive holds no files', undefined);
+
+  const { root, prefix } = await releaseRootOf(treeDir);
+  const links = judge
+    .symlinks()
+    .filter((l) => prefix === '' || l.startsWith(prefix + '/'))
+    .map((l) => (prefix === '' ? l : l.slice(prefix.length + 1)));
+  const escaping = findEscapingLink(root, links);
+  if (escaping !== undefined) {
+    throw new ArchiveRuleError('symbolic links must stay inside the release', prefix ? `${prefix}/${escaping}` : escaping, 'resolves outside through another link');
+  }
+  return { releaseRoot: root, files, bytes };
+}
+
+/** The input as a stream of tar bytes: gunzipped when it starts with the gzip magic. */
+async function decompressed(source: Readable, fail: (err: unknown) => void): Promise<Readable> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
+  let head = Buffer.alloc(0);
+  let ended = false;
+  while (head.length < 2) {
+    const n = await it.next().catch((err: unknown) => {
+      fail(err);
+      return { done: true, value: undefined } as IteratorReturnResult<undefined>;
+    });
+    if (n.done) {
+      ended = true;
+      break;
+    }
+    head = Buffer.concat([head, Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value)]);
+  }
+  const whole = Readable.from(
+    (async function* () {
+      if (head.length) yield head;
+      if (ended) return;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
+      }
+    })(),
+    { objectMode: false },
+  );
+  if (!(head[0] === 0x1f && head[1] === 0x8b)) return whole;
+  const gunzip = zlib.createGunzip();
+  whole.on('error', (err) => gunzip.destroy(err));
+  gunzip.on('error', () => {});
+  whole.pipe(gunzip);
+  // zlib errors (truncated or corrupt data) are the archive's fault; others are not.
+  const tagged = new Readable({ read() {} });
+  gunzip.on('data', (c: Buffer) => {
+    if (!tagged.push(c)) gunzip.pause();
+  });
+  tagged._read = () => gunzip.resume();
+  gunzip.on('end', () => tagged.push(null));
+  gunzip.on('error', (err: NodeJS.ErrnoException) => {
+    tagged.destroy(typeof err.code === 'string' && err.code.startsWith('Z_') ? notAnArchive(`gzip: ${err.message}`) : err);
+  });
+  tagged.on('close', () => {
+    if (!gunzip.destroyed) gunzip.destroy();
+    if (!whole.destroyed) whole.destroy();
+  });
+  return tagged;
+}
+
+async function writeEntry(entry: ReadEntry, treeDir: string, judge: ArchiveJudge): Promise<void> {
+  const plan = judge.check({ path: entry.path, type: entry.type, linkpath: entry.linkpath, size: entry.size, mode: entry.mode });
+  if (plan.kind === 'skip') return;
+  const abs = path.join(treeDir, plan.path);
+  try {
+    switch (plan.kind) {
+      case 'directory':
+        await fsp.mkdir(abs, { recursive: true, mode: 0o755 });
+        return;
+      case 'symlink':
+        await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+        await fsp.symlink(plan.target, abs);
+        return;
+      case 'hardlink': {
+        // Materialised as a copy: a release never shares an inode with anything.
+        const from = path.join(treeDir, plan.target);
+        judge.addBytes((await fsp.lstat(from)).size, entry.path);
+        await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+        await fsp.copyFile(from, abs, fs.constants.COPYFILE_EXCL);
+        return;
+      }
+      case 'file': {
+        await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+        // 'wx': O_EXCL, so an existing name (or a planted link) is never followed.
+        const fh = await fsp.open(abs, 'wx', plan.mode);
+        try {
+          let written = 0;
+          for await (const chunk of entry as AsyncIterable<Buffer>) {
+            written += chunk.length;
+            if (written > plan.size) throw new ArchiveRuleError('entry longer than its header says', entry.path);
+            await fh.write(chunk);
+          }
+          if (written !== plan.size) throw notAnArchive(`entry ${JSON.stringify(entry.path)} is truncated`);
+          const mtime = entry.mtime;
+          if (mtime instanceof Date && !Number.isNaN(mtime.getTime())) await fh.utimes(mtime, mtime);
+        } finally {
+          await fh.close();
+        }
+        return;
+      }
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code && ENTRY_FS_ERRORS.has(code)) throw new ArchiveRuleError('the entry cannot be written', entry.path, code);
+    throw err;
+  }
+}
+
+/**
+ * When everything sits under one top folder (git archive --prefix, GitHub
+ * tarballs), that folder is the release. `public/` or `api/` alone are kept.
+ */
+async function releaseRootOf(treeDir: string): Promise<{ root: string; prefix: string }> {
+  const top = await fsp.readdir(treeDir, { withFileTypes: true });
+  const only = top.length === 1 ? top[0] : undefined;
+  if (only && only.isDirectory() && !LAYOUT_FOLDERS.has(only.name)) {
+    return { root: path.join(treeDir, only.name), prefix: only.name };
+  }
+  return { root: treeDir, prefix: '' };
+}

@@ -1,0 +1,48 @@
+// The second look at symlinks, once every entry is on disk: a link that stays
+// inside by name can still leave through another link (`a -> d/up/..` with
+// `d/up -> ..`). Each link is resolved here step by step, never leaving `root`.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const MAX_HOPS = 40;
+
+/**
+ * Resolves `rel` under `root` the way the kernel would, following symlinks,
+ * but stops and answers undefined as soon as a step would leave `root`
+ * (or after MAX_HOPS links: a loop). Missing components resolve by name.
+ */
+export function resolveConfined(root: string, rel: string): string | undefined {
+  const stack: string[] = [];
+  const queue = rel.split('/');
+  let hops = 0;
+  while (queue.length > 0) {
+    const part = queue.shift()!;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (stack.length === 0) return undefined;
+      stack.pop();
+      continue;
+    }
+    stack.push(part);
+    const abs = path.join(root, ...stack);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      st = undefined;
+    }
+    if (st?.isSymbolicLink()) {
+      if (++hops > MAX_HOPS) return undefined;
+      const target = fs.readlinkSync(abs);
+      if (target.startsWith('/')) return undefined;
+      stack.pop();
+      queue.unshift(...target.split('/'));
+    }
+  }
+  return stack.join('/');
+}
+
+/** The first symlink among `links` (paths relative to root) that leaves root or loops. */
+export function findEscapingLink(root: string, links: readonly string[]): string | undefined {
+  return links.find((rel) => resolveConfined(root, rel) === undefined);
+}
