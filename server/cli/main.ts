@@ -4,6 +4,9 @@ import { CliError } from './api-client.js';
 import { serveCommand } from './commands/serve.js';
 import { tenantsCommand } from './commands/tenants.js';
 import { tokensCommand } from './commands/tokens.js';
+import { deployCommand } from './commands/deploy.js';
+import { deploysCommand } from './commands/deploys.js';
+import { rollbackCommand } from './commands/rollback.js';
 
 type Command = (args: string[], print: (s: string) => void) => Promise<void>;
 
@@ -11,6 +14,9 @@ export const COMMANDS: Record<string, Command> = {
   serve: (args) => serveCommand(args),
   tenants: tenantsCommand,
   tokens: tokensCommand,
+  deploy: deployCommand,
+  deploys: deploysCommand,
+  rollback: rollbackCommand,
 };
 
 const HELP = `usage: tenantry <command> [options]
@@ -19,6 +25,10 @@ const HELP = `usage: tenantry <command> [options]
   tenants create <id> [--domain D]...     create a tenant (admin)
   tenants list | show <id> | delete <id>
   tokens create --tenant <id> [--scope deploy,read,plugins]
+  deploy [DIR|ARCHIVE] --tenant <id> [--message M] [--include-node-modules]
+                                          pack DIR (default .) into a tar.gz, upload, print the URL
+  deploys --tenant <id>                   deploy history, newest first (* = live)
+  rollback --tenant <id> [<deployId>]     make a release live again (default: the one before the live one)
 
 Client commands read TENANTRY_URL (default http://localhost:8080) and
 TENANTRY_TOKEN, or --url and --token.`;
