@@ -14,6 +14,9 @@ import { TenantService } from './tenants/tenant-service.js';
 import { GitService } from './git/git-service.js';
 import type { ArchiveDeployer } from './git/push-deploy.js';
 import { DeployService } from './deploy/deploy-service.js';
+import { TenantLogs } from './workers/tenant-logs.js';
+import { WorkerPool } from './workers/worker-pool.js';
+import { PlainWorkerLauncher } from './supervisor/plain-launcher.js';
 
 export interface Platform {
   readonly config: Config;
@@ -27,6 +30,10 @@ export interface Platform {
   readonly tenants: TenantService;
   readonly git: GitService;
   readonly deploys: DeployService;
+  /** Each tenant's site log (worker output, access lines). */
+  readonly siteLogs: TenantLogs;
+  /** Tenants' worker processes; stop them with `await workers.close()` before close(). */
+  readonly workers: WorkerPool;
   close(): void;
 }
 
@@ -50,6 +57,10 @@ export function createPlatform(config: Config, log: Logger): Platform {
   const git = new GitService(paths, store, () => (self as { deploys?: ArchiveDeployer }).deploys, log);
   tenants.addHooks(git.repositories.lifecycleHooks());
   const deploys = new DeployService({ paths, store, releases, tenants, log });
+  const siteLogs = new TenantLogs(paths);
+  const workers = new WorkerPool({ config, paths, store, log, logs: siteLogs, launcher: new PlainWorkerLauncher() });
+  releases.addHooks(workers.activationHooks());
+  tenants.addHooks(workers.tenantHooks());
   releases.reconcile();
   const self: Platform = {
     config,
@@ -63,6 +74,8 @@ export function createPlatform(config: Config, log: Logger): Platform {
     tenants,
     git,
     deploys,
+    siteLogs,
+    workers,
     close: () => {
       git.close();
       db.close();

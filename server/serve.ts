@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { createPlatform, type Platform } from './platform.js';
 import { createEdgeHandler } from './edge/edge-handler.js';
+import { createWorkerProxy } from './edge/proxy.js';
 
 export interface RunningServer {
   readonly platform: Platform;
@@ -26,7 +27,13 @@ async function ensureDemoTenant(p: Platform): Promise<boolean> {
 export async function startServer(config: Config, log: Logger, out: (line: string) => void = console.log): Promise<RunningServer> {
   const platform = createPlatform(config, log);
   const createdDemo = await ensureDemoTenant(platform);
-  const server = http.createServer(createEdgeHandler(platform));
+  const workerProxy = createWorkerProxy({
+    workers: platform.workers,
+    siteLogs: platform.siteLogs,
+    log,
+    requestTimeoutSeconds: config.requestTimeoutSeconds,
+  });
+  const server = http.createServer(createEdgeHandler(platform, [workerProxy.apiStep]));
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
@@ -51,6 +58,7 @@ export async function startServer(config: Config, log: Logger, out: (line: strin
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await platform.workers.close();
       platform.close();
     },
   };

@@ -1,0 +1,60 @@
+// Asks a worker over its unix socket whether it is up, and waits for a freshly
+// launched one to become healthy (or to say why it cannot).
+import http from 'node:http';
+
+export const HEALTH_PATH = '/__tenantry/health';
+
+export type HealthAnswer =
+  | { kind: 'healthy' }
+  | { kind: 'unhealthy'; error: string }
+  | { kind: 'unreachable'; error: string };
+
+export function probeHealth(socketPath: string, timeoutMs: number): Promise<HealthAnswer> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: HEALTH_PATH, agent: false, timeout: timeoutMs, headers: { Host: 'worker' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (body.length < 16_384) body += c;
+      });
+      res.on('end', () => {
+        if (res.statusCode === 200) return resolve({ kind: 'healthy' });
+        let error = `health check answered HTTP ${res.statusCode}`;
+        try {
+          const j = JSON.parse(body) as { error?: unknown };
+          if (typeof j.error === 'string') error = j.error;
+        } catch {
+          /* not JSON */
+        }
+        resolve({ kind: 'unhealthy', error });
+      });
+      res.on('error', (err) => resolve({ kind: 'unreachable', error: err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err) => resolve({ kind: 'unreachable', error: err.message }));
+  });
+}
+
+/**
+ * Polls until the worker answers. Resolves 'healthy' or 'unhealthy' (it
+ * answered with its load error); rejects on the deadline or when `exited`
+ * settles first (the caller then explains from the log).
+ */
+export async function waitUntilHealthy(
+  socketPath: string,
+  exited: Promise<unknown>,
+  deadlineMs: number,
+): Promise<HealthAnswer> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const until = Date.now() + deadlineMs;
+  let delay = 10;
+  for (;;) {
+    if (gone) return { kind: 'unreachable', error: 'exited' };
+    const answer = await probeHealth(socketPath, Math.max(100, Math.min(2000, until - Date.now())));
+    if (answer.kind !== 'unreachable') return answer;
+    if (Date.now() >= until) return { kind: 'unreachable', error: `not ready within ${Math.round(deadlineMs / 1000)} s` };
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+  }
+}

@@ -1,0 +1,122 @@
+// A tenant's site log: <logs>/app.log holds its worker's stdout and stderr
+// (appended by the worker itself), the edge's access lines and the pool's
+// lifecycle lines, in the order they happened. Capped by rotation: past
+// MAX_BYTES the file is copied to app.log.1 and truncated in place. Truncating
+// (rather than renaming) keeps the worker's own append-mode descriptor valid.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DataPaths } from '../paths.js';
+
+export const LOG_FILE = 'app.log';
+export const MAX_LOG_BYTES = 5 * 1024 * 1024;
+const CHECK_EVERY_BYTES = 64 * 1024;
+
+interface OpenLog {
+  readonly stream: fs.WriteStream;
+  writtenSinceCheck: number;
+}
+
+export class TenantLogs {
+  private readonly open = new Map<string, OpenLog>();
+
+  constructor(
+    private readonly paths: DataPaths,
+    private readonly maxBytes = MAX_LOG_BYTES,
+  ) {}
+
+  file(tenantId: string): string {
+    return path.join(this.paths.logs(tenantId), LOG_FILE);
+  }
+
+  /** Appends one line (a timestamp is added). Never throws: logging must not fail a request. */
+  append(tenantId: string, line: string): void {
+    let log = this.open.get(tenantId);
+    if (!log) {
+      try {
+        fs.mkdirSync(this.paths.logs(tenantId), { recursive: true, mode: 0o750 });
+      } catch {
+        return;
+      }
+      const stream = fs.createWriteStream(this.file(tenantId), { flags: 'a', mode: 0o640 });
+      stream.on('error', () => this.open.delete(tenantId));
+      log = { stream, writtenSinceCheck: 0 };
+      this.open.set(tenantId, log);
+    }
+    const text = `${new Date().toISOString()} ${line.replace(/[\r\n]+/g, ' ')}\n`;
+    log.stream.write(text);
+    log.writtenSinceCheck += text.length;
+    if (log.writtenSinceCheck >= CHECK_EVERY_BYTES) {
+      log.writtenSinceCheck = 0;
+      log.stream.write('', () => this.rotateIfLarge(tenantId));
+    }
+  }
+
+  /** Copy-and-truncate once the file passes the cap; keeps one old file. */
+  rotateIfLarge(tenantId: string): void {
+    const file = this.file(tenantId);
+    try {
+      const st = fs.statSync(file, { throwIfNoEntry: false });
+      if (!st || st.size < this.maxBytes) return;
+      fs.copyFileSync(file, file + '.1');
+      fs.truncateSync(file, 0);
+    } catch {
+      /* the tenant may be going away */
+    }
+  }
+
+  /** The last `lines` lines, oldest first, across the rotated file and the current one. */
+  tail(tenantId: string, lines: number): string[] {
+    const file = this.file(tenantId);
+    const read = (f: string) => {
+      try {
+        return fs.readFileSync(f, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    let text = read(file);
+    let all = text.split('\n');
+    if (all[all.length - 1] === '') all.pop();
+    if (all.length < lines) {
+      text = read(file + '.1');
+      const older = text.split('\n');
+      if (older[older.length - 1] === '') older.pop();
+      all = [...older, ...all];
+    }
+    return all.slice(-lines);
+  }
+
+  /** Byte size of the current file (to read what a worker printed since a point). */
+  size(tenantId: string): number {
+    return fs.statSync(this.file(tenantId), { throwIfNoEntry: false })?.size ?? 0;
+  }
+
+  /** Text written since byte offset `from`, at most `max` bytes from the end. */
+  readSince(tenantId: string, from: number, max = 2048): string {
+    try {
+      const fd = fs.openSync(this.file(tenantId), 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        const start = Math.max(from <= size ? from : 0, size - max);
+        const buf = Buffer.alloc(size - start);
+        fs.readSync(fd, buf, 0, buf.length, start);
+        return buf.toString('utf8');
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return '';
+    }
+  }
+
+  close(tenantId: string): void {
+    this.open.get(tenantId)?.stream.end();
+    this.open.delete(tenantId);
+  }
+
+  closeAll(): Promise<void> {
+    const ends = [...this.open.values()].map((l) => new Promise<void>((resolve) => l.stream.end(resolve)));
+    this.open.clear();
+    return Promise.all(ends).then(() => {});
+  }
+}

@@ -1,0 +1,461 @@
+// One worker process per tenant, in the edge for now. Workers start on the
+// first dynamic request (the request waits), stop when idle, restart after a
+// crash with backoff, and are put on hold after a crash loop. A deploy starts
+// and health-checks the new release's worker before the switch; the old one
+// drains its in-flight requests, then stops. How a worker is launched (plain
+// child process or sandbox) is the WorkerLauncher's business.
+//
+// Invariant: a Worker's inFlight is counted in the same tick it is chosen for
+// a request, so retiring it can never cut a request that was already routed.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config.js';
+import type { Store, TenantRecord } from '../db/store.js';
+import type { Logger } from '../log.js';
+import type { DataPaths } from '../paths.js';
+import type { SiteIndex } from '../site/site-index.js';
+import type { ActivationHooks } from '../releases/release-manager.js';
+import type { TenantLifecycleHooks } from '../tenants/tenant-service.js';
+import type { LaunchedWorker, WorkerExit, WorkerLauncher } from '../supervisor/worker-launch.js';
+import { CrashHistory, CRASH_LOOP_HOLD_MS } from './crash-history.js';
+import { probeHealth, waitUntilHealthy } from './health-check.js';
+import { buildWorkerEnv } from './worker-env.js';
+import type { TenantLogs } from './tenant-logs.js';
+
+export const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../worker/main.js');
+const START_DEADLINE_MS = 15_000;
+const HANG_PROBE_MS = 2_000;
+/** A worker started for a deploy that never went live is stopped after this. */
+const CANDIDATE_MAX_MS = 60_000;
+const MAX_SOCKET_PATH = 107;
+
+type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'exited';
+
+export class Worker {
+  state: WorkerState = 'starting';
+  inFlight = 0;
+  lastActive = Date.now();
+  stopRequested = false;
+  stopped: Promise<void> | undefined;
+  probing = false;
+  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+  constructor(
+    readonly tenantId: string,
+    readonly releaseDir: string,
+    readonly socketPath: string,
+    readonly launched: LaunchedWorker,
+  ) {}
+
+  get pid(): number {
+    return this.launched.pid;
+  }
+}
+
+/** The tenant's dynamic routes cannot be served right now. */
+export class WorkerUnavailableError extends Error {
+  override readonly name = 'WorkerUnavailableError';
+  constructor(
+    message: string,
+    readonly status: 502 | 503,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A worker did not become healthy; the message says why (load error, exit, timeout). */
+export class WorkerStartError extends Error {
+  override readonly name = 'WorkerStartError';
+}
+
+interface TenantWorkers {
+  current?: Worker;
+  /** Started by a deploy, waiting for the switch. */
+  pending?: Worker;
+  starting?: Promise<Worker>;
+  readonly draining: Set<Worker>;
+  readonly crashes: CrashHistory;
+  /** Socket name counter: every worker gets its own socket. */
+  generation: number;
+  /** Bumped by stopTenant, so a start that was under way is discarded. */
+  epoch: number;
+}
+
+export interface WorkerPoolDeps {
+  readonly config: Config;
+  readonly paths: DataPaths;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly launcher: WorkerLauncher;
+  readonly logs: TenantLogs;
+  readonly entry?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function exitText(exit: WorkerExit): string {
+  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+export class WorkerPool {
+  private readonly tenants = new Map<string, TenantWorkers>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly idleMs: number;
+  private lastRotateCheck = 0;
+  private closed = false;
+
+  constructor(private readonly deps: WorkerPoolDeps) {
+    this.idleMs = deps.config.workerIdleSeconds * 1000;
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(250, Math.min(10_000, this.idleMs / 4)));
+    this.sweepTimer.unref();
+  }
+
+  // ---- requests
+
+  /**
+   * A ready worker for the tenant's live release, started if needed. The
+   * caller must call release(worker) when its request is done.
+   */
+  async acquire(tenantId: string, site: SiteIndex): Promise<Worker> {
+    if (this.closed) throw new WorkerUnavailableError('the platform is shutting down', 503, 5);
+    const t = this.stateOf(tenantId);
+    const now = Date.now();
+    if (t.crashes.isHeld(now)) {
+      throw new WorkerUnavailableError(`dynamic routes are on hold: ${t.crashes.reason}`, 503, t.crashes.retryAfterSeconds(now));
+    }
+    const ready = this.pick(t, site.releaseDir);
+    if (ready) return this.claim(ready);
+    t.starting ??= this.startLive(tenantId, t, site).finally(() => (t.starting = undefined));
+    let w: Worker;
+    try {
+      w = await t.starting;
+    } catch (err) {
+      if (err instanceof WorkerUnavailableError) throw err;
+      throw new WorkerUnavailableError(`the worker could not start: ${(err as Error).message}`, 502);
+    }
+    const chosen = this.pick(t, site.releaseDir) ?? (w.state === 'ready' ? w : undefined);
+    if (!chosen) throw new WorkerUnavailableError('the worker stopped while starting', 502);
+    return this.claim(chosen);
+  }
+
+  release(w: Worker): void {
+    w.inFlight--;
+    w.lastActive = Date.now();
+    if (w.state === 'draining' && w.inFlight <= 0) void this.stopWorker(w, 'drained');
+  }
+
+  /**
+   * A request to this worker timed out. If the worker does not answer its
+   * health check either (event loop blocked), it is restarted.
+   */
+  reportTimeout(w: Worker): void {
+    if (w.state !== 'ready' || w.probing) return;
+    w.probing = true;
+    void probeHealth(w.socketPath, HANG_PROBE_MS).then((answer) => {
+      w.probing = false;
+      if (answer.kind === 'healthy' || w.state !== 'ready') return;
+      const reason = 'it stopped answering (a request timed out and so did its health check)';
+      this.deps.logs.append(w.tenantId, `tenantry: restarting the worker: ${reason}`);
+      this.deps.log.warn('worker unresponsive; restarting', { tenant: w.tenantId, pid: w.pid });
+      this.recordCrash(w.tenantId, reason);
+      void this.stopWorker(w, 'unresponsive');
+    });
+  }
+
+  private claim(w: Worker): Worker {
+    w.inFlight++;
+    w.lastActive = Date.now();
+    return w;
+  }
+
+  /** The worker for this release: the pending one during a switch, else the current one. */
+  private pick(t: TenantWorkers, releaseDir: string): Worker | undefined {
+    for (const w of [t.pending, t.current]) if (w?.state === 'ready' && w.releaseDir === releaseDir) return w;
+    return t.current?.state === 'ready' ? t.current : undefined;
+  }
+
+  private async startLive(tenantId: string, t: TenantWorkers, site: SiteIndex): Promise<Worker> {
+    const epoch = t.epoch;
+    const wait = t.crashes.backoffMs(Date.now());
+    if (wait > 0) await sleep(wait);
+    let w: Worker;
+    try {
+      w = await this.startWorker(tenantId, t, site);
+    } catch (err) {
+      this.recordCrash(tenantId, `start failed: ${(err as Error).message}`);
+      throw err;
+    }
+    if (this.closed || t.epoch !== epoch || this.tenants.get(tenantId) !== t) {
+      await this.stopWorker(w, 'the tenant was stopped while its worker started');
+      throw new WorkerUnavailableError('the tenant was stopped', 503, 5);
+    }
+    if (t.current?.state === 'ready') {
+      // A deploy switched while this one started: keep the deploy's worker.
+      this.retire(w, 'superseded');
+      return t.current;
+    }
+    t.current = w;
+    return w;
+  }
+
+  private async startWorker(tenantId: string, t: TenantWorkers, site: SiteIndex, label?: string): Promise<Worker> {
+    const { paths, store, logs, launcher } = this.deps;
+    const tenant = store.tenants.get(tenantId);
+    if (!tenant) throw new WorkerStartError('the tenant no longer exists');
+    const runDir = paths.run(tenantId);
+    const socketPath = path.join(runDir, `http-${++t.generation}.sock`);
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
+      throw new WorkerStartError(`the socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter data folder`);
+    }
+    for (const dir of [runDir, paths.tenantData(tenantId), paths.logs(tenantId)]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+    fs.rmSync(socketPath, { force: true });
+    const release = label ?? path.basename(site.releaseDir);
+    const logFrom = logs.size(tenantId);
+    logs.append(tenantId, `tenantry: starting the worker for release ${release}`);
+    let launched: LaunchedWorker;
+    try {
+      launched = await launcher.launch({
+        tenantId,
+        releaseDir: site.releaseDir,
+        dataDir: paths.tenantData(tenantId),
+        runDir,
+        socketPath,
+        logFile: logs.file(tenantId),
+        entry: this.deps.entry ?? WORKER_ENTRY,
+        args: ['--release', site.releaseDir, '--socket', socketPath],
+        env: this.envFor(tenant, site),
+        limits: tenant.limits,
+        network: tenant.network,
+      });
+    } catch (err) {
+      throw new WorkerStartError(`could not launch the worker: ${(err as Error).message}`);
+    }
+    const w = new Worker(tenantId, site.releaseDir, socketPath, launched);
+    void launched.exited.then((exit) => this.onExit(w, exit));
+    const answer = await waitUntilHealthy(socketPath, launched.exited, START_DEADLINE_MS);
+    if (answer.kind === 'healthy' && w.state === 'starting') {
+      w.state = 'ready';
+      logs.append(tenantId, `tenantry: worker ready (pid ${w.pid}, release ${release})`);
+      return w;
+    }
+    let why: string;
+    if (answer.kind === 'unhealthy') why = answer.error;
+    else if (w.state === 'exited' || (answer.kind === 'unreachable' && answer.error === 'exited')) {
+      const exit = await launched.exited;
+      const said = this.lastOutput(tenantId, logFrom);
+      why = `the worker ${exitText(exit)} before it was ready${said ? `; its last output: ${said}` : ''}`;
+    } else why = `the worker did not become ready within ${START_DEADLINE_MS / 1000} s`;
+    logs.append(tenantId, `tenantry: the worker for release ${release} did not start: ${why}`);
+    await this.stopWorker(w, 'failed to start');
+    throw new WorkerStartError(why);
+  }
+
+  private envFor(tenant: TenantRecord, site: SiteIndex): Record<string, string> {
+    return buildWorkerEnv({
+      tenantId: tenant.id,
+      dataDir: this.deps.paths.tenantData(tenant.id),
+      releaseEnv: site.config.env,
+      tenantEnv: this.deps.store.env.get(tenant.id),
+    });
+  }
+
+  /** The worker's own last lines since `from` (our lifecycle lines left out). */
+  private lastOutput(tenantId: string, from: number): string {
+    const lines = this.deps.logs
+      .readSince(tenantId, from)
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !/^\S+ tenantry: /.test(l));
+    return lines.slice(-3).join(' | ').slice(-600);
+  }
+
+  private onExit(w: Worker, exit: WorkerExit): void {
+    const wasReady = w.state === 'ready';
+    const expected = w.stopRequested;
+    w.state = 'exited';
+    w.agent.destroy();
+    fs.rmSync(w.socketPath, { force: true });
+    const t = this.tenants.get(w.tenantId);
+    if (!t) return;
+    if (t.current === w) t.current = undefined;
+    if (t.pending === w) t.pending = undefined;
+    t.draining.delete(w);
+    if (expected || !wasReady) return;
+    const reason = exitText(exit);
+    this.deps.logs.append(w.tenantId, `tenantry: the worker ${reason} unexpectedly; it restarts on the next request`);
+    this.deps.log.warn('worker crashed', { tenant: w.tenantId, pid: w.pid, reason });
+    this.recordCrash(w.tenantId, reason);
+  }
+
+  private recordCrash(tenantId: string, reason: string): void {
+    const t = this.tenants.get(tenantId);
+    if (!t) return;
+    if (t.crashes.record(Date.now(), reason)) {
+      const why = t.crashes.reason;
+      this.deps.log.warn('worker crash loop; dynamic routes on hold', { tenant: tenantId, reason: why });
+      this.deps.logs.append(
+        tenantId,
+        `tenantry: ${why}. Dynamic routes answer 503 for ${CRASH_LOOP_HOLD_MS / 60_000} minutes, or until the next deploy, env change or settings change.`,
+      );
+    }
+  }
+
+  /** Takes a worker out of rotation; it stops once its in-flight requests are done. */
+  private retire(w: Worker, why: string): void {
+    const t = this.tenants.get(w.tenantId);
+    if (t?.current === w) t.current = undefined;
+    if (t?.pending === w) t.pending = undefined;
+    if (w.state !== 'ready' && w.state !== 'starting') return;
+    w.state = 'draining';
+    t?.draining.add(w);
+    if (w.inFlight <= 0) {
+      void this.stopWorker(w, why);
+      return;
+    }
+    // A request that never ends must not keep an old release running forever.
+    setTimeout(() => void this.stopWorker(w, `${why}; drain deadline passed`), this.deps.config.requestTimeoutSeconds * 1000 + 5000).unref();
+  }
+
+  private stopWorker(w: Worker, why: string): Promise<void> {
+    w.stopped ??= this.stopWorkerOnce(w, why);
+    return w.stopped;
+  }
+
+  private async stopWorkerOnce(w: Worker, why: string): Promise<void> {
+    w.stopRequested = true;
+    const t = this.tenants.get(w.tenantId);
+    if (t?.current === w) t.current = undefined;
+    if (t?.pending === w) t.pending = undefined;
+    if (w.state !== 'exited') {
+      w.state = 'stopping';
+      this.deps.logs.append(w.tenantId, `tenantry: stopping the worker (pid ${w.pid}): ${why}`);
+    }
+    w.agent.destroy();
+    await w.launched.kill();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const t of this.tenants.values()) {
+      const w = t.current;
+      if (w?.state === 'ready' && w.inFlight <= 0 && now - w.lastActive >= this.idleMs) {
+        void this.stopWorker(w, `idle for ${Math.round((now - w.lastActive) / 1000)} s`);
+      }
+    }
+    if (now - this.lastRotateCheck >= 10_000) {
+      this.lastRotateCheck = now;
+      for (const [id, t] of this.tenants) if (t.current || t.draining.size) this.deps.logs.rotateIfLarge(id);
+    }
+  }
+
+  private stateOf(tenantId: string): TenantWorkers {
+    let t = this.tenants.get(tenantId);
+    if (!t) {
+      t = { draining: new Set(), crashes: new CrashHistory(), generation: 0, epoch: 0 };
+      this.tenants.set(tenantId, t);
+      this.removeStaleSockets(tenantId);
+    }
+    return t;
+  }
+
+  /** Sockets left by workers of an earlier run of the platform. */
+  private removeStaleSockets(tenantId: string): void {
+    const dir = this.deps.paths.run(tenantId);
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) if (n.endsWith('.sock')) fs.rmSync(path.join(dir, n), { force: true });
+  }
+
+  // ---- deploys and tenant changes
+
+  /** beforeActivate: start the new release's worker and check it; throw (with why) to refuse the release. */
+  async prepareRelease(tenantId: string, deployId: string, site: SiteIndex): Promise<void> {
+    if (!site.hasApi || this.closed) return;
+    // The starter site is our own template; its worker starts on first use.
+    if (this.deps.store.deploys.get(tenantId, deployId)?.source === 'starter') return;
+    const t = this.stateOf(tenantId);
+    if (t.pending) await this.stopWorker(t.pending, 'replaced by another deploy');
+    let w: Worker;
+    try {
+      w = await this.startWorker(tenantId, t, site, deployId);
+    } catch (err) {
+      throw new Error(`the api/ routes of this release could not start: ${(err as Error).message}`);
+    }
+    t.pending = w;
+    setTimeout(() => {
+      if (t.pending === w) void this.stopWorker(w, 'its release never went live');
+    }, CANDIDATE_MAX_MS).unref();
+  }
+
+  /** afterActivate: the new release's worker takes over; the old one drains and stops. */
+  async switchRelease(tenantId: string, deployId: string, site: SiteIndex): Promise<void> {
+    const t = this.tenants.get(tenantId);
+    if (!t) return;
+    t.crashes.clear();
+    const next = t.pending?.releaseDir === site.releaseDir && t.pending.state === 'ready' ? t.pending : undefined;
+    t.pending = undefined;
+    const old = t.current;
+    t.current = next;
+    if (old && old !== next) this.retire(old, `release ${deployId} went live`);
+  }
+
+  /** Settings or variables changed: new requests get a fresh worker; the crash-loop hold is lifted. */
+  restartTenant(tenantId: string, why: string): void {
+    const t = this.tenants.get(tenantId);
+    if (!t) return;
+    t.crashes.clear();
+    if (t.current) this.retire(t.current, why);
+  }
+
+  /** Stops every worker of the tenant now (tenant deletion). */
+  async stopTenant(tenantId: string): Promise<void> {
+    const t = this.tenants.get(tenantId);
+    if (!t) return;
+    t.epoch++;
+    const all = [t.current, t.pending, ...t.draining].filter((w): w is Worker => !!w);
+    await Promise.all(all.map((w) => this.stopWorker(w, 'the tenant is being deleted')));
+    this.tenants.delete(tenantId);
+    this.deps.logs.close(tenantId);
+    fs.rmSync(this.deps.paths.run(tenantId), { recursive: true, force: true });
+  }
+
+  /** Pid of the tenant's serving worker, if one runs (for status and tests). */
+  runningPid(tenantId: string): number | undefined {
+    const w = this.tenants.get(tenantId)?.current;
+    return w?.state === 'ready' ? w.pid : undefined;
+  }
+
+  activationHooks(): ActivationHooks {
+    return {
+      beforeActivate: (id, deployId, site) => this.prepareRelease(id, deployId, site),
+      afterActivate: (id, deployId, site) => this.switchRelease(id, deployId, site),
+    };
+  }
+
+  tenantHooks(): TenantLifecycleHooks {
+    return {
+      onTenantDeleting: (id) => this.stopTenant(id),
+      onTenantChanged: async (t) => this.restartTenant(t.id, 'the tenant settings changed'),
+    };
+  }
+
+  /** Stops every worker (server shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    const all: Worker[] = [];
+    for (const t of this.tenants.values()) {
+      t.epoch++;
+      for (const w of [t.current, t.pending, ...t.draining]) if (w) all.push(w);
+    }
+    await Promise.all(all.map((w) => this.stopWorker(w, 'the platform is stopping')));
+    await this.deps.logs.closeAll();
+  }
+}
