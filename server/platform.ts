@@ -12,7 +12,6 @@ import { SiteRegistry } from './site/site-registry.js';
 import { ReleaseManager } from './releases/release-manager.js';
 import { TenantService } from './tenants/tenant-service.js';
 import { GitService } from './git/git-service.js';
-import type { ArchiveDeployer } from './git/push-deploy.js';
 import { DeployService } from './deploy/deploy-service.js';
 import { TenantLogs } from './workers/tenant-logs.js';
 import { WorkerPool } from './workers/worker-pool.js';
@@ -53,10 +52,10 @@ export function createPlatform(config: Config, log: Logger): Platform {
   const sites = new SiteRegistry(paths);
   const releases = new ReleaseManager(paths, store, sites, log);
   const tenants = new TenantService(config, paths, store, domains, releases, sites, log);
-  // Pushes deploy through the same pipeline as uploads.
-  const git = new GitService(paths, store, () => (self as { deploys?: ArchiveDeployer }).deploys, log);
-  tenants.addHooks(git.repositories.lifecycleHooks());
   const deploys = new DeployService({ paths, store, releases, tenants, log });
+  // Pushes deploy through the same pipeline as uploads.
+  const git = new GitService(paths, store, deploys, log);
+  tenants.addHooks(git.repositories.lifecycleHooks());
   const siteLogs = new TenantLogs(paths);
   const workers = new WorkerPool({ config, paths, store, log, logs: siteLogs, launcher: new PlainWorkerLauncher() });
   releases.addHooks(workers.activationHooks());

@@ -14,7 +14,7 @@ export class GitService {
   constructor(
     paths: DataPaths,
     store: Store,
-    deployer: () => ArchiveDeployer | undefined,
+    deployer: ArchiveDeployer,
     log: Logger,
   ) {
     this.repositories = new GitRepositories(paths, log);

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { Store } from '../db/store.js';
@@ -74,7 +75,7 @@ export class PushReceiver {
     private readonly socketPath: string,
     private readonly repos: GitRepositories,
     private readonly store: Store,
-    private readonly deployer: () => ArchiveDeployer | undefined,
+    private readonly deployer: ArchiveDeployer,
     private readonly log: Logger,
   ) {}
 
@@ -187,16 +188,11 @@ export class PushReceiver {
       out.line('The push named object folders outside its repository; refused.');
       return 1;
     }
-    const deployer = this.deployer();
-    if (!deployer) {
-      out.line('Deploys are not available on this platform; the push was refused.');
-      return 1;
-    }
     const sha = update.newSha;
     const subject = await commitSubject(repo, sha, gitEnv);
     out.line(`Deploying ${sha.slice(0, 7)}${subject ? ` "${subject}"` : ''} to ${tenant.id} ...`);
     try {
-      const result = await this.deployCommit(deployer, tenant.id, repo, sha, gitEnv, {
+      const result = await this.deployCommit(tenant.id, repo, sha, gitEnv, {
         message: `${sha.slice(0, 7)} ${subject}`.trim(),
         actor: ticket.actor,
       });
@@ -218,7 +214,6 @@ export class PushReceiver {
 
   /** Streams `git archive` of the commit into the deploy pipeline; a failed archive is reported as such. */
   private async deployCommit(
-    deployer: ArchiveDeployer,
     tenantId: string,
     repo: string,
     sha: string,
@@ -237,13 +232,21 @@ export class PushReceiver {
       child.once('error', () => resolve(-1));
       child.once('close', (code) => resolve(code));
     });
+    // Piped at once: Node discards a child's unread stdout when the child exits,
+    // and `git archive` of a small tree may finish before the pipeline reads.
+    const tar = child.stdout.pipe(new PassThrough({ highWaterMark: 1024 * 1024 }));
     try {
-      return await deployer.deployArchive(tenantId, child.stdout, { source: 'git', ...opts });
+      return await this.deployer.deployArchive(tenantId, tar, { source: 'git', ...opts });
     } catch (err) {
-      // The pipeline may stop reading early; then `git archive` is no longer needed.
-      if (child.exitCode === null) child.kill('SIGKILL');
+      // Output read to its end: `git archive` has finished, and its status says
+      // whether the archive was whole. Otherwise the pipeline stopped reading
+      // early (a refused entry) and `git archive` is no longer needed.
+      if (!tar.readableEnded) child.kill('SIGKILL');
       const code = await exited;
-      if (code !== 0 && code !== null) throw new Error(`git archive failed: ${stderr.trim() || `exit ${code}`}`, { cause: err });
+      if (tar.readableEnded && code !== 0) {
+        this.log.error('git archive failed', { tenant: tenantId, sha, code, stderr: stderr.trim() });
+        throw new Error(`git archive failed: ${stderr.trim() || `exit ${code}`}`, { cause: err });
+      }
       throw err;
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
