@@ -7,6 +7,8 @@ import { errorMiddleware, notFoundMiddleware } from './error-middleware.js';
 import { tenantsRouter } from './tenants-routes.js';
 import { tokensRouter } from './tokens-routes.js';
 import { deploysRouter } from './deploys-routes.js';
+import { envRouter } from './env-routes.js';
+import { logsRouter } from './logs-routes.js';
 import { gitHttpHandler } from '../git/git-http.js';
 
 export function createControlApp(p: Platform): Express {
@@ -28,6 +30,8 @@ export function createControlApp(p: Platform): Express {
   api.use(tenantsRouter(p));
   api.use(tokensRouter(p));
   api.use(deploysRouter(p));
+  api.use(envRouter(p));
+  api.use(logsRouter(p));
   app.use('/api/v1', api);
 
   app.use(notFoundMiddleware);

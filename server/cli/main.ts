@@ -7,6 +7,7 @@ import { tokensCommand } from './commands/tokens.js';
 import { deployCommand } from './commands/deploy.js';
 import { deploysCommand } from './commands/deploys.js';
 import { rollbackCommand } from './commands/rollback.js';
+import { logsCommand } from './commands/logs.js';
 
 type Command = (args: string[], print: (s: string) => void) => Promise<void>;
 
@@ -17,6 +18,7 @@ export const COMMANDS: Record<string, Command> = {
   deploy: deployCommand,
   deploys: deploysCommand,
   rollback: rollbackCommand,
+  logs: logsCommand,
 };
 
 const HELP = `usage: tenantry <command> [options]
@@ -29,6 +31,7 @@ const HELP = `usage: tenantry <command> [options]
                                           pack DIR (default .) into a tar.gz, upload, print the URL
   deploys --tenant <id>                   deploy history, newest first (* = live)
   rollback --tenant <id> [<deployId>]     make a release live again (default: the one before the live one)
+  logs --tenant <id> [--lines N]          the site log: worker output and access lines, newest last
 
 Client commands read TENANTRY_URL (default http://localhost:8080) and
 TENANTRY_TOKEN, or --url and --token.`;
