@@ -1,0 +1,321 @@
+// Per-tenant cgroups on whichever hierarchy the host has. Layout:
+//   v1: /sys/fs/cgroup/{memory,pids,cpu,freezer}/tenantry/<tenant>/<worker>/
+//   v2: /sys/fs/cgroup/tenantry/<tenant>/<worker>/
+// Limits sit on the worker's group (a deploy briefly runs the old and the new
+// worker side by side; each gets the tenant's limits). The tenant's group
+// holds all of them, so deleting a tenant kills everything it ever started.
+// The launcher's shell shim writes its own pid into `procFiles` before it
+// executes anything of the tenant's, so nothing escapes the limits.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface CgroupLimits {
+  readonly memoryMB: number;
+  readonly cpuPercent: number;
+  readonly pids: number;
+}
+
+export interface WorkerCgroup {
+  readonly name: string;
+  /** Files the shim writes its pid into (one per v1 hierarchy, one on v2). */
+  readonly procFiles: readonly string[];
+  /** Kills every process in the group (also those that detached) and waits until it is empty. */
+  kill(): Promise<void>;
+  /** Kills what is left, then removes the group's folders. */
+  remove(): Promise<void>;
+}
+
+export interface CgroupDriver {
+  readonly kind: 'v1' | 'v2';
+  /** Human summary for the isolation report, e.g. "v1 memory,pids,cpu,freezer at /sys/fs/cgroup". */
+  readonly description: string;
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits): WorkerCgroup;
+  /** Kills everything in the tenant's groups and removes them. */
+  removeTenant(tenantId: string): Promise<void>;
+  /** Pids currently in the tenant's groups (all workers). */
+  tenantPids(tenantId: string): number[];
+}
+
+const ROOT_NAME = 'tenantry';
+const CPU_PERIOD_US = 100_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readPids(file: string): number[] {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function writeIfPresent(file: string, value: string): void {
+  if (fs.existsSync(file)) fs.writeFileSync(file, value);
+}
+
+function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Child folders first (rmdir works only on empty cgroups), ignoring what is already gone. */
+function removeTree(dir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) if (e.isDirectory()) removeTree(path.join(dir, e.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function subgroups(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => path.join(dir, e.name));
+  } catch {
+    return [];
+  }
+}
+
+// ---------------------------------------------------------------- v1
+
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'freezer'] as const;
+type V1Controller = (typeof V1_CONTROLLERS)[number];
+
+class CgroupV1 implements CgroupDriver {
+  readonly kind = 'v1' as const;
+  readonly description: string;
+
+  constructor(private readonly mounts: Readonly<Record<V1Controller, string>>) {
+    this.description = `v1 (${V1_CONTROLLERS.map((c) => `${c} at ${mounts[c]}`).join(', ')})`;
+    for (const c of V1_CONTROLLERS) fs.mkdirSync(path.join(mounts[c], ROOT_NAME), { recursive: true });
+  }
+
+  private dir(c: V1Controller, ...parts: string[]): string {
+    return path.join(this.mounts[c], ROOT_NAME, ...parts);
+  }
+
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits): WorkerCgroup {
+    const dirs = V1_CONTROLLERS.map((c) => this.dir(c, tenantId, workerName));
+    for (const d of dirs) fs.mkdirSync(d, { recursive: true });
+    const mem = this.dir('memory', tenantId, workerName);
+    const bytes = String(limits.memoryMB * 1024 * 1024);
+    fs.writeFileSync(path.join(mem, 'memory.limit_in_bytes'), bytes);
+    // Memory + swap at the same figure: no swapping past the limit.
+    writeIfPresent(path.join(mem, 'memory.memsw.limit_in_bytes'), bytes);
+    writeIfPresent(path.join(mem, 'memory.swappiness'), '0');
+    fs.writeFileSync(path.join(this.dir('pids', tenantId, workerName), 'pids.max'), String(limits.pids));
+    const cpu = this.dir('cpu', tenantId, workerName);
+    fs.writeFileSync(path.join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+    fs.writeFileSync(path.join(cpu, 'cpu.cfs_quota_us'), String(Math.round((CPU_PERIOD_US * limits.cpuPercent) / 100)));
+    const kill = () => this.killGroup(this.dir('freezer', tenantId, workerName), dirs);
+    return {
+      name: workerName,
+      procFiles: dirs.map((d) => path.join(d, 'cgroup.procs')),
+      kill,
+      remove: async () => {
+        await kill();
+        for (const d of dirs) removeTree(d);
+      },
+    };
+  }
+
+  /**
+   * Freeze, kill every task, thaw: a frozen group cannot fork new processes
+   * between our reading the list and the kill. Repeats until all are empty.
+   */
+  private async killGroup(freezerDir: string, dirs: readonly string[]): Promise<void> {
+    const state = path.join(freezerDir, 'freezer.state');
+    for (let round = 0; round < 100; round++) {
+      const pids = [...new Set(dirs.flatMap((d) => readPids(path.join(d, 'cgroup.procs'))))];
+      if (pids.length === 0) return;
+      writeIfPresent(state, 'FROZEN');
+      for (let i = 0; i < 50 && fs.existsSync(state) && fs.readFileSync(state, 'utf8').trim() === 'FREEZING'; i++) await sleep(2);
+      killAll(dirs.flatMap((d) => readPids(path.join(d, 'tasks'))));
+      writeIfPresent(state, 'THAWED');
+      await sleep(round < 10 ? 5 : 20);
+    }
+    throw new Error(`processes survive in ${freezerDir} after repeated kills`);
+  }
+
+  async removeTenant(tenantId: string): Promise<void> {
+    for (const freezer of subgroups(this.dir('freezer', tenantId))) {
+      const name = path.basename(freezer);
+      await this.killGroup(freezer, V1_CONTROLLERS.map((c) => this.dir(c, tenantId, name)));
+    }
+    for (const c of V1_CONTROLLERS) removeTree(this.dir(c, tenantId));
+  }
+
+  tenantPids(tenantId: string): number[] {
+    const all = V1_CONTROLLERS.flatMap((c) => [this.dir(c, tenantId), ...subgroups(this.dir(c, tenantId))].flatMap((d) => readPids(path.join(d, 'cgroup.procs'))));
+    return [...new Set(all)];
+  }
+}
+
+// ---------------------------------------------------------------- v2
+
+const V2_CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
+
+class CgroupV2 implements CgroupDriver {
+  readonly kind = 'v2' as const;
+  readonly description: string;
+  private readonly root: string;
+
+  constructor(mount: string) {
+    this.root = path.join(mount, ROOT_NAME);
+    this.description = `v2 (${V2_CONTROLLERS.join(', ')} at ${this.root})`;
+    fs.mkdirSync(this.root, { recursive: true });
+    enableControllers(mount);
+    enableControllers(this.root);
+  }
+
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits): WorkerCgroup {
+    const tenantDir = path.join(this.root, tenantId);
+    fs.mkdirSync(tenantDir, { recursive: true });
+    enableControllers(tenantDir);
+    const dir = path.join(tenantDir, workerName);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'memory.max'), String(limits.memoryMB * 1024 * 1024));
+    writeIfPresent(path.join(dir, 'memory.swap.max'), '0');
+    fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
+    fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.round((CPU_PERIOD_US * limits.cpuPercent) / 100)} ${CPU_PERIOD_US}`);
+    const kill = () => killV2(dir);
+    return {
+      name: workerName,
+      procFiles: [path.join(dir, 'cgroup.procs')],
+      kill,
+      remove: async () => {
+        await kill();
+        removeTree(dir);
+      },
+    };
+  }
+
+  async removeTenant(tenantId: string): Promise<void> {
+    const tenantDir = path.join(this.root, tenantId);
+    for (const d of subgroups(tenantDir)) await killV2(d);
+    await killV2(tenantDir);
+    removeTree(tenantDir);
+  }
+
+  tenantPids(tenantId: string): number[] {
+    const tenantDir = path.join(this.root, tenantId);
+    return [tenantDir, ...subgroups(tenantDir)].flatMap((d) => readPids(path.join(d, 'cgroup.procs')));
+  }
+}
+
+function enableControllers(dir: string): void {
+  const available = fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/);
+  const wanted = V2_CONTROLLERS.filter((c) => available.includes(c));
+  if (wanted.length) fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), wanted.map((c) => '+' + c).join(' '));
+}
+
+/** cgroup.kill (Linux 5.14+) kills the whole group at once; else freeze and kill pid by pid. */
+async function killV2(dir: string): Promise<void> {
+  const procs = path.join(dir, 'cgroup.procs');
+  if (!fs.existsSync(procs)) return;
+  for (let round = 0; round < 100; round++) {
+    if (readPids(procs).length === 0) return;
+    if (fs.existsSync(path.join(dir, 'cgroup.kill'))) {
+      fs.writeFileSync(path.join(dir, 'cgroup.kill'), '1');
+    } else {
+      writeIfPresent(path.join(dir, 'cgroup.freeze'), '1');
+      killAll(readPids(procs));
+      writeIfPresent(path.join(dir, 'cgroup.freeze'), '0');
+    }
+    await sleep(round < 10 ? 5 : 20);
+  }
+  throw new Error(`processes survive in ${dir} after repeated kills`);
+}
+
+// ---------------------------------------------------------------- detection
+
+export interface CgroupProbe {
+  readonly driver?: CgroupDriver;
+  /** Why there is no driver, when there is none. */
+  readonly reason?: string;
+}
+
+interface MountEntry {
+  readonly mountPoint: string;
+  readonly type: string;
+  readonly options: readonly string[];
+}
+
+function readMounts(): MountEntry[] {
+  return fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [, mountPoint = '', type = '', opts = ''] = line.split(' ');
+      return { mountPoint: mountPoint.replace(/\\040/g, ' '), type, options: opts.split(',') };
+    });
+}
+
+/**
+ * Picks the hierarchy: v2 when its root offers memory, pids and cpu; else v1
+ * when memory, pids, cpu and freezer are mounted. Creating the `tenantry`
+ * groups is the real test of whether we may use them (root, writable mount).
+ */
+export function probeCgroups(): CgroupProbe {
+  let mounts: MountEntry[];
+  try {
+    mounts = readMounts();
+  } catch (err) {
+    return { reason: `cannot read /proc/self/mounts: ${(err as Error).message}` };
+  }
+  const reasons: string[] = [];
+  const v2 = mounts.find((m) => m.type === 'cgroup2');
+  if (v2) {
+    let controllers: string[] = [];
+    try {
+      controllers = fs.readFileSync(path.join(v2.mountPoint, 'cgroup.controllers'), 'utf8').split(/\s+/).filter(Boolean);
+    } catch {
+      // unreadable: treated as no controllers
+    }
+    const missing = V2_CONTROLLERS.filter((c) => !controllers.includes(c));
+    if (missing.length === 0) {
+      try {
+        return { driver: new CgroupV2(v2.mountPoint) };
+      } catch (err) {
+        reasons.push(`cgroup v2 at ${v2.mountPoint} not usable: ${(err as Error).message}`);
+      }
+    } else {
+      reasons.push(`cgroup v2 at ${v2.mountPoint} lacks ${missing.join(', ')}`);
+    }
+  }
+  const v1Mounts: Partial<Record<V1Controller, string>> = {};
+  for (const m of mounts) {
+    if (m.type !== 'cgroup') continue;
+    for (const c of V1_CONTROLLERS) if (m.options.includes(c) && !v1Mounts[c]) v1Mounts[c] = m.mountPoint;
+  }
+  const missingV1 = V1_CONTROLLERS.filter((c) => !v1Mounts[c]);
+  if (missingV1.length === 0) {
+    try {
+      return { driver: new CgroupV1(v1Mounts as Record<V1Controller, string>) };
+    } catch (err) {
+      reasons.push(`cgroup v1 not usable: ${(err as Error).message}`);
+    }
+  } else if (!v2 || Object.keys(v1Mounts).length > 0) {
+    reasons.push(`cgroup v1 lacks ${missingV1.join(', ')}`);
+  }
+  return { reason: reasons.join('; ') || 'no cgroup hierarchy mounted' };
+}

@@ -1,0 +1,184 @@
+// The command line that starts one worker in its sandbox. Pure: given the
+// tools found, the spec and the tenant's identity, it returns argv and env;
+// the launcher spawns it. The chain, each step exec'ing the next:
+//
+//   sh shim (root)   joins the worker's cgroups, umask 007         <- before any tenant code
+//   prlimit          nofile / nproc / core
+//   bwrap (root)     mount, pid, ipc, uts (+ net) namespaces, file view,
+//                    private /tmp, seccomp filter from fd 3, die-with-parent
+//   setpriv          becomes tn-<id>, no groups, no capabilities, no-new-privs
+//   node             the worker runtime, heap capped below the memory limit
+//
+// Without bwrap, `unshare` gives the namespaces (no file view, no seccomp).
+import path from 'node:path';
+import type { WorkerLaunchSpec } from '../supervisor/worker-launch.js';
+import type { UnixIdentity } from './unix-users.js';
+
+export interface SandboxTools {
+  readonly sh: string;
+  readonly setpriv?: string;
+  readonly prlimit?: string;
+  readonly bwrap?: string;
+  readonly unshare?: string;
+}
+
+export interface SandboxPlan {
+  readonly tools: SandboxTools;
+  /** Namespaces through bwrap, through unshare, or none. */
+  readonly namespaces: 'bwrap' | 'unshare' | 'none';
+  /** The tenant's user; undefined when the platform cannot switch users (not root). */
+  readonly identity: UnixIdentity | undefined;
+  /** cgroup.procs files the shim joins. */
+  readonly cgroupProcFiles: readonly string[];
+  /** File descriptor (in the child) carrying the seccomp program, when there is one. */
+  readonly seccompFd: number | undefined;
+  /** Read-only folders and files of the platform the worker runtime needs (dist/, node_modules/, ...). */
+  readonly platformCode: readonly string[];
+  readonly nodeBinary: string;
+  /** Add Node's permission model (fs allow-list) as an extra layer. */
+  readonly nodePermissions: boolean;
+  /** Size of the private /tmp, in MiB. */
+  readonly tmpSizeMB: number;
+}
+
+export interface SandboxCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** Joins each cgroup given before `--`, then execs the rest. A failed join stops the start (exit 97). */
+const SHIM = [
+  // bwrap creates the sandbox's folders with this umask: they must stay traversable.
+  'umask 022',
+  'while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do printf "%s\\n" "$$" > "$1" || exit 97; shift; done',
+  'shift',
+  'exec "$@"',
+].join('\n');
+
+/** The V8 heap gets about three quarters of the memory limit; the rest is for buffers and native memory. */
+export function heapLimitMB(memoryMB: number): number {
+  return Math.max(16, Math.floor(memoryMB * 0.75));
+}
+
+/**
+ * Variables that change how the dynamic loader, libc or a shell behave. The
+ * tools before setpriv run as root and inherit the worker's environment, so a
+ * tenant-set `LD_PRELOAD` would run its code as root: these never pass.
+ */
+const UNSAFE_ENV = /^(LD_.*|GCONV_PATH|GLIBC_TUNABLES|MALLOC_.*|NLSPATH|LOCPATH|HOSTALIASES|LOCALDOMAIN|RES_OPTIONS|TZDIR|BASH_ENV|ENV|IFS|CDPATH|PS4|SHELLOPTS|NODE_OPTIONS)$/;
+
+export function filterWorkerEnv(env: Readonly<Record<string, string>>): { env: Record<string, string>; dropped: string[] } {
+  const out: Record<string, string> = {};
+  const dropped: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (UNSAFE_ENV.test(k) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) dropped.push(k);
+    else out[k] = v;
+  }
+  return { env: out, dropped };
+}
+
+/** Folders the worker needs from the host, read-only. Merged-/usr hosts have /bin, /lib... as symlinks. */
+export const HOST_SYSTEM_PATHS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'] as const;
+
+/** What a networked worker needs from /etc (name resolution, CA certificates). */
+const NETWORK_ETC = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/host.conf', '/etc/gai.conf', '/etc/ssl', '/etc/ca-certificates'];
+
+export interface HostPathKind {
+  (p: string): { kind: 'dir' | 'file'; } | { kind: 'symlink'; target: string } | undefined;
+}
+
+/** Every folder above the given mount points, parents first, except those the sandbox already has. */
+export function mountPointParents(mountPoints: readonly string[]): string[] {
+  const premade = ['/', '/tmp', '/proc', '/dev', ...HOST_SYSTEM_PATHS];
+  const out = new Set<string>();
+  for (const m of mountPoints) {
+    const chain: string[] = [];
+    for (let d = path.dirname(m); !premade.includes(d); d = path.dirname(d)) chain.unshift(d);
+    if (HOST_SYSTEM_PATHS.some((h) => m.startsWith(h + '/'))) continue;
+    for (const d of chain) out.add(d);
+  }
+  return [...out];
+}
+
+function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind): string[] {
+  const a: string[] = ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try'];
+  if (plan.identity === undefined) a.push('--unshare-user', '--disable-userns');
+  if (spec.network !== 'all') a.push('--unshare-net');
+  a.push('--die-with-parent', '--new-session', '--hostname', spec.tenantId);
+  for (const p of HOST_SYSTEM_PATHS) {
+    const k = hostPath(p);
+    if (!k) continue;
+    if (k.kind === 'symlink') a.push('--symlink', k.target, p);
+    else a.push('--ro-bind', p, p);
+  }
+  a.push('--proc', '/proc', '--dev', '/dev');
+  // Private /tmp first: binds of paths below /tmp (test data folders) must land on top of it.
+  a.push('--perms', '1777', '--size', String(plan.tmpSizeMB * 1024 * 1024), '--tmpfs', '/tmp');
+  const binds: Array<[flag: string, p: string]> = [['--ro-bind-try', '/etc/localtime']];
+  if (spec.network === 'all') for (const p of NETWORK_ETC) binds.push(['--ro-bind-try', p]);
+  if (!plan.nodeBinary.startsWith('/usr/')) binds.push(['--ro-bind', plan.nodeBinary]);
+  for (const p of plan.platformCode) binds.push(['--ro-bind', p]);
+  const entryDir = path.dirname(spec.entry);
+  if (!plan.platformCode.some((p) => entryDir === p || entryDir.startsWith(p + '/'))) binds.push(['--ro-bind', entryDir]);
+  binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir], ['--bind', spec.runDir]);
+  // bwrap would create the folders leading to each mount point as 0700: make them passable.
+  for (const dir of mountPointParents(binds.map(([, p]) => p))) a.push('--perms', '0755', '--dir', dir);
+  for (const [flag, p] of binds) a.push(flag, p, p);
+  a.push('--chdir', spec.releaseDir);
+  if (plan.identity) a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
+  if (plan.seccompFd !== undefined) a.push('--seccomp', String(plan.seccompFd));
+  return a;
+}
+
+function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
+  return [
+    plan.tools.setpriv!,
+    `--reuid=${identity.uid}`,
+    `--regid=${identity.gid}`,
+    '--clear-groups',
+    '--inh-caps=-all',
+    '--bounding-set=-all',
+    '--no-new-privs',
+    '--pdeathsig=SIGKILL',
+    '--',
+  ];
+}
+
+function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
+  const a = [plan.nodeBinary, `--max-old-space-size=${heapLimitMB(spec.limits.memoryMB)}`];
+  if (plan.nodePermissions) {
+    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, spec.runDir, '/tmp'];
+    const write = [spec.dataDir, spec.runDir, '/tmp'];
+    // Child processes and threads stay allowed: the sandbox and cgroup hold them. One flag per path (Node 20.16+).
+    a.push('--experimental-permission', '--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning', '--allow-child-process', '--allow-worker');
+    for (const p of read) a.push(`--allow-fs-read=${p}`);
+    for (const p of write) a.push(`--allow-fs-write=${p}`);
+  }
+  a.push(spec.entry, ...spec.args);
+  return a;
+}
+
+export function buildSandboxCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind): SandboxCommand {
+  const { env } = filterWorkerEnv(spec.env);
+  const chain: string[] = [];
+  if (plan.tools.prlimit) {
+    const nproc = spec.limits.pids;
+    chain.push(plan.tools.prlimit, '--nofile=4096:4096', `--nproc=${nproc}:${nproc}`, '--core=0:0', '--');
+  }
+  if (plan.namespaces === 'bwrap') {
+    chain.push(plan.tools.bwrap!, ...bwrapArgs(spec, plan, hostPath), '--');
+  } else if (plan.namespaces === 'unshare') {
+    // setpriv first so the unshare process itself dies with the platform.
+    if (plan.tools.setpriv) chain.push(plan.tools.setpriv, '--pdeathsig=SIGKILL', '--');
+    chain.push(plan.tools.unshare!, '--ipc', '--pid', '--uts', '--mount', '--fork', '--kill-child=SIGKILL', '--mount-proc');
+    if (spec.network !== 'all') chain.push('--net');
+    chain.push('--');
+  }
+  if (plan.identity && plan.tools.setpriv) chain.push(...setprivArgs(plan, plan.identity));
+  // The worker's own files and socket: not readable by others (the platform connects through the group).
+  chain.push(plan.tools.sh, '-c', 'umask 007 && unset PWD OLDPWD && exec "$@"', 'tenantry-worker');
+  chain.push(...nodeArgs(spec, plan));
+  const args = ['-c', SHIM, 'tenantry-worker', ...plan.cgroupProcFiles, '--', ...chain];
+  return { file: plan.tools.sh, args, env };
+}

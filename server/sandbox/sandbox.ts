@@ -1,0 +1,129 @@
+// The isolation layers put together: detection at start, the per-tenant
+// provisioning (user, folders, modes) and the sandboxed worker launcher.
+// In the split process model this object lives in the root supervisor and
+// the edge reaches it over IPC; in one process, the platform calls it directly.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { IsolationMode } from '../config.js';
+import type { Logger } from '../log.js';
+import type { DataPaths } from '../paths.js';
+import type { WorkerLauncher } from '../supervisor/worker-launch.js';
+import { describeReport, detectIsolation, strictRefusal, type IsolationReport, type SandboxCapabilities } from './detect.js';
+import { applyTenantFileModes, hardenDataFolder, sealRelease, type PlatformIdentity } from './file-modes.js';
+import { SandboxedLauncher } from './sandboxed-launcher.js';
+import { ensureSystemUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
+
+/** The repository root, from dist/server/sandbox/sandbox.js. */
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** What the worker runtime loads from the platform, bound read-only into every sandbox. */
+export function platformCodePaths(root = REPO_ROOT): string[] {
+  return ['dist', 'node_modules', 'package.json', 'plugins'].map((p) => path.join(root, p)).filter((p) => fs.existsSync(p));
+}
+
+/** Operations on a tenant's operating environment, performed with root rights. */
+export interface TenantProvisioner {
+  /** Creates the tenant's user and group and sets its folders' owners and modes. Idempotent. */
+  provisionTenant(tenantId: string): Promise<void>;
+  /** Kills everything the tenant runs, removes its cgroups, socket folder, user and group. */
+  removeTenant(tenantId: string): Promise<void>;
+  /** Makes a release readable, not writable, by the tenant. */
+  sealRelease(tenantId: string, deployId: string): Promise<void>;
+}
+
+export class IsolationRefusedError extends Error {
+  override readonly name = 'IsolationRefusedError';
+}
+
+export interface Sandbox extends TenantProvisioner {
+  readonly report: IsolationReport;
+  /** The sandboxed launcher; undefined when workers are plain child processes (off, or nothing to use). */
+  readonly launcher: (WorkerLauncher & { killAll(): Promise<void> }) | undefined;
+  /** Pids in the tenant's cgroups (empty without cgroups). */
+  tenantPids(tenantId: string): number[];
+  close(): Promise<void>;
+}
+
+export interface SandboxOptions {
+  readonly mode: IsolationMode;
+  readonly paths: DataPaths;
+  readonly log: Logger;
+  /** Owner of releases and platform files: the user the edge runs as. Default: this process. */
+  readonly platform?: PlatformIdentity;
+  readonly privilegeSeparated?: boolean;
+}
+
+/**
+ * Detects the layers, logs each, and in strict mode throws IsolationRefusedError
+ * (one line) when users, namespaces or limits are missing.
+ */
+export function createSandbox(o: SandboxOptions): Sandbox {
+  const { report, capabilities: caps } = detectIsolation({
+    mode: o.mode,
+    seccompFile: path.join(o.paths.runRoot, '.seccomp.bpf'),
+    privilegeSeparated: o.privilegeSeparated ?? false,
+  });
+  for (const line of describeReport(report)) {
+    if (line.startsWith('isolation degraded')) o.log.warn(line);
+    else o.log.info(line);
+  }
+  const refusal = strictRefusal(report);
+  if (refusal) throw new IsolationRefusedError(refusal);
+
+  const platform: PlatformIdentity = o.platform ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const enabled = o.mode !== 'off';
+  if (enabled && caps.root) hardenDataFolder(o.paths, platform);
+  const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.log) : undefined;
+
+  const provisionTenant = async (tenantId: string) => {
+    if (!enabled || !caps.users) return;
+    const identity = ensureSystemUser(tenantUserName(tenantId));
+    applyTenantFileModes(o.paths, tenantId, identity, platform);
+  };
+
+  return {
+    report,
+    launcher,
+    provisionTenant,
+    removeTenant: async (tenantId) => {
+      if (!enabled) return;
+      await caps.cgroups?.removeTenant(tenantId);
+      fs.rmSync(o.paths.run(tenantId), { recursive: true, force: true });
+      if (caps.users) {
+        // The data folder belongs to the tenant's uid: remove it before the uid can be reused.
+        fs.rmSync(o.paths.tenantData(tenantId), { recursive: true, force: true });
+        removeSystemUser(tenantUserName(tenantId));
+      }
+    },
+    sealRelease: async (tenantId, deployId) => {
+      if (!enabled || !caps.users) return;
+      const identity = lookupUser(tenantUserName(tenantId));
+      if (!identity) await provisionTenant(tenantId);
+      sealRelease(o.paths.release(tenantId, deployId), lookupUser(tenantUserName(tenantId))!.gid, platform);
+    },
+    tenantPids: (tenantId) => caps.cgroups?.tenantPids(tenantId) ?? [],
+    close: async () => {
+      await launcher?.killAll();
+    },
+  };
+}
+
+function hasAnyLayer(c: SandboxCapabilities): boolean {
+  return c.users || c.namespaces !== 'none' || !!c.cgroups;
+}
+
+function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, log: Logger): SandboxedLauncher {
+  return new SandboxedLauncher({
+    tools: c.tools,
+    namespaces: c.namespaces,
+    users: c.users,
+    cgroups: c.cgroups,
+    seccompFile: c.seccompFile,
+    platformCode: platformCodePaths(),
+    nodeBinary: process.execPath,
+    nodePermissions: c.nodePermissions,
+    platform,
+    log,
+  });
+}

@@ -1,0 +1,141 @@
+// WorkerLauncher that starts each worker in its sandbox (sandbox-command.ts)
+// inside its own cgroup, and kills it through that cgroup so nothing the
+// worker detached (setsid, double fork) outlives it.
+import crypto from 'node:crypto';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { Logger } from '../log.js';
+import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../supervisor/worker-launch.js';
+import type { CgroupDriver, WorkerCgroup } from './cgroups.js';
+import type { PlatformIdentity } from './file-modes.js';
+import { buildSandboxCommand, filterWorkerEnv, type HostPathKind, type SandboxTools } from './sandbox-command.js';
+import { lookupUser, tenantUserName, type UnixIdentity } from './unix-users.js';
+
+export interface SandboxedLauncherOptions {
+  readonly tools: SandboxTools;
+  readonly namespaces: 'bwrap' | 'unshare' | 'none';
+  /** Switch to the tenant's user (root only). */
+  readonly users: boolean;
+  readonly cgroups: CgroupDriver | undefined;
+  /** File holding the seccomp program (bwrap only). */
+  readonly seccompFile: string | undefined;
+  readonly platformCode: readonly string[];
+  readonly nodeBinary: string;
+  readonly nodePermissions: boolean;
+  readonly platform: PlatformIdentity;
+  readonly log: Logger;
+}
+
+/** Child fd that carries the seccomp program to bwrap. */
+const SECCOMP_FD = 3;
+const SHIM_CGROUP_JOIN_FAILED = 97;
+
+export const hostPathKind: HostPathKind = (p) => {
+  try {
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: fs.readlinkSync(p) };
+    return { kind: st.isDirectory() ? 'dir' : 'file' };
+  } catch {
+    return undefined;
+  }
+};
+
+export class SandboxedLauncher implements WorkerLauncher {
+  private readonly running = new Set<LaunchedWorker>();
+
+  constructor(private readonly o: SandboxedLauncherOptions) {}
+
+  async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
+    const identity = this.o.users ? this.tenantIdentity(spec.tenantId) : undefined;
+    this.prepareRunDir(spec, identity);
+    const { dropped } = filterWorkerEnv(spec.env);
+    if (dropped.length) this.o.log.warn('worker environment variables dropped (unsafe for the loader or the shell)', { tenant: spec.tenantId, dropped });
+
+    const workerName = `w-${crypto.randomBytes(4).toString('hex')}`;
+    const cgroup: WorkerCgroup | undefined = this.o.cgroups?.createWorkerGroup(spec.tenantId, workerName, spec.limits);
+    const command = buildSandboxCommand(
+      spec,
+      {
+        tools: this.o.tools,
+        namespaces: this.o.namespaces,
+        identity,
+        cgroupProcFiles: cgroup?.procFiles ?? [],
+        seccompFd: this.o.seccompFile ? SECCOMP_FD : undefined,
+        platformCode: this.o.platformCode,
+        nodeBinary: this.o.nodeBinary,
+        nodePermissions: this.o.nodePermissions,
+        tmpSizeMB: Math.max(16, Math.floor(spec.limits.memoryMB / 4)),
+      },
+      hostPathKind,
+    );
+
+    const logFd = fs.openSync(spec.logFile, 'a', 0o640);
+    const seccompFd = this.o.seccompFile ? fs.openSync(this.o.seccompFile, 'r') : undefined;
+    let child;
+    try {
+      child = spawn(command.file, command.args, {
+        env: command.env,
+        cwd: '/',
+        stdio: ['ignore', logFd, logFd, ...(seccompFd !== undefined ? [seccompFd] : [])],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child!.once('spawn', resolve);
+        child!.once('error', reject);
+      });
+    } catch (err) {
+      await cgroup?.remove().catch(() => {});
+      throw err;
+    } finally {
+      fs.closeSync(logFd);
+      if (seccompFd !== undefined) fs.closeSync(seccompFd);
+    }
+    const pid = child.pid!;
+    const log = this.o.log.child({ tenant: spec.tenantId, pid });
+
+    const exited = new Promise<WorkerExit>((resolve) => {
+      child.once('exit', (code, signal) => {
+        if (code === SHIM_CGROUP_JOIN_FAILED) log.error('worker could not join its cgroup; not started');
+        // Whatever the worker left behind (detached children) goes with its group.
+        const cleanup = cgroup ? cgroup.remove() : Promise.resolve();
+        cleanup
+          .catch((err) => log.warn('worker cgroup cleanup failed', { err }))
+          .finally(() => {
+            this.running.delete(worker);
+            resolve({ code, signal });
+          });
+      });
+    });
+    const worker: LaunchedWorker = {
+      pid,
+      exited,
+      kill: async () => {
+        if (cgroup) await cgroup.kill();
+        else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      },
+    };
+    this.running.add(worker);
+    return worker;
+  }
+
+  /** Kills every worker this launcher started (platform shutdown). */
+  async killAll(): Promise<void> {
+    await Promise.all([...this.running].map((w) => w.kill().catch(() => {})));
+  }
+
+  private tenantIdentity(tenantId: string): UnixIdentity {
+    const identity = lookupUser(tenantUserName(tenantId));
+    if (!identity) throw new Error(`the Unix user ${tenantUserName(tenantId)} does not exist; the tenant was not provisioned`);
+    return identity;
+  }
+
+  /** The socket folder: the worker's to write, the platform's group to connect; no stale socket. */
+  private prepareRunDir(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined): void {
+    fs.mkdirSync(spec.runDir, { recursive: true });
+    if (identity) {
+      fs.chownSync(spec.runDir, identity.uid, this.o.platform.gid);
+      fs.chmodSync(spec.runDir, 0o2770);
+    }
+    fs.rmSync(spec.socketPath, { force: true });
+  }
+}

@@ -1,0 +1,85 @@
+// One system user and group per tenant, `tn-<id>`: no login shell, no home,
+// no supplementary groups. Created with the tenant, removed with it.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+
+export interface UnixIdentity {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+export function tenantUserName(tenantId: string): string {
+  return `tn-${tenantId}`;
+}
+
+/** Absolute path of a system tool, or undefined. Looked up in the usual sbin/bin folders only. */
+export function findTool(name: string): string | undefined {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin']) {
+    const file = `${dir}/${name}`;
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return file;
+    } catch {
+      // try the next folder
+    }
+  }
+  return undefined;
+}
+
+function getent(db: 'passwd' | 'group', name: string): string[] | undefined {
+  try {
+    return execFileSync('getent', [db, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(':');
+  } catch {
+    return undefined;
+  }
+}
+
+export function lookupUser(name: string): UnixIdentity | undefined {
+  const row = getent('passwd', name);
+  if (!row) return undefined;
+  return { name, uid: Number(row[2]), gid: Number(row[3]) };
+}
+
+export function lookupGroupId(name: string): number | undefined {
+  const row = getent('group', name);
+  return row ? Number(row[2]) : undefined;
+}
+
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** Runs a shadow-utils tool; retries while another process holds the /etc/passwd lock. */
+function run(tool: string, args: string[]): void {
+  const file = findTool(tool);
+  if (!file) throw new Error(`${tool} is not installed`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      execFileSync(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      return;
+    } catch (err) {
+      const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
+      if (/lock/i.test(stderr) && attempt < 50) {
+        sleepSync(100);
+        continue;
+      }
+      throw new Error(`${tool} ${args.join(' ')} failed: ${stderr || (err as Error).message}`);
+    }
+  }
+}
+
+/** Creates the user and its own group when missing; returns the ids either way. */
+export function ensureSystemUser(name: string): UnixIdentity {
+  const existing = lookupUser(name);
+  if (existing) return existing;
+  if (lookupGroupId(name) === undefined) run('groupadd', ['--system', name]);
+  run('useradd', ['--system', '--gid', name, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--no-user-group', name]);
+  const made = lookupUser(name);
+  if (!made) throw new Error(`user ${name} was created but cannot be looked up`);
+  return made;
+}
+
+/** Removes the user and its group; what is already gone is fine. */
+export function removeSystemUser(name: string): void {
+  if (lookupUser(name)) run('userdel', [name]);
+  if (lookupGroupId(name) !== undefined) run('groupdel', [name]);
+}
