@@ -25,7 +25,9 @@ export const ERRORS = {
   deploy_failed: { status: 422, message: 'The release could not be made live.' },
   rate_limited: { status: 429, message: 'Too many requests; slow down.' },
   internal_error: { status: 500, message: 'Something went wrong on our side.' },
+  worker_failed: { status: 502, message: "The site's dynamic route failed before it answered." },
   worker_unavailable: { status: 503, message: 'The site is temporarily unavailable.' },
+  worker_timeout: { status: 504, message: "The site's dynamic route did not answer in time." },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

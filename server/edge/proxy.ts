@@ -11,6 +11,7 @@ import type { TenantLogs } from '../workers/tenant-logs.js';
 import { WorkerUnavailableError, type Worker, type WorkerPool } from '../workers/worker-pool.js';
 import type { SiteRequestStep } from './tenant-site-handler.js';
 import { decodeRequestPath } from './static-files.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
 
@@ -55,14 +56,14 @@ function responseHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHe
   return out;
 }
 
-function sendJsonError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+function sendJsonError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
   if (res.writableEnded) return;
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify({ error: { code, message } }) + '\n';
-  res.writeHead(status, {
+  res.writeHead(ERRORS[code].status, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-store',
@@ -85,7 +86,7 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
       );
     });
     if (decodeRequestPath(pathOf(url)) === undefined) {
-      sendJsonError(res, 400, 'invalid_request', 'The request path is not valid.');
+      sendJsonError(res, 'invalid_request', 'The request path is not valid.');
       return;
     }
     let worker: Worker;
@@ -95,10 +96,10 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
       if (err instanceof WorkerUnavailableError) {
         deps.siteLogs.append(tenantId, `tenantry: ${req.method} ${pathOf(url)} not served: ${err.message}`);
         const headers: Record<string, string> = err.retryAfterSeconds ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
-        sendJsonError(res, err.status, 'worker_unavailable', "This site's dynamic routes are not available right now.", headers);
+        sendJsonError(res, err.status === 502 ? 'worker_failed' : 'worker_unavailable', "This site's dynamic routes are not available right now.", headers);
       } else {
         deps.log.error('proxy failed', { tenant: tenantId, err });
-        sendJsonError(res, 500, 'internal_error', 'Something went wrong on our side.');
+        sendJsonError(res, 'internal_error', ERRORS.internal_error.message);
       }
       return;
     }
@@ -122,7 +123,7 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
     });
     const timer = setTimeout(() => {
       deps.siteLogs.append(tenantId, `tenantry: ${req.method} ${pathOf(url)} timed out after ${deps.requestTimeoutSeconds} s`);
-      sendJsonError(res, 504, 'worker_timeout', `The route did not answer within ${deps.requestTimeoutSeconds} s.`);
+      sendJsonError(res, 'worker_timeout', `The route did not answer within ${deps.requestTimeoutSeconds} s.`);
       upstream.destroy();
       deps.workers.reportTimeout(worker);
     }, timeoutMs);
@@ -144,7 +145,7 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
     upstream.on('error', () => {
       clearTimeout(timer);
       // Before the headers: the worker died or refused; after: cut the client off too.
-      sendJsonError(res, 502, 'worker_failed', "The site's dynamic route failed before it answered.");
+      sendJsonError(res, 'worker_failed', ERRORS.worker_failed.message);
       done();
     });
     res.once('close', () => {
