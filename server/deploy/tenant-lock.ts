@@ -67,7 +67,6 @@ export class TenantLocks {
           );
         }
       }, waitMs);
-      timer.unref();
     });
   }
 
