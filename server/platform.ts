@@ -16,6 +16,7 @@ import { DeployService } from './deploy/deploy-service.js';
 import { TenantLogs } from './workers/tenant-logs.js';
 import { WorkerPool } from './workers/worker-pool.js';
 import { PlainWorkerLauncher } from './supervisor/plain-launcher.js';
+import { createSandbox, type Sandbox } from './sandbox/sandbox.js';
 
 export interface Platform {
   readonly config: Config;
@@ -33,6 +34,8 @@ export interface Platform {
   readonly siteLogs: TenantLogs;
   /** Tenants' worker processes; stop them with `await workers.close()` before close(). */
   readonly workers: WorkerPool;
+  /** Isolation layers found at start, tenant users and the sandboxed launcher. */
+  readonly sandbox: Sandbox;
   close(): void;
 }
 
@@ -48,18 +51,32 @@ export function createPlatform(config: Config, log: Logger): Platform {
     if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
   }
   const store = new Store(db);
+  // Detects (and in strict mode insists on) the isolation layers before anything is served.
+  let sandbox: Sandbox;
+  try {
+    sandbox = createSandbox({ mode: config.isolation, paths, log });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   const domains = new DomainMap(store);
   const sites = new SiteRegistry(paths);
   const releases = new ReleaseManager(paths, store, sites, log);
   const tenants = new TenantService(config, paths, store, domains, releases, sites, log);
+  // The tenant's user exists before anything else is made for it; releases are sealed before a worker reads them.
+  tenants.addHooks({ onTenantCreated: (t) => sandbox.provisionTenant(t.id) });
+  releases.addHooks({ beforeActivate: (tenantId, deployId) => sandbox.sealRelease(tenantId, deployId) });
   const deploys = new DeployService({ paths, store, releases, tenants, log });
   // Pushes deploy through the same pipeline as uploads.
   const git = new GitService(paths, store, deploys, log);
   tenants.addHooks(git.repositories.lifecycleHooks());
   const siteLogs = new TenantLogs(paths);
-  const workers = new WorkerPool({ config, paths, store, log, logs: siteLogs, launcher: new PlainWorkerLauncher() });
+  const workers = new WorkerPool({ config, paths, store, log, logs: siteLogs, launcher: sandbox.launcher ?? new PlainWorkerLauncher() });
   releases.addHooks(workers.activationHooks());
   tenants.addHooks(workers.tenantHooks());
+  // Last: after the pool has stopped the tenant's workers, kill whatever is left in its cgroups, then its user.
+  tenants.addHooks({ onTenantDeleting: (id) => sandbox.removeTenant(id) });
+  for (const t of store.tenants.list()) void sandbox.provisionTenant(t.id).catch((err) => log.error('tenant provisioning failed', { tenant: t.id, err }));
   releases.reconcile();
   const self: Platform = {
     config,
@@ -75,6 +92,7 @@ export function createPlatform(config: Config, log: Logger): Platform {
     deploys,
     siteLogs,
     workers,
+    sandbox,
     close: () => {
       git.close();
       db.close();

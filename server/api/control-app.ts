@@ -10,6 +10,8 @@ import { deploysRouter } from './deploys-routes.js';
 import { envRouter } from './env-routes.js';
 import { logsRouter } from './logs-routes.js';
 import { gitHttpHandler } from '../git/git-http.js';
+import { isolationRouter } from './isolation-routes.js';
+import { summarizeReport } from '../sandbox/detect.js';
 
 export function createControlApp(p: Platform): Express {
   const app = express();
@@ -17,8 +19,9 @@ export function createControlApp(p: Platform): Express {
   app.set('trust proxy', false);
   app.use(helmet());
 
+  const isolation = summarizeReport(p.sandbox.report);
   app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
+    res.json({ ok: true, isolation });
   });
 
   const { authenticate, principalFor } = createAuthenticator(p.store, p.secrets);
@@ -32,6 +35,7 @@ export function createControlApp(p: Platform): Express {
   api.use(deploysRouter(p));
   api.use(envRouter(p));
   api.use(logsRouter(p));
+  api.use(isolationRouter(p));
   app.use('/api/v1', api);
 
   app.use(notFoundMiddleware);

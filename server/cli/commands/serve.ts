@@ -19,6 +19,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${config.port} on ${config.bind} is in use; stop the other server or set TENANTRY_PORT`);
+    if (e.name === 'IsolationRefusedError') throw new CliError(`tenantry: ${e.message}`);
     if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${config.port} (${e.message})`);
     throw err;
   }

@@ -1,0 +1,13 @@
+// GET /api/v1/isolation (admin): every isolation layer, active or missing, and why.
+import express, { type Router } from 'express';
+import type { Platform } from '../platform.js';
+import { requireAdmin } from './auth.js';
+
+export function isolationRouter(p: Platform): Router {
+  const r = express.Router();
+  r.get('/isolation', requireAdmin, (_req, res) => {
+    const { mode, degraded, layers } = p.sandbox.report;
+    res.json({ mode, degraded, layers });
+  });
+  return r;
+}
