@@ -46,6 +46,10 @@ test('the post-receive hook of a plain bare repository deploys the deploy branch
     assert.match(pushed.stderr, /remote: tenantry: deploying [0-9a-f]{7,} to gthook/);
     assert.match(pushed.stderr, /remote: tenantry: deployed \S+: 1 files, \d+ bytes/);
     assert.match(pushed.stderr, /remote: tenantry: live at http:\/\/gthook\.localhost/);
+    const deploys = await httpRequest(p.url, { host: 'localhost', path: '/api/v1/tenants/gthook/deploys', headers: admin });
+    const newest = JSON.parse(deploys.body).deploys[0];
+    assert.equal(newest.live, true);
+    assert.match(newest.message, /^[0-9a-f]{7,} Site$/, 'the commit is named in the deploy history');
     const live = await httpRequest(p.url, { host: 'gthook.localhost' });
     assert.equal(live.status, 200);
     assert.match(live.body, /Deployed by the hook/);

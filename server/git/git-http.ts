@@ -71,9 +71,15 @@ export function gitHttpHandler(deps: GitHttpDeps) {
       if (h['content-encoding']) env.HTTP_CONTENT_ENCODING = String(h['content-encoding']);
       if (h['git-protocol']) env.HTTP_GIT_PROTOCOL = String(h['git-protocol']);
 
-      let ticket: string | undefined;
-      if (access === 'push' && parsed.tail === '/git-receive-pack') {
-        ticket = git.pushes.issueTicket({
+      if (access !== 'push' || parsed.tail !== '/git-receive-pack') {
+        runCgi(req, res, { command: 'git', args: ['http-backend'], env, log });
+        return;
+      }
+      // One push at a time per tenant, from the first byte of the pack to the
+      // ref update: the deploy happens before the branch moves, so a second
+      // push must not slip in between (see PushReceiver.receive).
+      await git.pushes.oneAtATime(tenant.id, async () => {
+        const ticket = git.pushes.issueTicket({
           tenantId: tenant.id,
           actor: decision.principal.kind === 'admin' ? 'admin' : `token:${decision.principal.tokenId}`,
         });
@@ -81,15 +87,18 @@ export function gitHttpHandler(deps: GitHttpDeps) {
         env.TENANTRY_HOOK_ADDRESS = await git.pushes.address();
         env.TENANTRY_NODE = process.execPath;
         env.TENANTRY_PRE_RECEIVE = RELAY_SCRIPT;
-      }
-      runCgi(req, res, {
-        command: 'git',
-        args: ['http-backend'],
-        env,
-        log,
-        onExit: () => {
-          if (ticket) git.pushes.revokeTicket(ticket);
-        },
+        await new Promise<void>((resolve) => {
+          runCgi(req, res, {
+            command: 'git',
+            args: ['http-backend'],
+            env,
+            log,
+            onExit: () => {
+              git.pushes.revokeTicket(ticket);
+              resolve();
+            },
+          });
+        });
       });
     } catch (err) {
       next(err);

@@ -23,6 +23,7 @@ import { z } from 'zod';
 import type { Store } from '../db/store.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { TenantLocks } from '../deploy/tenant-lock.js';
 import { baseGitEnv, runGit } from './git-command.js';
 import type { GitRepositories } from './repositories.js';
 
@@ -42,6 +43,7 @@ export interface PushTicket {
 
 const ZERO_SHA = /^0+$/;
 const MAX_REQUEST_BYTES = 1024 * 1024;
+const PUSH_WAIT_MS = 10 * 60_000;
 
 const hookRequestSchema = z.strictObject({
   ticket: z.string().min(1).max(200),
@@ -68,6 +70,7 @@ export interface HookOutput {
 
 export class PushReceiver {
   private readonly tickets = new Map<string, PushTicket>();
+  private readonly pushLocks = new TenantLocks();
   private server: http.Server | undefined;
   private listening: Promise<string> | undefined;
 
@@ -78,6 +81,11 @@ export class PushReceiver {
     private readonly deployer: ArchiveDeployer,
     private readonly log: Logger,
   ) {}
+
+  /** Runs `fn` (one whole receive-pack) while no other push of the tenant runs; waits up to 10 minutes, then 409. */
+  oneAtATime<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    return this.pushLocks.run(tenantId, PUSH_WAIT_MS, fn);
+  }
 
   issueTicket(t: PushTicket): string {
     const value = crypto.randomBytes(24).toString('base64url');
@@ -183,6 +191,13 @@ export class PushReceiver {
       return 0;
     }
     const repo = this.repos.pathOf(tenant.id);
+    // The pusher built on what it fetched; if the branch has moved since, the
+    // ref update would fail after the deploy went live. Refuse it up front.
+    const current = await currentCommit(repo, deployRef);
+    if (current !== (ZERO_SHA.test(update.oldSha) ? undefined : update.oldSha)) {
+      out.line(`${tenant.deployBranch} has moved since you fetched it; fetch, then push again. Nothing was deployed.`);
+      return 1;
+    }
     const gitEnv = quarantineEnv(repo, body);
     if (!gitEnv) {
       out.line('The push named object folders outside its repository; refused.');
@@ -283,6 +298,16 @@ export function quarantineEnv(repo: string, body: Pick<HookRequest, 'objectDirec
     env.GIT_QUARANTINE_PATH = body.quarantinePath;
   }
   return env;
+}
+
+/** The commit a branch points at in the repository itself (not the quarantine); undefined when it does not exist. */
+async function currentCommit(repo: string, ref: string): Promise<string | undefined> {
+  try {
+    const { stdout } = await runGit(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { env: { GIT_DIR: repo } });
+    return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function commitSubject(repo: string, sha: string, gitEnv: Record<string, string>): Promise<string> {
