@@ -1,0 +1,227 @@
+// Dynamic routes end to end: a site with api/ deployed through the upload API
+// answers on its domain from its own worker process: file-based routes and
+// params, per-method exports and 405, parsed bodies, environment variables,
+// a data folder that outlives releases, forwarding headers, and the site log.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { runCli, startTestPlatform, type TestPlatform } from './helpers/harness.js';
+import { api, createTenant, deployOk, deploySite, site, type SiteFiles } from './helpers/worker-sites.js';
+
+const T = 'wk-routes';
+let p: TestPlatform;
+
+const counterRoute = (tag: string) => `
+const fs = require('node:fs');
+const path = require('node:path');
+module.exports = (req, res) => {
+  const file = path.join(process.env.TENANTRY_DATA, 'count.txt');
+  const n = (fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : 0) + 1;
+  fs.writeFileSync(file, String(n));
+  res.json({ n, release: '${tag}' });
+};`;
+
+const SITE: SiteFiles = {
+  'public/index.html': '<h1>routes</h1>',
+  'tenant.json': JSON.stringify({ env: { FROM_JSON: 'json-value', GREETING: 'from-tenant-json' } }),
+  'api/index.js': `module.exports = (req, res) => res.json({ route: 'index' });`,
+  'api/_lib/shout.js': `module.exports = (s) => String(s).toUpperCase() + '!';`,
+  'api/hello.js': `const shout = require('./_lib/shout.js');
+module.exports = (req, res) => res.json({ hello: shout(req.query.name || 'world') });`,
+  'api/users/[id].js': `exports.GET = (req, res) => res.json({ id: req.params.id });
+exports.DELETE = (req, res) => res.status(204).end();`,
+  'api/users/me.js': `module.exports = (req, res) => res.json({ me: true });`,
+  'api/users/index.cjs': `module.exports = { GET: (req, res) => res.json({ users: [] }) };`,
+  'api/orgs/[org]/members/[member].mjs': `export function GET(req, res) { res.json({ ...req.params }); }`,
+  'api/esm.mjs': `export default async function (req, res) { res.json({ esm: true, method: req.method }); }`,
+  'api/echo.js': `exports.POST = (req, res) => res.json({ body: req.body ?? null, type: req.headers['content-type'] ?? null });`,
+  'api/stream.js': `const crypto = require('node:crypto');
+exports.POST = (req, res) => {
+  const h = crypto.createHash('sha256'); let n = 0;
+  req.on('data', (c) => { h.update(c); n += c.length; });
+  req.on('end', () => {
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('X-Received', n + ' ' + h.digest('hex'));
+    for (let i = 0; i < 64; i++) res.write(Buffer.alloc(16384, i));
+    res.end();
+  });
+};`,
+  'api/env.js': `module.exports = (req, res) => res.json({ env: { ...process.env } });`,
+  'api/forwarded.js': `module.exports = (req, res) => res.json({
+  xff: req.headers['x-forwarded-for'], host: req.headers['x-forwarded-host'], proto: req.headers['x-forwarded-proto'],
+  ip: req.ip, protocol: req.protocol, tenantryHeader: req.headers['x-tenantry-tenant'] ?? null });`,
+  'api/counter.js': counterRoute('one'),
+};
+
+before(async () => {
+  process.env.WK_PLATFORM_ONLY = 'must-not-leak';
+  p = await startTestPlatform();
+  await createTenant(p, T);
+  await deployOk(p, T, SITE);
+});
+
+after(async () => {
+  delete process.env.WK_PLATFORM_ONLY;
+  await p?.cleanup();
+});
+
+const json = async (path: string, opts?: Parameters<typeof site>[3]) => {
+  const res = await site(p, T, path, opts);
+  return { status: res.status, headers: res.headers, body: res.body ? JSON.parse(res.body) : undefined };
+};
+
+test('files under api/ answer at their paths; [name] segments become req.params; _ folders are not routes', async () => {
+  assert.deepEqual((await json('/api')).body, { route: 'index' });
+  assert.deepEqual((await json('/api/hello?name=ada')).body, { hello: 'ADA!' });
+  assert.deepEqual((await json('/api/users/42')).body, { id: '42' });
+  assert.deepEqual((await json('/api/users/me')).body, { me: true }, 'a fixed name wins over a parameter');
+  assert.deepEqual((await json('/api/users')).body, { users: [] }, 'index.cjs answers for its folder');
+  assert.deepEqual((await json('/api/orgs/acme/members/bob')).body, { org: 'acme', member: 'bob' });
+  assert.deepEqual((await json('/api/esm', { method: 'PUT' })).body, { esm: true, method: 'PUT' });
+  const helper = await json('/api/_lib/shout');
+  assert.equal(helper.status, 404);
+  assert.equal(helper.body.error.code, 'not_found');
+  const page = await site(p, T, '/');
+  assert.match(page.body, /<h1>routes<\/h1>/, 'static files are still served by the edge');
+});
+
+test('a method the module does not export: 405 with Allow; HEAD follows GET', async () => {
+  const post = await json('/api/users/42', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.allow, 'GET, HEAD, DELETE');
+  assert.equal(post.body.error.code, 'method_not_allowed');
+  const del = await site(p, T, '/api/users/42', { method: 'DELETE' });
+  assert.equal(del.status, 204);
+  const head = await site(p, T, '/api/users/42', { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.body, '');
+});
+
+test('JSON and form bodies arrive parsed; bad JSON is 400; over 1 MB is 413; other bodies stream both ways', async () => {
+  const viaJson = await json('/api/echo', { method: 'POST', body: JSON.stringify({ a: [1, 2], b: 'x' }), headers: { 'Content-Type': 'application/json' } });
+  assert.deepEqual(viaJson.body.body, { a: [1, 2], b: 'x' });
+  const viaForm = await json('/api/echo', {
+    method: 'POST',
+    body: 'name=Ada+Lovelace&tags[]=a&tags[]=b',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+  });
+  assert.deepEqual(viaForm.body.body, { name: 'Ada Lovelace', tags: ['a', 'b'] });
+  const bad = await json('/api/echo', { method: 'POST', body: '{"a":', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'invalid_json');
+  const big = await json('/api/echo', {
+    method: 'POST',
+    body: JSON.stringify({ s: 'x'.repeat(1_100_000) }),
+    headers: { 'Content-Type': 'application/json' },
+  });
+  assert.equal(big.status, 413);
+  assert.equal(big.body.error.code, 'payload_too_large');
+
+  const payload = crypto.randomBytes(3 * 1024 * 1024).toString('base64');
+  const streamed = await site(p, T, '/api/stream', { method: 'POST', body: payload, headers: { 'Content-Type': 'text/plain' } });
+  assert.equal(streamed.status, 200);
+  const sha = crypto.createHash('sha256').update(payload).digest('hex');
+  assert.equal(streamed.headers['x-received'], `${Buffer.byteLength(payload)} ${sha}`, 'the worker got the whole body');
+  assert.equal(Buffer.byteLength(streamed.body, 'latin1'), 64 * 16384, 'the whole answer came back');
+});
+
+test('environment: the tenant variables, tenant.json env, TENANTRY_TENANT/DATA, NODE_ENV, and nothing of the platform', async () => {
+  const put = await api(p, 'PUT', `/api/v1/tenants/${T}/env`, { GREETING: 'from-api', API_KEY: 's3cret' });
+  assert.equal(put.status, 200, put.body);
+  assert.deepEqual(JSON.parse(put.body), { keys: ['API_KEY', 'GREETING'] });
+  const keys = await api(p, 'GET', `/api/v1/tenants/${T}/env`);
+  assert.deepEqual(JSON.parse(keys.body), { keys: ['API_KEY', 'GREETING'] }, 'GET lists keys, never values');
+  assert.doesNotMatch(keys.body, /s3cret/);
+
+  const { env } = (await json('/api/env')).body as { env: Record<string, string> };
+  assert.equal(env.GREETING, 'from-api', 'a variable set through the API wins over tenant.json');
+  assert.equal(env.API_KEY, 's3cret');
+  assert.equal(env.FROM_JSON, 'json-value');
+  assert.equal(env.TENANTRY_TENANT, T);
+  assert.equal(env.TENANTRY_DATA, p.platform.paths.tenantData(T));
+  assert.equal(env.NODE_ENV, 'production');
+  assert.equal(env.WK_PLATFORM_ONLY, undefined, 'the platform environment does not leak');
+  assert.equal(env.TENANTRY_DATA_DIR, undefined);
+  assert.equal(env.TENANTRY_ISOLATION, undefined);
+
+  for (const [body, why] of [
+    [{ '1BAD': 'x' }, /letters, digits and underscores/],
+    [{ TENANTRY_TENANT: 'other' }, /set by the platform/],
+    [{ NODE_OPTIONS: '--inspect' }, /NODE_OPTIONS/],
+    [{ OK: 1 }, /must be a string/],
+    [['A'], /JSON object/],
+  ] as const) {
+    const res = await api(p, 'PUT', `/api/v1/tenants/${T}/env`, body);
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.match(JSON.parse(res.body).error.message, why);
+  }
+  const tok = await api(p, 'POST', `/api/v1/tenants/${T}/tokens`, { name: 'reader', scopes: ['read'] });
+  const reader = JSON.parse(tok.body).token as string;
+  const denied = await api(p, 'PUT', `/api/v1/tenants/${T}/env`, { A: 'b' }, reader);
+  assert.equal(denied.status, 403, 'setting variables needs the deploy scope');
+});
+
+test('TENANTRY_DATA persists across deploys', async () => {
+  const first = (await json('/api/counter')).body;
+  const second = (await json('/api/counter')).body;
+  assert.equal(second.n, first.n + 1);
+  assert.equal(second.release, 'one');
+  await deployOk(p, T, { ...SITE, 'api/counter.js': counterRoute('two') });
+  const third = (await json('/api/counter')).body;
+  assert.deepEqual(third, { n: first.n + 2, release: 'two' });
+});
+
+test('the edge sets X-Forwarded-* itself and never forwards internal paths', async () => {
+  const fwd = await json('/api/forwarded', {
+    headers: { 'X-Forwarded-For': '6.6.6.6', 'X-Forwarded-Host': 'evil.example', 'X-Tenantry-Tenant': 'other' },
+  });
+  assert.equal(fwd.body.xff, '127.0.0.1');
+  assert.equal(fwd.body.ip, '127.0.0.1');
+  assert.equal(fwd.body.host, `${T}.localhost`);
+  assert.equal(fwd.body.proto, 'http');
+  assert.equal(fwd.body.tenantryHeader, null);
+  for (const path of ['/__tenantry/health', '/api/../__tenantry/health', '/api/%2e%2e/__tenantry/health']) {
+    const res = await site(p, T, path);
+    assert.notEqual(res.status, 200, path);
+    assert.doesNotMatch(res.body, /"ok":true/, path);
+  }
+});
+
+test('the site log: worker output and access lines, newest last, through the API and `tenantry logs`', async () => {
+  await deployOk(p, T, { ...SITE, 'api/say.js': `module.exports = (req, res) => { console.log('said ' + req.query.w); res.json({}); };` });
+  await site(p, T, '/api/say?w=first');
+  await site(p, T, '/api/say?w=second');
+  await site(p, T, '/api/hello');
+  const res = await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=200`);
+  assert.equal(res.status, 200);
+  const lines = JSON.parse(res.body).lines as string[];
+  const idx = (re: RegExp) => lines.findIndex((l) => re.test(l));
+  assert.ok(idx(/said first/) >= 0, 'worker stdout is in the log');
+  assert.ok(idx(/said first/) < idx(/said second/), 'oldest first, newest last');
+  assert.match(lines[lines.length - 1]!, /access GET \/api\/hello 200 /);
+  assert.ok(!lines.some((l) => l.includes('w=first')), 'query strings (which may hold tokens) are not logged');
+
+  const three = JSON.parse((await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=3`)).body).lines;
+  assert.equal(three.length, 3);
+  assert.equal((await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=0`)).status, 400);
+
+  const tok = await api(p, 'POST', `/api/v1/tenants/${T}/tokens`, { name: 'reader', scopes: ['read'] });
+  const reader = JSON.parse(tok.body).token as string;
+  const cli = await runCli(['logs', '--tenant', T, '--lines', '2'], { TENANTRY_URL: `http://localhost:${p.port}`, TENANTRY_TOKEN: reader });
+  assert.equal(cli.code, 0, cli.stderr);
+  const out = cli.stdout.trim().split('\n');
+  assert.equal(out.length, 2);
+  assert.match(out[1]!, /access GET \/api\/hello 200 /);
+  const missing = await runCli(['logs'], { TENANTRY_URL: `http://localhost:${p.port}`, TENANTRY_TOKEN: reader });
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /--tenant/);
+});
+
+test('a release without api/ serves /api paths as static files and runs no worker', async () => {
+  const res = await deploySite(p, T, { 'index.html': '<h1>static only</h1>', 'api.html': 'api page' });
+  assert.equal(res.status, 201, res.body);
+  const page = await site(p, T, '/api');
+  assert.equal(page.status, 200);
+  assert.equal(page.body, 'api page');
+  assert.equal(p.platform.workers.runningPid(T), undefined, 'the old worker was stopped');
+});
