@@ -1,7 +1,10 @@
 // git push deploys (CONTRACT.md section 6): the real git client against the real server.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { httpRequest, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
 import { gitAvailable, gitClient, writeTree } from './helpers/git-client.js';
@@ -40,6 +43,20 @@ function remote(p: TestPlatform, tenant: string, token?: string): string {
 async function page(p: TestPlatform, tenant: string, pagePath = '/'): Promise<string> {
   const r = await httpRequest(p.url, { host: `${tenant}.localhost`, path: pagePath });
   return `${r.status} ${r.body}`;
+}
+
+/** A POST on the platform host whose answer is kept as bytes (a pack is binary). */
+function httpRequestBuffer(p: TestPlatform, reqPath: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: p.port, method: 'POST', path: reqPath, headers: { Host: 'localhost', ...headers }, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function skipWithoutGit(t: TestContext): boolean {
@@ -85,11 +102,17 @@ test('clone an empty tenant repository, push a site, see it live; push a change;
     const deployId = /remote: Deployed (\S+):/.exec(first.stderr)![1];
     assert.equal(newest.id, deployId, 'the id printed by the push is the live deploy');
 
+    // The second push carries a 2 MiB file: larger than git's post buffer, so the pack is sent chunked.
     writeTree(work, { 'public/index.html': '<h1>From git, second</h1>\n' });
-    await git(['commit', '-am', 'Second version'], { cwd: work });
+    fs.writeFileSync(path.join(work, 'public', 'big.bin'), crypto.randomBytes(2 * 1024 * 1024));
+    await git(['add', '.'], { cwd: work });
+    await git(['commit', '-m', 'Second version'], { cwd: work });
     const second = await git(['push'], { cwd: work });
     assert.equal(second.code, 0, second.stderr);
     assert.match(await page(p, 'gtpush'), /^200 <h1>From git, second<\/h1>/);
+    const big = await httpRequest(p.url, { host: 'gtpush.localhost', path: '/big.bin' });
+    assert.equal(big.status, 200);
+    assert.equal(Number(big.headers['content-length']), 2 * 1024 * 1024);
     const goodSha = (await git(['rev-parse', 'HEAD'], { cwd: work })).stdout.trim();
 
     // A link out of the site: the archive rules refuse it, the push is refused, the branch stays.
@@ -121,6 +144,17 @@ test('clone an empty tenant repository, push a site, see it live; push a change;
     assert.deepEqual((await api('GET', '/api/v1/tenants/gtpush/deploys')).json, before, 'no deploy was made');
     const stored = await git(['ls-remote', 'origin'], { cwd: work });
     assert.match(stored.stdout, /refs\/heads\/feature/);
+
+    // A gzip-encoded request body (git sends one for long fetch negotiations) is inflated for git.
+    const want = `want ${goodSha}\n`;
+    const request = `${(want.length + 4).toString(16).padStart(4, '0')}${want}00000009done\n`;
+    const packed = await httpRequestBuffer(p, '/git/gtpush.git/git-upload-pack', {
+      Authorization: `Basic ${Buffer.from(`x:${tokens.read}`).toString('base64')}`,
+      'Content-Type': 'application/x-git-upload-pack-request',
+      'Content-Encoding': 'gzip',
+    }, zlib.gzipSync(request));
+    assert.equal(packed.status, 200);
+    assert.ok(packed.body.includes(Buffer.from('PACK')), 'upload-pack answered with a pack');
 
     // A read token clones and fetches, but may not push.
     const readClone = await git(['clone', remote(p, 'gtpush', tokens.read), path.join(scratch, 'reader')]);
@@ -225,6 +259,42 @@ test('the deploy branch is settable per tenant', async (t) => {
     assert.equal(prod.code, 0, prod.stderr);
     assert.match(prod.stderr, /remote: Live at/);
     assert.match(await page(p, 'gtbranch'), /^200 <h1>Production build<\/h1>/);
+  } finally {
+    await p.cleanup();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test('concurrent pushes to one tenant: one goes live, the other is refused, and the branch matches the live site', async (t) => {
+  if (skipWithoutGit(t)) return;
+  const p = await startTestPlatform();
+  const scratch = tempDir('tenantry-git-');
+  try {
+    const api = apiFor(p);
+    const tokens = await createTenant(api, 'gtrace');
+    const git = gitClient(path.join(scratch, 'home'));
+    const clones = ['one', 'two'].map((name) => path.join(scratch, name));
+    for (const [i, dir] of clones.entries()) {
+      assert.equal((await git(['clone', '-q', remote(p, 'gtrace', tokens.deploy), dir])).code, 0);
+      writeTree(dir, { 'index.html': `<h1>Clone ${i + 1}</h1>\n` });
+      await git(['add', '.'], { cwd: dir });
+      await git(['commit', '-m', `Clone ${i + 1}`], { cwd: dir });
+    }
+    const results = await Promise.all(clones.map((dir) => git(['push', 'origin', 'main'], { cwd: dir })));
+    const won = results.filter((r) => r.code === 0);
+    assert.equal(won.length, 1, results.map((r) => r.stderr).join('\n----\n'));
+    const lost = results.find((r) => r.code !== 0)!;
+    assert.match(lost.stderr, /main has moved since you fetched it/);
+    assert.match(lost.stderr, /\[remote rejected\] main -> main/);
+
+    const winner = clones[results.indexOf(won[0]!)]!;
+    const winnerSha = (await git(['rev-parse', 'HEAD'], { cwd: winner })).stdout.trim();
+    const remoteSha = (await git(['ls-remote', 'origin', 'refs/heads/main'], { cwd: winner })).stdout.split(/\s/)[0];
+    assert.equal(remoteSha, winnerSha);
+    const expected = fs.readFileSync(path.join(winner, 'index.html'), 'utf8');
+    assert.equal(await page(p, 'gtrace'), `200 ${expected}`, 'the live site is the commit the branch points at');
+    const deploys = (await api('GET', '/api/v1/tenants/gtrace/deploys')).json.deploys as Array<{ source: string; status: string }>;
+    assert.equal(deploys.filter((d) => d.source === 'git' && d.status === 'ready').length, 1, 'only one push was deployed');
   } finally {
     await p.cleanup();
     fs.rmSync(scratch, { recursive: true, force: true });
