@@ -60,7 +60,7 @@ export function createPlatform(config: Config, log: Logger): Platform {
     throw err;
   }
   const domains = new DomainMap(store);
-  const sites = new SiteRegistry(paths);
+  const sites = new SiteRegistry(paths, log);
   const releases = new ReleaseManager(paths, store, sites, log);
   const tenants = new TenantService(config, paths, store, domains, releases, sites, log);
   // The tenant's user exists before anything else is made for it; releases are sealed before a worker reads them.

@@ -1,39 +1,49 @@
 // Serves a tenant's static files from its in-memory site index.
-// Resolution: exact file -> folder index.html (with trailing-slash redirect)
-// -> clean URL (/about -> about.html) -> SPA fallback -> 404.html -> plain 404.
+// Order (Netlify's): `_redirects` (applySiteRules, before the dynamic-route
+// step) -> exact file -> folder index.html (trailing-slash redirect) -> clean
+// URL (/about -> about.html) -> SPA fallback -> 404.html -> plain 404.
+// A request costs map lookups and a prepared header array: no stat, no query,
+// no rule compilation. Small files come from the shared memory cache.
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SiteFile, SiteIndex } from '../site/site-index.js';
+import type { FileVariant, SiteFile, SiteIndex } from '../site/site-index.js';
+import type { FileCache } from '../site/file-cache.js';
+import { evaluateRedirects } from '../site/redirect-rules.js';
+import { headersForPath } from '../site/header-rules.js';
+import {
+  errorPageHeaders,
+  notModifiedHeaders,
+  okHeaders,
+  partialHeaders,
+  plainHeaders,
+  prepareHeaders,
+  type PreparedHeaders,
+} from '../site/response-headers.js';
+import { HSTS } from '../site/security-headers.js';
+import { normalizeHost } from '../tenants/domain-map.js';
+import { acceptedEncodings } from './accept-encoding.js';
+import { parseByteRange } from './byte-range.js';
 
 export type Resolution =
   | { kind: 'file'; file: SiteFile; status: 200 | 404 }
   | { kind: 'redirect'; location: string; status: 301 }
   | { kind: 'not-found' };
 
-/** Pure: which file (or redirect) answers this decoded path. */
+/** Pure: which file (or redirect) answers this decoded path, rules aside. */
 export function resolveStaticPath(site: SiteIndex, urlPath: string, search: string): Resolution {
-  const exact = site.files.get(urlPath);
-  if (exact) return { kind: 'file', file: exact, status: 200 };
-  if (urlPath.endsWith('/')) {
-    const index = site.files.get(urlPath + 'index.html');
-    if (index) return { kind: 'file', file: index, status: 200 };
-  } else if (site.dirs.has(urlPath) && site.files.has(urlPath + '/index.html')) {
-    return { kind: 'redirect', location: urlPath + '/' + search, status: 301 };
-  } else if (site.config.cleanUrls) {
-    const clean = site.files.get(urlPath + '.html');
-    if (clean) return { kind: 'file', file: clean, status: 200 };
-  }
-  if (site.config.spa) {
-    const index = site.files.get('/index.html');
-    if (index) return { kind: 'file', file: index, status: 200 };
-  }
-  const notFound = site.files.get('/404.html');
-  if (notFound) return { kind: 'file', file: notFound, status: 404 };
+  const route = site.routes.get(urlPath);
+  if (route?.kind === 'file') return { kind: 'file', file: route.file, status: 200 };
+  if (route?.kind === 'slash') return { kind: 'redirect', location: encodePath(route.location) + search, status: 301 };
+  if (site.spaPage) return { kind: 'file', file: site.spaPage, status: 200 };
+  if (site.notFoundPage) return { kind: 'file', file: site.notFoundPage, status: 404 };
   return { kind: 'not-found' };
 }
 
+const NEEDS_DECODING = /%|\\|\0|\/\/|\/\.|^[^/]/;
+
 /** Decodes and normalises a request path; undefined for malformed or escaping paths. */
 export function decodeRequestPath(rawPath: string): string | undefined {
+  if (!NEEDS_DECODING.test(rawPath)) return rawPath;
   let p: string;
   try {
     p = decodeURIComponent(rawPath);
@@ -46,38 +56,214 @@ export function decodeRequestPath(rawPath: string): string | undefined {
   return p.replace(/\/{2,}/g, '/');
 }
 
-export function serveStatic(site: SiteIndex, req: IncomingMessage, res: ServerResponse): void {
+/** A decoded path back into URL form (for Location and rewritten request URLs). */
+export function encodePath(p: string): string {
+  return p.split('/').map(encodeURIComponent).join('/');
+}
+
+function isApiPath(p: string): boolean {
+  return p === '/api' || p.startsWith('/api/');
+}
+
+function splitUrl(url: string): { path: string | undefined; query: string } {
+  const q = url.indexOf('?');
+  return q < 0 ? { path: decodeRequestPath(url), query: '' } : { path: decodeRequestPath(url.slice(0, q)), query: url.slice(q + 1) };
+}
+
+function sendEmpty(res: ServerResponse, status: number, headers: string[]): void {
+  res.writeHead(status, headers);
+  res.end();
+}
+
+function sendText(res: ServerResponse, status: number, text: string, extra: readonly (readonly [string, string])[] = []): void {
+  const body = text + '\n';
+  res.writeHead(status, plainHeaders([['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(Buffer.byteLength(body))], ...extra]));
+  res.end(body);
+}
+
+/** Location values must be plain ASCII: anything else is percent-encoded. */
+function safeLocation(location: string): string {
+  return /^[\x21-\x7e]*$/.test(location) ? location : location.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c));
+}
+
+function sendRedirect(res: ServerResponse, status: number, location: string): void {
+  sendEmpty(res, status, plainHeaders([['Location', safeLocation(location)], ['Content-Length', '0']]));
+}
+
+/**
+ * Applies `_redirects` to a request, before the dynamic-route step and static
+ * files. Answers redirects and status rewrites (404/410/451) itself and returns
+ * true. A 200 rewrite changes req.url and returns false, so the next step
+ * (the api/ proxy for '/api/...', or static files) serves the new path.
+ * Paths that exist (files, folder indexes, clean URLs, api/ routes) shadow
+ * unforced rules.
+ */
+export function applySiteRules(site: SiteIndex, req: IncomingMessage, res: ServerResponse, cache: FileCache): boolean {
+  const rules = site.redirects;
+  if (rules.rules.length === 0) return false;
+  const { path, query } = splitUrl(req.url ?? '/');
+  if (path === undefined) return false;
+  const exists = site.routes.has(path) || (site.hasApi && isApiPath(path));
+  if (exists && !rules.hasForced) return false;
+  const out = evaluateRedirects(rules, { path, query, host: normalizeHost(req.headers.host), exists });
+  if (!out) return false;
+  if (out.kind === 'redirect') {
+    sendRedirect(res, out.status, out.location);
+    return true;
+  }
+  if (out.status === 200) {
+    req.url = encodePath(out.path) + (out.query ? `?${out.query}` : '');
+    return false;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end('Method Not Allowed\n');
+    sendEmpty(res, out.status, plainHeaders([['Content-Length', '0']]));
+    return true;
+  }
+  const route = site.routes.get(out.path);
+  const file = route?.kind === 'file' ? route.file : site.notFoundPage;
+  if (!file) sendText(res, out.status, 'Not Found');
+  else sendFile(file, headersFor(site, path, file), out.status, req, res, cache);
+  return true;
+}
+
+/** Serves GET and HEAD from the release; redirects and rewrites were applied before. */
+export function serveStatic(site: SiteIndex, req: IncomingMessage, res: ServerResponse, cache: FileCache): void {
+  const method = req.method;
+  if (method !== 'GET' && method !== 'HEAD') {
+    sendText(res, 405, 'Method Not Allowed', [['Allow', 'GET, HEAD']]);
     return;
   }
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const urlPath = decodeRequestPath(q >= 0 ? url.slice(0, q) : url);
-  if (!urlPath) {
-    res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end('Bad Request\n');
+  const path = decodeRequestPath(q < 0 ? url : url.slice(0, q));
+  if (path === undefined) {
+    sendText(res, 400, 'Bad Request');
     return;
   }
-  const found = resolveStaticPath(site, urlPath, q >= 0 ? url.slice(q) : '');
-  switch (found.kind) {
-    case 'redirect':
-      res.writeHead(found.status, { Location: found.location });
-      res.end();
-      return;
-    case 'not-found':
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('Not Found\n');
-      return;
-    case 'file':
-      res.writeHead(found.status, { 'Content-Type': found.file.contentType, 'Content-Length': found.file.size });
-      if (req.method === 'HEAD') {
-        res.end();
-        return;
-      }
-      fs.createReadStream(found.file.absPath)
-        .on('error', () => res.destroy())
-        .pipe(res);
+  const route = site.routes.get(path);
+  if (route !== undefined) {
+    if (route.kind === 'file') {
+      sendFile(route.file, (route.headers ??= prepareHeaders(headersForPath(site.headerRules, route.path))), 200, req, res, cache);
+    } else {
+      sendRedirect(res, 301, encodePath(route.location) + (q < 0 ? '' : url.slice(q)));
+    }
+    return;
   }
+  if (site.spaPage) {
+    sendFile(site.spaPage, headersFor(site, path, site.spaPage), 200, req, res, cache);
+    return;
+  }
+  if (site.notFoundPage) {
+    sendFile(site.notFoundPage, headersFor(site, path, site.notFoundPage), 404, req, res, cache);
+    return;
+  }
+  sendText(res, 404, 'Not Found');
+}
+
+/** Headers for a file served at a path that is not its own route (fallbacks, status rewrites). */
+function headersFor(site: SiteIndex, path: string, file: SiteFile): PreparedHeaders {
+  const extras = headersForPath(site.headerRules, path);
+  return extras.length === 0 ? (file.plainHeaders ??= prepareHeaders([])) : prepareHeaders(extras);
+}
+
+function pickVariant(file: SiteFile, acceptEncoding: string): FileVariant {
+  for (const coding of acceptedEncodings(acceptEncoding)) {
+    const v = coding === 'br' ? file.br : file.gzip;
+    if (v !== undefined) return v;
+  }
+  return file.identity;
+}
+
+/** If-None-Match (weak comparison, as RFC 9110 asks): any tag of this file's content, or '*'. */
+function etagMatches(header: string, file: SiteFile, v: FileVariant): boolean {
+  if (header === v.etag) return true;
+  if (header.trim() === '*') return true;
+  let at = header.indexOf(file.hash);
+  while (at > 0) {
+    const after = header.charCodeAt(at + file.hash.length);
+    if (header.charCodeAt(at - 1) === 34 /* " */ && (after === 34 || after === 45 /* - */)) return true;
+    at = header.indexOf(file.hash, at + 1);
+  }
+  return false;
+}
+
+function notModifiedSince(header: string, file: SiteFile): boolean {
+  if (header === file.lastModified) return true;
+  const t = Date.parse(header);
+  return Number.isFinite(t) && file.mtimeSec <= Math.floor(t / 1000);
+}
+
+function ifRangeAllows(header: string, file: SiteFile): boolean {
+  const h = header.trim();
+  if (h.startsWith('"') || h.startsWith('W/')) return h === file.identity.etag;
+  return h === file.lastModified;
+}
+
+function withHsts(req: IncomingMessage, prepared: PreparedHeaders, headers: string[]): string[] {
+  if (!(req.socket as { encrypted?: boolean }).encrypted) return headers;
+  if (prepared.extras.some(([n]) => n.toLowerCase() === 'strict-transport-security')) return headers;
+  return headers.concat(HSTS);
+}
+
+function sendFile(file: SiteFile, prepared: PreparedHeaders, status: number, req: IncomingMessage, res: ServerResponse, cache: FileCache): void {
+  const h = req.headers;
+  const range = h.range;
+  let v = file.identity;
+  // Ranges are served from the identity bytes: offsets into a compressed copy surprise clients.
+  if ((file.br !== undefined || file.gzip !== undefined) && range === undefined) {
+    const ae = h['accept-encoding'];
+    if (ae !== undefined) v = pickVariant(file, ae);
+  }
+  if (status !== 200) {
+    res.writeHead(status, withHsts(req, prepared, errorPageHeaders(prepared, file, v)));
+    sendBody(req, res, v, cache);
+    return;
+  }
+  const inm = h['if-none-match'];
+  const ims = h['if-modified-since'];
+  if (inm !== undefined ? etagMatches(inm, file, v) : ims !== undefined && notModifiedSince(ims, file)) {
+    res.writeHead(304, notModifiedHeaders(prepared, file, v));
+    res.end();
+    return;
+  }
+  if (range !== undefined) {
+    const ifRange = h['if-range'] as string | undefined;
+    const r = ifRange === undefined || ifRangeAllows(ifRange, file) ? parseByteRange(range, file.size) : undefined;
+    if (r === 'unsatisfiable') {
+      sendEmpty(res, 416, plainHeaders([['Content-Range', `bytes */${file.size}`], ['Content-Length', '0']]));
+      return;
+    }
+    if (r !== undefined) {
+      res.writeHead(206, withHsts(req, prepared, partialHeaders(prepared, file, r.start, r.end)));
+      sendBody(req, res, v, cache, r.start, r.end);
+      return;
+    }
+  }
+  res.writeHead(200, withHsts(req, prepared, okHeaders(prepared, file, v)));
+  sendBody(req, res, v, cache);
+}
+
+function sendBody(req: IncomingMessage, res: ServerResponse, v: FileVariant, cache: FileCache, start = 0, end = v.size - 1): void {
+  if (req.method === 'HEAD' || v.size === 0) {
+    res.end();
+    return;
+  }
+  const whole = start === 0 && end === v.size - 1;
+  const body = v.body;
+  if (body !== undefined) {
+    v.referenced = true;
+    res.end(whole ? body : body.subarray(start, end + 1));
+    return;
+  }
+  if (cache.fits(v)) {
+    cache.load(v, (err, loaded) => {
+      if (err || !loaded) res.destroy();
+      else res.end(whole ? loaded : loaded.subarray(start, end + 1));
+    });
+    return;
+  }
+  const stream = fs.createReadStream(v.absPath, { start, end, highWaterMark: 64 * 1024 });
+  stream.on('error', () => res.destroy());
+  res.on('close', () => stream.destroy());
+  stream.pipe(res);
 }

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Platform } from '../platform.js';
 import type { SiteIndex } from '../site/site-index.js';
-import { serveStatic } from './static-files.js';
+import { applySiteRules, serveStatic } from './static-files.js';
 import { sendPlain } from './plain-pages.js';
 
 /**
@@ -24,7 +24,10 @@ export function createTenantSiteHandler(p: Platform, steps: readonly SiteRequest
       sendPlain(res, 503, 'Service Unavailable: this site has no live release.', { 'Retry-After': '30' });
       return;
     }
+    const cache = p.sites.fileCache;
+    // _redirects first: a rewrite to /api/... reaches the dynamic-route step below.
+    if (applySiteRules(site, req, res, cache)) return;
     for (const step of steps) if (step(tenantId, site, req, res)) return;
-    serveStatic(site, req, res);
+    serveStatic(site, req, res, cache);
   };
 }

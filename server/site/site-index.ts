@@ -1,9 +1,36 @@
-// The in-memory index of a release's public files, built once when the release
-// is loaded. Requests are answered from it without touching the disk for metadata.
+// The in-memory index of a release, built once when the release is loaded:
+// its files (sizes, hashes, types, cache policy, precompressed copies), the
+// routes that reach them (exact paths, folder indexes, clean URLs), its parsed
+// `_redirects`, `_headers` and tenant.json. Requests are answered from it without
+// touching the disk for metadata.
 import fs from 'node:fs';
 import path from 'node:path';
-import mime from 'mime-types';
 import { readSiteConfig, type SiteConfig } from './site-config.js';
+import { contentTypeFor, isCompressible } from './content-type.js';
+import { cacheControlFor } from './cache-policy.js';
+import { NO_REDIRECTS, parseRedirects, type RedirectRules } from './redirect-rules.js';
+import { NO_HEADER_RULES, parseHeaders, type HeaderRules } from './header-rules.js';
+import { readManifest, scanRelease, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
+import type { PreparedHeaders } from './response-headers.js';
+
+export { contentTypeFor } from './content-type.js';
+
+export type Encoding = 'identity' | 'br' | 'gzip';
+
+/** One stored representation of a file. */
+export interface FileVariant {
+  readonly encoding: Encoding;
+  readonly absPath: string;
+  readonly size: number;
+  /** Quoted strong ETag, distinct per encoding. */
+  readonly etag: string;
+  /** The bytes, while the memory cache holds them (owned by FileCache). */
+  body: Buffer | undefined;
+  /** Used since the cache last looked (its second-chance bit). */
+  referenced: boolean;
+  /** Callbacks waiting for a read in flight. */
+  waiters: ((err: Error | null, body?: Buffer) => void)[] | undefined;
+}
 
 export interface SiteFile {
   /** URL path, always starting with '/', e.g. '/css/site.css'. */
@@ -12,61 +39,171 @@ export interface SiteFile {
   readonly size: number;
   readonly mtimeMs: number;
   readonly contentType: string;
+  /** base64url content hash: the strong ETag. */
+  readonly hash: string;
+  /** HTTP date of mtime, and mtime in whole seconds (If-Modified-Since compares those). */
+  readonly lastModified: string;
+  readonly mtimeSec: number;
+  readonly cacheControl: string;
+  readonly compressible: boolean;
+  readonly identity: FileVariant;
+  /** Precompressed copies; filled in when deploy-time compression finishes. */
+  br: FileVariant | undefined;
+  gzip: FileVariant | undefined;
+  /** Response headers when no `_headers` rule applies (built on first use). */
+  plainHeaders: PreparedHeaders | undefined;
 }
+
+export type Route =
+  | { readonly kind: 'file'; readonly path: string; readonly file: SiteFile; headers: PreparedHeaders | undefined }
+  /** Folder without its slash (-> '/docs/'), or a clean URL with one (-> '/about'). */
+  | { readonly kind: 'slash'; readonly location: string };
 
 export interface SiteIndex {
   readonly releaseDir: string;
   readonly publicDir: string;
   readonly files: ReadonlyMap<string, SiteFile>;
-  /** URL paths of folders ('/', '/docs'), for index.html and trailing-slash redirects. */
+  /** URL paths of folders ('/', '/docs'). */
   readonly dirs: ReadonlySet<string>;
+  /** Every path that answers without rules: files, folder indexes, clean URLs, slash redirects. */
+  readonly routes: ReadonlyMap<string, Route>;
   readonly config: SiteConfig;
   readonly hasApi: boolean;
-}
-
-/** What is never served from a release root without public/. */
-const PRIVATE_TOP = new Set(['api', 'node_modules', 'tenant.json', '_redirects', '_headers']);
-
-export function contentTypeFor(file: string): string {
-  const type = mime.lookup(file) || 'application/octet-stream';
-  const charset = mime.charset(type);
-  return charset ? `${type}; charset=${charset.toLowerCase()}` : type;
+  readonly redirects: RedirectRules;
+  readonly headerRules: HeaderRules;
+  /** 404.html, served with status 404 for unknown paths. */
+  readonly notFoundPage: SiteFile | undefined;
+  /** index.html when tenant.json says "spa": true. */
+  readonly spaPage: SiteFile | undefined;
+  /** Problems found in _redirects and _headers (those lines are ignored). */
+  readonly warnings: readonly string[];
+  /** The manifest this index was built from (kept current by the compressor). */
+  manifest: ReleaseManifest;
 }
 
 /** Whether the release serves public/ or its root. */
 export function publicDirOf(releaseDir: string): string {
   const pub = path.join(releaseDir, 'public');
-  try {
-    if (fs.statSync(pub).isDirectory()) return pub;
-  } catch {
-    /* no public/ */
-  }
-  return releaseDir;
+  return fs.statSync(pub, { throwIfNoEntry: false })?.isDirectory() ? pub : releaseDir;
 }
 
-export function buildSiteIndex(releaseDir: string): SiteIndex {
-  const publicDir = publicDirOf(releaseDir);
-  const atRoot = publicDir === releaseDir;
-  const files = new Map<string, SiteFile>();
-  const dirs = new Set<string>(['/']);
-  const walk = (dir: string, urlDir: string) => {
-    for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (ent.name.startsWith('.')) continue;
-      if (atRoot && urlDir === '/' && PRIVATE_TOP.has(ent.name)) continue;
-      const abs = path.join(dir, ent.name);
-      const url = urlDir + ent.name;
-      // Symlinks inside a release were checked at deploy time; resolve them once here.
-      const st = fs.statSync(abs, { throwIfNoEntry: false });
-      if (!st) continue;
-      if (st.isDirectory()) {
-        dirs.add(url);
-        walk(abs, url + '/');
-      } else if (st.isFile()) {
-        files.set(url, { urlPath: url, absPath: abs, size: st.size, mtimeMs: st.mtimeMs, contentType: contentTypeFor(ent.name) });
-      }
-    }
+function readOptional(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** `_redirects`/`_headers` at the release root, else in public/. */
+function readRulesFile(releaseDir: string, publicRoot: string, name: string): string | undefined {
+  return readOptional(path.join(releaseDir, name)) ?? (publicRoot ? readOptional(path.join(releaseDir, publicRoot, name)) : undefined);
+}
+
+export function makeVariant(encoding: Encoding, absPath: string, size: number, hash: string): FileVariant {
+  const etag = encoding === 'identity' ? `"${hash}"` : `"${hash}-${encoding === 'br' ? 'br' : 'gz'}"`;
+  return { encoding, absPath, size, etag, body: undefined, referenced: false, waiters: undefined };
+}
+
+function toSiteFile(releaseDir: string, publicDir: string, e: ManifestEntry): SiteFile {
+  const absPath = e.hidden ? path.join(releaseDir, e.path) : path.join(publicDir, e.path);
+  const contentType = contentTypeFor(e.path);
+  return {
+    urlPath: e.path,
+    absPath,
+    size: e.size,
+    mtimeMs: e.mtimeMs,
+    contentType,
+    hash: e.hash,
+    lastModified: new Date(e.mtimeMs).toUTCString(),
+    mtimeSec: Math.floor(e.mtimeMs / 1000),
+    cacheControl: cacheControlFor(e.path, contentType),
+    compressible: isCompressible(contentType),
+    identity: makeVariant('identity', absPath, e.size, e.hash),
+    br: e.br ? makeVariant('br', path.join(releaseDir, e.br.file), e.br.size, e.hash) : undefined,
+    gzip: e.gzip ? makeVariant('gzip', path.join(releaseDir, e.gzip.file), e.gzip.size, e.hash) : undefined,
+    plainHeaders: undefined,
   };
-  walk(publicDir, '/');
-  const hasApi = fs.existsSync(path.join(releaseDir, 'api'));
-  return { releaseDir, publicDir, files, dirs, config: readSiteConfig(releaseDir), hasApi };
+}
+
+function buildRoutes(files: ReadonlyMap<string, SiteFile>, visible: readonly SiteFile[], dirs: ReadonlySet<string>, cleanUrls: boolean): Map<string, Route> {
+  const routes = new Map<string, Route>();
+  const fileRoute = (p: string, file: SiteFile): Route => ({ kind: 'file', path: p, file, headers: undefined });
+  for (const f of visible) routes.set(f.urlPath, fileRoute(f.urlPath, f));
+  for (const dir of dirs) {
+    const index = files.get(dir === '/' ? '/index.html' : `${dir}/index.html`);
+    if (!index) continue;
+    if (dir === '/') continue; // '/' itself is added below
+    if (!routes.has(dir + '/')) routes.set(dir + '/', fileRoute(dir + '/', index));
+    if (!routes.has(dir)) routes.set(dir, { kind: 'slash', location: dir + '/' });
+  }
+  const rootIndex = files.get('/index.html');
+  if (rootIndex) routes.set('/', fileRoute('/', rootIndex));
+  if (cleanUrls) {
+    for (const f of visible) {
+      if (!f.urlPath.endsWith('.html') || f.urlPath.endsWith('/index.html')) continue;
+      const clean = f.urlPath.slice(0, -'.html'.length);
+      if (!routes.has(clean)) routes.set(clean, fileRoute(clean, f));
+      if (!routes.has(clean + '/')) routes.set(clean + '/', { kind: 'slash', location: clean });
+    }
+  }
+  return routes;
+}
+
+/** Builds the index from a manifest (no file is read apart from the rule files and tenant.json). */
+export function assembleSiteIndex(releaseDir: string, manifest: ReleaseManifest): SiteIndex {
+  const publicDir = manifest.publicRoot ? path.join(releaseDir, manifest.publicRoot) : releaseDir;
+  const config = readSiteConfig(releaseDir);
+  const files = new Map<string, SiteFile>();
+  const visible: SiteFile[] = [];
+  const dirs = new Set<string>(['/']);
+  let hiddenNotFound: SiteFile | undefined;
+  for (const e of manifest.files) {
+    const f = toSiteFile(releaseDir, publicDir, e);
+    if (e.hidden) {
+      if (e.path === '/404.html') hiddenNotFound = f;
+      continue;
+    }
+    files.set(f.urlPath, f);
+    visible.push(f);
+    for (let i = f.urlPath.lastIndexOf('/'); i > 0; i = f.urlPath.lastIndexOf('/', i - 1)) dirs.add(f.urlPath.slice(0, i));
+  }
+  // Precompressed siblings shipped in the release (app.js.br, app.js.gz) serve as its encodings.
+  for (const f of visible) {
+    const br = files.get(f.urlPath + '.br');
+    if (br && !f.br) f.br = makeVariant('br', br.absPath, br.size, f.hash);
+    const gz = files.get(f.urlPath + '.gz');
+    if (gz && !f.gzip) f.gzip = makeVariant('gzip', gz.absPath, gz.size, f.hash);
+  }
+  const redirectsText = readRulesFile(releaseDir, manifest.publicRoot, '_redirects');
+  const headersText = readRulesFile(releaseDir, manifest.publicRoot, '_headers');
+  const redirects = redirectsText === undefined ? NO_REDIRECTS : parseRedirects(redirectsText);
+  const headerRules = headersText === undefined ? NO_HEADER_RULES : parseHeaders(headersText);
+  return {
+    releaseDir,
+    publicDir,
+    files,
+    dirs,
+    routes: buildRoutes(files, visible, dirs, config.cleanUrls),
+    config,
+    hasApi: manifest.hasApi,
+    redirects,
+    headerRules,
+    notFoundPage: files.get('/404.html') ?? hiddenNotFound,
+    spaPage: config.spa ? files.get('/index.html') : undefined,
+    warnings: [...redirects.warnings, ...headerRules.warnings],
+    manifest,
+  };
+}
+
+/** Loads a release: from its manifest when there is one, else by scanning and hashing its files. */
+export function loadSiteIndex(releaseDir: string): { site: SiteIndex; fromManifest: boolean } {
+  const stored = readManifest(releaseDir);
+  const manifest = stored ?? scanRelease(releaseDir);
+  return { site: assembleSiteIndex(releaseDir, manifest), fromManifest: stored !== undefined };
+}
+
+/** Scans a release without using a stored manifest (kept for callers that want a fresh look). */
+export function buildSiteIndex(releaseDir: string): SiteIndex {
+  return assembleSiteIndex(releaseDir, scanRelease(releaseDir));
 }

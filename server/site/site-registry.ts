@@ -1,13 +1,29 @@
 // Tenant id -> the loaded index of its live release. Swapped in one assignment
 // when a release is activated, so a request sees either the old site or the new.
+// Also owns what outlives one release: the memory cache of small files and the
+// deploy-time compression queue.
 import fs from 'node:fs';
 import type { DataPaths } from '../paths.js';
-import { buildSiteIndex, type SiteIndex } from './site-index.js';
+import { silentLogger, type Logger } from '../log.js';
+import { assembleSiteIndex, loadSiteIndex, type SiteIndex } from './site-index.js';
+import { readManifest, scanRelease, writeManifest } from './release-manifest.js';
+import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './file-cache.js';
+import { needsCompression, precompressSite } from './precompress.js';
 
 export class SiteRegistry {
   private readonly sites = new Map<string, SiteIndex>();
+  readonly fileCache: FileCache;
+  /** Compression runs one release at a time, in this order. */
+  private compressQueue: Promise<void> = Promise.resolve();
+  private readonly compressing = new Map<string, Promise<void>>();
 
-  constructor(private readonly paths: DataPaths) {}
+  constructor(
+    private readonly paths: DataPaths,
+    private readonly log: Logger = silentLogger,
+    cache: FileCacheOptions = DEFAULT_FILE_CACHE,
+  ) {
+    this.fileCache = new FileCache(cache);
+  }
 
   /** The live site, loading it from the `live` link on first use after a start. */
   get(tenantId: string): SiteIndex | undefined {
@@ -19,21 +35,79 @@ export class SiteRegistry {
     } catch {
       return undefined;
     }
-    const site = buildSiteIndex(releaseDir);
-    this.sites.set(tenantId, site);
+    const { site, fromManifest } = loadSiteIndex(releaseDir);
+    if (!fromManifest) this.storeManifest(site);
+    this.set(tenantId, site);
     return site;
   }
 
-  /** Builds the index of a release that is about to go live (throws if it is broken). */
+  /**
+   * Builds the index of a release that is about to go live (throws if it is
+   * broken: tenant.json invalid). Hashes every file and writes the manifest the
+   * first time; a release prepared before (a rollback) loads its manifest.
+   */
   prepare(releaseDir: string): SiteIndex {
-    return buildSiteIndex(releaseDir);
+    const stored = readManifest(releaseDir);
+    const site = assembleSiteIndex(releaseDir, stored ?? scanRelease(releaseDir));
+    if (!stored) this.storeManifest(site);
+    for (const w of site.warnings) this.log.warn('site rule ignored', { release: releaseDir, warning: w });
+    return site;
   }
 
   set(tenantId: string, site: SiteIndex): void {
+    const previous = this.sites.get(tenantId);
     this.sites.set(tenantId, site);
+    if (previous && previous !== site) this.release(previous);
+    this.scheduleCompression(site);
   }
 
   forget(tenantId: string): void {
+    const previous = this.sites.get(tenantId);
     this.sites.delete(tenantId);
+    if (previous) this.release(previous);
+  }
+
+  /** Resolves when the live release's compressed copies are made (or could not be). */
+  async whenCompressed(tenantId: string): Promise<void> {
+    const site = this.sites.get(tenantId) ?? this.get(tenantId);
+    if (site) await this.compressing.get(site.releaseDir);
+  }
+
+  private isLive(site: SiteIndex): boolean {
+    for (const s of this.sites.values()) if (s === site) return true;
+    return false;
+  }
+
+  private release(site: SiteIndex): void {
+    if (this.isLive(site)) return;
+    for (const f of site.files.values()) {
+      this.fileCache.drop(f.identity);
+      if (f.br) this.fileCache.drop(f.br);
+      if (f.gzip) this.fileCache.drop(f.gzip);
+    }
+    if (site.notFoundPage) this.fileCache.drop(site.notFoundPage.identity);
+  }
+
+  private storeManifest(site: SiteIndex): void {
+    try {
+      writeManifest(site.releaseDir, site.manifest);
+    } catch (err) {
+      // A read-only release still serves; it is hashed again after a restart.
+      this.log.warn('cannot write the release manifest', { release: site.releaseDir, err });
+    }
+  }
+
+  private scheduleCompression(site: SiteIndex): void {
+    if (site.manifest.compressed || this.compressing.has(site.releaseDir)) return;
+    const pending = [...site.files.values()].some(needsCompression) || (site.notFoundPage !== undefined && needsCompression(site.notFoundPage));
+    if (!pending) {
+      site.manifest = { ...site.manifest, compressed: true };
+      this.storeManifest(site);
+      return;
+    }
+    const job = this.compressQueue.then(() => precompressSite(site, this.log, () => this.isLive(site)));
+    const tracked = job.catch((err) => this.log.warn('precompression failed', { release: site.releaseDir, err })).finally(() => this.compressing.delete(site.releaseDir));
+    this.compressing.set(site.releaseDir, tracked);
+    this.compressQueue = tracked;
   }
 }

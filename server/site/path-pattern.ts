@@ -1,0 +1,77 @@
+// Netlify-style path patterns, shared by _redirects and _headers:
+//   /blog/*            splat: the rest of the path (also matches /blog itself)
+//   /news/:year/:month placeholders: one path segment each
+//   https://a.example.com/*  a pattern bound to one host
+// Compiled once into a RegExp when a release is loaded; matching is one exec().
+
+export interface PathPattern {
+  readonly source: string;
+  /** Lowercase host the pattern is bound to, or undefined for any host. */
+  readonly host: string | undefined;
+  readonly regex: RegExp;
+  /** Capture group names in order: placeholder names, and 'splat' for '*'. */
+  readonly names: readonly string[];
+}
+
+const PLACEHOLDER = /^:([A-Za-z_][A-Za-z0-9_]*)/;
+
+/** Drops one trailing slash (never from '/'): '/a/' and '/a' match the same rules. */
+export function withoutTrailingSlash(p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Returns undefined when the pattern is not a path ('/...') or an http(s) URL. */
+export function compilePathPattern(source: string): PathPattern | undefined {
+  let host: string | undefined;
+  let p = source;
+  const url = /^https?:\/\/([^/]+)(\/.*)?$/i.exec(source);
+  if (url) {
+    host = url[1]!.toLowerCase().replace(/:\d+$/, '');
+    p = url[2] ?? '/';
+  }
+  if (!p.startsWith('/')) return undefined;
+  p = withoutTrailingSlash(p);
+  const names: string[] = [];
+  let re = '';
+  for (let i = 0; i < p.length; ) {
+    const rest = p.slice(i);
+    if (rest === '/*') {
+      // A trailing splat also matches the folder itself: /blog/* matches /blog.
+      names.push('splat');
+      re += '(?:/(.*))?';
+      break;
+    }
+    if (p[i] === '*') {
+      names.push('splat');
+      re += '(.*)';
+      i++;
+      continue;
+    }
+    const ph = p[i - 1] === '/' || i === 0 ? PLACEHOLDER.exec(rest) : null;
+    if (ph) {
+      names.push(ph[1]!);
+      re += '([^/]+)';
+      i += ph[0].length;
+      continue;
+    }
+    re += escapeRegex(p[i]!);
+    i++;
+  }
+  return { source, host, regex: new RegExp(`^${re}/?$`), names };
+}
+
+/** Captured values by name, or undefined when the path does not match. `path` is decoded. */
+export function matchPathPattern(pattern: PathPattern, path: string, host: string): Record<string, string> | undefined {
+  if (pattern.host !== undefined && pattern.host !== host) return undefined;
+  const m = pattern.regex.exec(path);
+  if (!m) return undefined;
+  const params: Record<string, string> = Object.create(null);
+  pattern.names.forEach((name, i) => {
+    params[name] = m[i + 1] ?? '';
+  });
+  return params;
+}

@@ -1,0 +1,95 @@
+// Deploy-time compression: brotli and gzip copies of a release's text files,
+// written under `<release>/.tenantry/compressed/`, never made per request.
+// It runs after the release is live (a deploy does not wait for it), one
+// release at a time, on libuv's thread pool; each copy is used as soon as it
+// is written, and the manifest records them so a restart does not redo them.
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import type { Logger } from '../log.js';
+import { MANIFEST_DIR, writeManifest, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
+import { makeVariant, type SiteFile, type SiteIndex } from './site-index.js';
+
+const brotli = promisify(zlib.brotliCompress);
+const gzip = promisify(zlib.gzip);
+
+/** Below this, the bytes saved are less than the headers cost. */
+export const MIN_COMPRESS_BYTES = 1024;
+const MAX_COMPRESS_BYTES = 64 * 1024 * 1024;
+/** Maximum brotli quality for files up to this size; larger ones get a faster setting. */
+const BEST_QUALITY_UP_TO = 256 * 1024;
+
+export function needsCompression(f: SiteFile): boolean {
+  return f.compressible && f.size >= MIN_COMPRESS_BYTES && f.size <= MAX_COMPRESS_BYTES && (f.br === undefined || f.gzip === undefined);
+}
+
+/** The manifest of a site as it stands (with the compressed copies made so far). */
+export function manifestOf(site: SiteIndex, compressed: boolean): ReleaseManifest {
+  const rel = (abs: string) => path.relative(site.releaseDir, abs);
+  const generated = (abs: string) => rel(abs).startsWith(MANIFEST_DIR + path.sep);
+  const byPath = new Map<string, SiteFile>();
+  for (const f of site.files.values()) byPath.set(f.urlPath, f);
+  const files: ManifestEntry[] = site.manifest.files.map((e) => {
+    const f = e.hidden ? site.notFoundPage : byPath.get(e.path);
+    if (!f) return e;
+    // Only copies we made go into the manifest; shipped siblings (app.js.br) are found again at load.
+    const br = f.br && generated(f.br.absPath) ? { size: f.br.size, file: rel(f.br.absPath) } : undefined;
+    const gz = f.gzip && generated(f.gzip.absPath) ? { size: f.gzip.size, file: rel(f.gzip.absPath) } : undefined;
+    return { path: e.path, size: e.size, mtimeMs: e.mtimeMs, hash: e.hash, ...(br ? { br } : {}), ...(gz ? { gzip: gz } : {}), ...(e.hidden ? { hidden: true } : {}) };
+  });
+  return { ...site.manifest, compressed, files };
+}
+
+async function compressFile(site: SiteIndex, f: SiteFile): Promise<void> {
+  const data = await fsp.readFile(f.absPath);
+  if (data.length !== f.size) return; // not the file the index describes: leave it alone
+  const quality = f.size <= BEST_QUALITY_UP_TO ? 11 : 9;
+  const [br, gz] = await Promise.all([
+    f.br
+      ? undefined
+      : brotli(data, {
+          params: {
+            [zlib.constants.BROTLI_PARAM_QUALITY]: quality,
+            [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+            [zlib.constants.BROTLI_PARAM_MODE]: zlib.constants.BROTLI_MODE_TEXT,
+          },
+        }),
+    f.gzip ? undefined : gzip(data, { level: 9 }),
+  ]);
+  const base = path.join(site.releaseDir, MANIFEST_DIR, 'compressed', f.urlPath);
+  await fsp.mkdir(path.dirname(base), { recursive: true });
+  // A copy is kept only when it saves something worth a header.
+  if (br && br.length < f.size * 0.95) {
+    await fsp.writeFile(base + '.br', br);
+    f.br = makeVariant('br', base + '.br', br.length, f.hash);
+  }
+  if (gz && gz.length < f.size * 0.95) {
+    await fsp.writeFile(base + '.gz', gz);
+    f.gzip = makeVariant('gzip', base + '.gz', gz.length, f.hash);
+  }
+}
+
+/**
+ * Makes the missing compressed copies of a site, then records them in its
+ * manifest. Stops early (without error) when `stillWanted` turns false.
+ */
+export async function precompressSite(site: SiteIndex, log: Logger, stillWanted: () => boolean = () => true): Promise<void> {
+  const todo = [...site.files.values()].filter(needsCompression);
+  if (site.notFoundPage && !site.files.has(site.notFoundPage.urlPath) && needsCompression(site.notFoundPage)) todo.push(site.notFoundPage);
+  for (const f of todo) {
+    if (!stillWanted()) return;
+    try {
+      await compressFile(site, f);
+    } catch (err) {
+      log.warn('cannot precompress a file; it is served uncompressed', { release: site.releaseDir, file: f.urlPath, err });
+      return;
+    }
+  }
+  site.manifest = manifestOf(site, true);
+  try {
+    writeManifest(site.releaseDir, site.manifest);
+  } catch (err) {
+    log.warn('cannot record compressed copies in the release manifest', { release: site.releaseDir, err });
+  }
+}

@@ -1,0 +1,141 @@
+// The manifest of a release's public files, `<release>/.tenantry/index.json`:
+// sizes, modification times, content hashes and the precompressed copies made
+// at deploy time (under `.tenantry/compressed/`). Written when a release is first
+// prepared, so a restart loads it instead of reading and hashing every file again.
+// Releases are immutable, so a manifest never goes stale.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const MANIFEST_DIR = '.tenantry';
+export const MANIFEST_FILE = 'index.json';
+const FORMAT = 1;
+
+export interface ManifestVariant {
+  readonly size: number;
+  /** Relative to the release folder. */
+  readonly file: string;
+}
+
+export interface ManifestEntry {
+  /** URL path, '/css/site.css'. */
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** base64url SHA-256 prefix of the content: the strong ETag. */
+  readonly hash: string;
+  readonly br?: ManifestVariant;
+  readonly gzip?: ManifestVariant;
+  /** Known to the site (e.g. a root 404.html next to public/) but not served at its path. */
+  readonly hidden?: boolean;
+}
+
+export interface ReleaseManifest {
+  readonly format: 1;
+  /** '' when the release root is served, 'public' when public/ is. */
+  readonly publicRoot: '' | 'public';
+  readonly hasApi: boolean;
+  /** True once every compressible file has its precompressed copies. */
+  readonly compressed: boolean;
+  readonly files: readonly ManifestEntry[];
+}
+
+/** What is never served from a release root without public/. */
+const PRIVATE_TOP = new Set(['api', 'node_modules', 'tenant.json', '_redirects', '_headers']);
+/** Site configuration files, never served even from public/. */
+const CONFIG_FILES = new Set(['_redirects', '_headers']);
+
+export function manifestPath(releaseDir: string): string {
+  return path.join(releaseDir, MANIFEST_DIR, MANIFEST_FILE);
+}
+
+function isDir(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+const HASH_CHUNK = 1 << 20;
+
+/** Reads the file once, in chunks (large files are not held in memory). */
+export function hashFileSync(file: string, scratch: Buffer = Buffer.allocUnsafe(HASH_CHUNK)): string {
+  const h = crypto.createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, scratch, 0, scratch.length, null);
+      if (n === 0) break;
+      h.update(n === scratch.length ? scratch : scratch.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('base64url').slice(0, 27);
+}
+
+/** Walks and hashes a release's public files. Dot names (and so .tenantry/) are never included. */
+export function scanRelease(releaseDir: string): ReleaseManifest {
+  const publicRoot = isDir(path.join(releaseDir, 'public')) ? 'public' : '';
+  const publicDir = path.join(releaseDir, publicRoot);
+  const files: ManifestEntry[] = [];
+  const scratch = Buffer.allocUnsafe(HASH_CHUNK);
+  const walk = (dir: string, urlDir: string) => {
+    for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (ent.name.startsWith('.')) continue;
+      if (urlDir === '/' && (CONFIG_FILES.has(ent.name) || (publicRoot === '' && PRIVATE_TOP.has(ent.name)))) continue;
+      const abs = path.join(dir, ent.name);
+      const url = urlDir + ent.name;
+      // Links inside a release were checked at deploy time; they are resolved once, here.
+      const st = fs.statSync(abs, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isDirectory()) walk(abs, url + '/');
+      else if (st.isFile()) files.push({ path: url, size: st.size, mtimeMs: Math.floor(st.mtimeMs), hash: hashFileSync(abs, scratch) });
+    }
+  };
+  walk(publicDir, '/');
+  if (publicRoot && !files.some((f) => f.path === '/404.html')) {
+    const rootPage = path.join(releaseDir, '404.html');
+    const st = fs.statSync(rootPage, { throwIfNoEntry: false });
+    if (st?.isFile()) files.push({ path: '/404.html', size: st.size, mtimeMs: Math.floor(st.mtimeMs), hash: hashFileSync(rootPage, scratch), hidden: true });
+  }
+  return { format: FORMAT, publicRoot, hasApi: isDir(path.join(releaseDir, 'api')), compressed: false, files };
+}
+
+function isVariant(v: unknown): v is ManifestVariant {
+  return typeof v === 'object' && v !== null && typeof (v as ManifestVariant).size === 'number' && typeof (v as ManifestVariant).file === 'string';
+}
+
+function isEntry(e: unknown): e is ManifestEntry {
+  if (typeof e !== 'object' || e === null) return false;
+  const x = e as ManifestEntry;
+  return (
+    typeof x.path === 'string' &&
+    x.path.startsWith('/') &&
+    typeof x.size === 'number' &&
+    typeof x.mtimeMs === 'number' &&
+    typeof x.hash === 'string' &&
+    (x.br === undefined || isVariant(x.br)) &&
+    (x.gzip === undefined || isVariant(x.gzip))
+  );
+}
+
+/** The stored manifest, or undefined when there is none or it is not one we can trust. */
+export function readManifest(releaseDir: string): ReleaseManifest | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(manifestPath(releaseDir), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const m = json as ReleaseManifest;
+  if (typeof m !== 'object' || m === null || m.format !== FORMAT || (m.publicRoot !== '' && m.publicRoot !== 'public')) return undefined;
+  if (typeof m.hasApi !== 'boolean' || typeof m.compressed !== 'boolean' || !Array.isArray(m.files) || !m.files.every(isEntry)) return undefined;
+  return m;
+}
+
+/** Writes atomically (temporary file + rename). Throws when the release folder is not writable. */
+export function writeManifest(releaseDir: string, manifest: ReleaseManifest): void {
+  const file = manifestPath(releaseDir);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(manifest), { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
