@@ -67,9 +67,10 @@ export function runCgi(req: IncomingMessage, res: ServerResponse, opts: CgiOptio
     finish();
   });
 
-  // A client that goes away takes the program with it.
+  // A client that goes away takes the program with it (after a complete
+  // answer the program may still be tidying up, e.g. receive-pack's auto gc).
   res.once('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (!res.writableFinished && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
 
   req.pipe(child.stdin);
