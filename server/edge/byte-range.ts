@@ -17,7 +17,7 @@ export function parseByteRange(header: string, size: number): ByteRange | 'unsat
   const start = Number(a);
   const end = b === '' ? size - 1 : Number(b);
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) return undefined;
-  if (end < start) return undefined;
+  if (b !== '' && end < start) return undefined;
   if (start >= size) return 'unsatisfiable';
   return { start, end: Math.min(end, size - 1) };
 }
