@@ -42,13 +42,15 @@ export async function startServer(config: Config, log: Logger, out: (line: strin
   });
   const port = (server.address() as AddressInfo).port;
   const portPart = port === 80 ? '' : `:${port}`;
-  out(`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${config.bind}:${port}, data in ${config.dataDir})`);
+  // One write, so that a reader who waits for the first line sees them all.
+  const banner = [`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${config.bind}:${port}, data in ${config.dataDir})`];
   if (platform.secrets.generatedAdminToken) {
-    out(`Admin token (shown once, also saved to ${platform.paths.root}/admin-token): ${platform.secrets.adminToken}`);
+    banner.push(`Admin token (shown once, also saved to ${platform.paths.root}/admin-token): ${platform.secrets.adminToken}`);
   }
   if (createdDemo || platform.store.tenants.get(DEMO_TENANT)) {
-    out(`Demo tenant: http://${DEMO_TENANT}.${config.baseDomain}${portPart}/`);
+    banner.push(`Demo tenant: http://${DEMO_TENANT}.${config.baseDomain}${portPart}/`);
   }
+  out(banner.join('\n'));
   return {
     platform,
     server,
