@@ -49,17 +49,22 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
   };
 
   const parser = new Parser({ strict: true, zstd: false, brotli: false, maxMetaEntrySize: 64 * 1024 });
+  // After the end-of-archive blocks tar only buffers what it is given; the
+  // rest is drained and counted here instead (it may be a bomb's payload).
+  let sawEnd = false;
+  parser.on('eof', () => (sawEnd = true));
   parser.on('error', (err: Error) => fail(err instanceof ArchiveRuleError ? err : notAnArchive(err.message)));
   parser.on('ignoredEntry', (entry: ReadEntry) => {
     fail(new ArchiveRuleError('unsupported entry type', entry.path, entry.type));
   });
   let chain: Promise<void> = Promise.resolve();
   const open = new Set<ReadEntry>();
+  const made: MadeDirs = new Set([treeDir]);
   parser.on('entry', (entry: ReadEntry) => {
     open.add(entry);
     entry.once('end', () => open.delete(entry));
     chain = chain
-      .then(() => (failure ? undefined : writeEntry(entry, treeDir, judge)))
+      .then(() => (failure ? undefined : writeEntry(entry, treeDir, judge, made)))
       .catch(fail)
       .finally(() => {
         // A refused or unfinished entry is drained so the parser never waits on it.
@@ -73,12 +78,20 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (failure) break;
-      sawData ||= chunk.length > 0;
+      if (!sawData && chunk.length > 0) {
+        sawData = true;
+        // tar's parser would unpack a second gzip layer on its own, past our counter.
+        if (chunk[0] === 0x1f && (chunk.length < 2 || chunk[1] === 0x8b)) {
+          fail(notAnArchive('compressed twice'));
+          break;
+        }
+      }
       streamed += chunk.length;
       if (streamed > maxStreamBytes) {
         fail(new ArchiveRuleError(`unpacked size over the cap of ${formatMiB(limits.maxBytes)}`, undefined, 'the decompressed stream is larger than the cap allows'));
         break;
       }
+      if (sawEnd) continue;
       if (!parser.write(chunk)) await Promise.race([once(parser, 'drain').catch(() => {}), failed]);
     }
   } catch (err) {
@@ -165,29 +178,38 @@ async function decompressed(source: Readable, fail: (err: unknown) => void): Pro
   return tagged;
 }
 
-async function writeEntry(entry: ReadEntry, treeDir: string, judge: ArchiveJudge): Promise<void> {
+/** Folders already made in one tree, so each is created once. */
+type MadeDirs = Set<string>;
+
+async function ensureDir(dir: string, made: MadeDirs): Promise<void> {
+  if (made.has(dir)) return;
+  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  made.add(dir);
+}
+
+async function writeEntry(entry: ReadEntry, treeDir: string, judge: ArchiveJudge, made: MadeDirs): Promise<void> {
   const plan = judge.check({ path: entry.path, type: entry.type, linkpath: entry.linkpath, size: entry.size, mode: entry.mode });
   if (plan.kind === 'skip') return;
   const abs = path.join(treeDir, plan.path);
   try {
     switch (plan.kind) {
       case 'directory':
-        await fsp.mkdir(abs, { recursive: true, mode: 0o755 });
+        await ensureDir(abs, made);
         return;
       case 'symlink':
-        await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+        await ensureDir(path.dirname(abs), made);
         await fsp.symlink(plan.target, abs);
         return;
       case 'hardlink': {
         // Materialised as a copy: a release never shares an inode with anything.
         const from = path.join(treeDir, plan.target);
         judge.addBytes((await fsp.lstat(from)).size, entry.path);
-        await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+        await ensureDir(path.dirname(abs), made);
         await fsp.copyFile(from, abs, fs.constants.COPYFILE_EXCL);
         return;
       }
       case 'file': {
-        await fsp.mkdir(path.dirname(abs), { recursive: true, mode: 0o755 });
+        await ensureDir(path.dirname(abs), made);
         // 'wx': O_EXCL, so an existing name (or a planted link) is never followed.
         const fh = await fsp.open(abs, 'wx', plan.mode);
         try {
