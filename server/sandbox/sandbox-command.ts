@@ -163,8 +163,9 @@ export function buildSandboxCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, h
   const { env } = filterWorkerEnv(spec.env);
   const chain: string[] = [];
   if (plan.tools.prlimit) {
-    const nproc = spec.limits.pids;
-    chain.push(plan.tools.prlimit, '--nofile=4096:4096', `--nproc=${nproc}:${nproc}`, '--core=0:0', '--');
+    // RLIMIT_NPROC counts every process of the user: meaningful only when the user is the tenant's own.
+    const nproc = plan.identity ? [`--nproc=${spec.limits.pids}:${spec.limits.pids}`] : [];
+    chain.push(plan.tools.prlimit, '--nofile=4096:4096', ...nproc, '--core=0:0', '--');
   }
   if (plan.namespaces === 'bwrap') {
     chain.push(plan.tools.bwrap!, ...bwrapArgs(spec, plan, hostPath), '--');
