@@ -256,3 +256,37 @@ test('retention choice: the live release counts among the kept ones even when it
   assert.deepEqual(ids(releasesToPrune(history, 'd1', 1)), ['d6', 'd4', 'd3']);
   assert.deepEqual(ids(releasesToPrune(history, 'd6', 10)), []);
 });
+
+test('a release that cannot go live (a refusing activation step, a broken tenant.json) fails with deploy_failed; the old one stays', async () => {
+  const p = await startTestPlatform();
+  try {
+    await createTenant(p.url, p.adminToken, 'dphook');
+    const ok = await uploadArchive(p.url, p.adminToken, 'dphook', siteArchive('steady'));
+    assert.equal(ok.status, 201);
+    let refuse = true;
+    p.platform.releases.addHooks({
+      beforeActivate: async () => {
+        if (refuse) throw new Error('the new worker did not become healthy');
+      },
+    });
+    const r = await uploadArchive(p.url, p.adminToken, 'dphook', siteArchive('broken'));
+    assert.equal(r.status, 422, r.body);
+    const err = JSON.parse(r.body).error;
+    assert.equal(err.code, 'deploy_failed');
+    assert.match(err.message, /did not become healthy/);
+    assert.match(await page(p, 'dphook'), /steady/);
+    const releases = fs.readdirSync(path.join(p.dataDir, 'tenants/dphook/releases'));
+    assert.equal(releases.length, 2, 'the refused release was removed');
+    const list = await apiJson(p.url, p.adminToken, 'GET', '/api/v1/tenants/dphook/deploys');
+    assert.equal(list.json.deploys[0].status, 'failed');
+    assert.match(list.json.deploys[0].error, /did not become healthy/);
+
+    refuse = false;
+    const badConfig = await uploadArchive(p.url, p.adminToken, 'dphook', tarGz([{ name: 'index.html', body: 'x' }, { name: 'tenant.json', body: '{ nope' }]));
+    assert.equal(badConfig.status, 422, badConfig.body);
+    assert.match(JSON.parse(badConfig.body).error.message, /tenant\.json/);
+    assert.match(await page(p, 'dphook'), /steady/);
+  } finally {
+    await p.cleanup();
+  }
+});
