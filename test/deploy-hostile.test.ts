@@ -101,6 +101,13 @@ test('symbolic links that leave the release are refused', async () => {
     tarGz([index, { name: 'public/sub', type: 'symlink', linkname: '.' }, { name: 'public/sub/x.html', body: 'x' }]),
     /through a symbolic link.*"public\/sub\/x\.html"/,
   );
+  // Links to folders could make the tree a cycle (or a huge fan-out) for whoever walks it.
+  await expectRefused('dphost', tarGz([index, { name: 'public/loop', type: 'symlink', linkname: '.' }]), /point to files only.*"public\/loop"/);
+  await expectRefused(
+    'dphost',
+    tarGz([index, { name: 'public/a/', type: 'directory' }, { name: 'public/b/', type: 'directory' }, { name: 'public/a/x', type: 'symlink', linkname: '../b' }, { name: 'public/b/y', type: 'symlink', linkname: '../a' }]),
+    /point to files only/,
+  );
   // Each link stays inside by name; together they leave: d/up -> .., a -> d/up/../..
   await expectRefused(
     'dphost',

@@ -37,7 +37,15 @@ async function saveRawBody(req: Request, file: string, cap: number): Promise<voi
       else cb(null, chunk);
     },
   });
-  await pipeline(req, counter, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  try {
+    await pipeline(req, counter, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    if (req.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      throw new AppError('invalid_request', 'The upload was interrupted before the archive was complete.');
+    }
+    throw err;
+  }
 }
 
 /** Runs multer (disk storage: the file streams to disk, never to memory). */

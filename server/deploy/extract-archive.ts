@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { ArchiveJudge, ArchiveRuleError, formatMiB, type ArchiveLimits } from './archive-rules.js';
-import { findEscapingLink } from './release-links.js';
+import { findBadLink } from './release-links.js';
 
 export interface ExtractResult {
   /** The folder that becomes the release (the tree, or its single top folder). */
@@ -121,9 +121,10 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
     .symlinks()
     .filter((l) => prefix === '' || l.startsWith(prefix + '/'))
     .map((l) => (prefix === '' ? l : l.slice(prefix.length + 1)));
-  const escaping = findEscapingLink(root, links);
-  if (escaping !== undefined) {
-    throw new ArchiveRuleError('symbolic links must stay inside the release', prefix ? `${prefix}/${escaping}` : escaping, 'resolves outside through another link');
+  const bad = findBadLink(root, links);
+  if (bad) {
+    const rule = bad.reason === 'points to a folder' ? 'symbolic links may point to files only' : 'symbolic links must stay inside the release';
+    throw new ArchiveRuleError(rule, prefix ? `${prefix}/${bad.path}` : bad.path, bad.reason);
   }
   return { releaseRoot: root, files, bytes };
 }

@@ -1,6 +1,7 @@
 // The second look at symlinks, once every entry is on disk: a link that stays
 // inside by name can still leave through another link (`a -> d/up/..` with
 // `d/up -> ..`). Each link is resolved here step by step, never leaving `root`.
+// Links may name files only: a link to a folder can make the tree a cycle.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -42,7 +43,24 @@ export function resolveConfined(root: string, rel: string): string | undefined {
   return stack.join('/');
 }
 
-/** The first symlink among `links` (paths relative to root) that leaves root or loops. */
-export function findEscapingLink(root: string, links: readonly string[]): string | undefined {
-  return links.find((rel) => resolveConfined(root, rel) === undefined);
+export interface BadLink {
+  readonly path: string;
+  readonly reason: string;
+}
+
+/**
+ * The first symlink among `links` (paths relative to root) that leaves root,
+ * loops, or names a folder. Links to folders are refused because they can
+ * make the tree cyclic or exponentially large for whoever walks it.
+ */
+export function findBadLink(root: string, links: readonly string[]): BadLink | undefined {
+  const resolved = links.map((rel) => ({ rel, to: resolveConfined(root, rel) }));
+  // Escapes first: they are the graver fault and the one to name.
+  const escaping = resolved.find((l) => l.to === undefined);
+  if (escaping) return { path: escaping.rel, reason: 'resolves outside the release' };
+  for (const { rel, to } of resolved) {
+    const st = fs.statSync(path.join(root, to!), { throwIfNoEntry: false });
+    if (st?.isDirectory()) return { path: rel, reason: 'points to a folder' };
+  }
+  return undefined;
 }
