@@ -106,6 +106,9 @@ test('after a crash, a deploy whose live switch happened is ready; one that had 
     store.deploys.insert({ id: 'd0halfway000', tenantId: 'dprecon', source: 'git', message: null, actor: 'admin' });
     fs.mkdirSync(paths.release('dprecon', 'd0halfway000'));
     fs.mkdirSync(path.join(paths.staging('dprecon'), 'd0halfway000/tree'), { recursive: true });
+    // ...and a pruned release whose folder a crash kept from going.
+    const v1Id = JSON.parse(v1.body).id as string;
+    store.deploys.markPruned(v1Id);
     await p.close();
 
     p = await startTestPlatform({}, dataDir);
@@ -118,6 +121,7 @@ test('after a crash, a deploy whose live switch happened is ready; one that had 
     assert.equal((byId.get('d0halfway000') as { status: string }).status, 'failed');
     assert.equal(fs.existsSync(paths.release('dprecon', 'd0halfway000')), false);
     assert.equal(fs.existsSync(paths.staging('dprecon')), false);
+    assert.equal(fs.existsSync(paths.release('dprecon', v1Id)), false, 'a pruned release folder is removed');
     assert.match((await httpRequest(p.url, { host: 'dprecon.localhost' })).body, /switched/);
     assert.equal(p.platform.store.tenants.get('dprecon')!.liveDeployId, 'd0switched00');
   } finally {

@@ -2,6 +2,7 @@
 // activateRelease() is the single way a release goes live, for uploads, git
 // pushes, rollbacks and the starter site alike.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Store } from '../db/store.js';
 import type { DataPaths } from '../paths.js';
 import type { SiteRegistry } from '../site/site-registry.js';
@@ -78,6 +79,18 @@ export class ReleaseManager {
       }
       this.store.deploys.markFailed(d.id, 'interrupted: the platform stopped during this deploy');
       fs.rmSync(this.paths.release(d.tenantId, d.id), { recursive: true, force: true });
+    }
+    // Release folders whose deploy failed or was pruned (a crash mid-removal) go too; never the live one.
+    for (const t of this.store.tenants.list()) {
+      const live = readLiveDeployId(this.paths.live(t.id));
+      const dir = this.paths.releases(t.id);
+      if (!fs.existsSync(dir)) continue;
+      for (const name of fs.readdirSync(dir)) {
+        const status = this.store.deploys.get(t.id, name)?.status;
+        if (name !== live && (status === 'failed' || status === 'pruned')) {
+          fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+        }
+      }
     }
   }
 }
