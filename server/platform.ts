@@ -39,7 +39,12 @@ export interface Platform {
   close(): void;
 }
 
-export function createPlatform(config: Config, log: Logger): Platform {
+export interface PlatformOptions {
+  /** Isolation done elsewhere (the root supervisor); default: detected and done in this process. */
+  readonly sandbox?: Sandbox;
+}
+
+export function createPlatform(config: Config, log: Logger, options: PlatformOptions = {}): Platform {
   const paths = new DataPaths(config.dataDir);
   for (const dir of [paths.root, paths.tenantsRoot, paths.runRoot, paths.gitRoot, paths.outbox]) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
@@ -54,7 +59,7 @@ export function createPlatform(config: Config, log: Logger): Platform {
   // Detects (and in strict mode insists on) the isolation layers before anything is served.
   let sandbox: Sandbox;
   try {
-    sandbox = createSandbox({ mode: config.isolation, paths, log });
+    sandbox = options.sandbox ?? createSandbox({ mode: config.isolation, paths, log });
   } catch (err) {
     db.close();
     throw err;

@@ -4,7 +4,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import type net from 'node:net';
 import { createPlatform, type Platform } from './platform.js';
+import type { Sandbox } from './sandbox/sandbox.js';
 import { createEdgeHandler } from './edge/edge-handler.js';
 import { createWorkerProxy } from './edge/proxy.js';
 
@@ -24,8 +26,20 @@ async function ensureDemoTenant(p: Platform): Promise<boolean> {
   return true;
 }
 
-export async function startServer(config: Config, log: Logger, out: (line: string) => void = console.log): Promise<RunningServer> {
-  const platform = createPlatform(config, log);
+export interface StartOptions {
+  /** Isolation carried out by the root supervisor (privilege-separated edge). */
+  readonly sandbox?: Sandbox;
+  /** A listening socket handed over by the supervisor, instead of binding config.port here. */
+  readonly listenHandle?: net.Server;
+}
+
+export async function startServer(
+  config: Config,
+  log: Logger,
+  out: (line: string) => void = console.log,
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const platform = createPlatform(config, log, { sandbox: options.sandbox });
   const createdDemo = await ensureDemoTenant(platform);
   const workerProxy = createWorkerProxy({
     workers: platform.workers,
@@ -38,7 +52,8 @@ export async function startServer(config: Config, log: Logger, out: (line: strin
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.bind, () => resolve());
+    if (options.listenHandle) server.listen(options.listenHandle, () => resolve());
+    else server.listen(config.port, config.bind, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   const portPart = port === 80 ? '' : `:${port}`;
@@ -61,6 +76,7 @@ export async function startServer(config: Config, log: Logger, out: (line: strin
         server.closeAllConnections();
       });
       await platform.workers.close();
+      await platform.sandbox.close();
       platform.close();
     },
   };

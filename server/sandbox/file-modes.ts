@@ -8,6 +8,7 @@
 //     data/                      tn-<id>:tn-<id> 0700 (the tenant's own)
 //     logs/, staging/            platform 0700 (the worker writes its log through an inherited fd)
 //   run/<id>/                    tn-<id>:platform 2770 (the worker's socket; the edge connects)
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DataPaths } from '../paths.js';
@@ -18,9 +19,35 @@ export interface PlatformIdentity {
   readonly gid: number;
 }
 
+/**
+ * Root changes owners and modes of folders an unprivileged edge could have
+ * swapped for symlinks: refuse any path that does not resolve to itself, and
+ * change the file through a descriptor opened without following links.
+ */
 function setOwnerAndMode(p: string, uid: number, gid: number, mode: number): void {
-  fs.chownSync(p, uid, gid);
-  fs.chmodSync(p, mode);
+  if (fs.realpathSync(p) !== path.resolve(p)) throw new Error(`refusing to change ${p}: it passes through a symbolic link`);
+  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    fs.fchownSync(fd, uid, gid);
+    fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Gives the platform user (the edge) everything of the data folder except the
+ * tenants' own data and socket folders. Run by root before the edge starts.
+ */
+export function handDataFolderTo(paths: DataPaths, platform: PlatformIdentity): void {
+  const skip = (p: string) => path.dirname(p) === paths.runRoot || (path.basename(p) === 'data' && path.dirname(path.dirname(p)) === paths.tenantsRoot);
+  const walk = (p: string) => {
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (!st || skip(p)) return;
+    if (st.uid !== platform.uid || (st.gid !== platform.gid && st.gid === 0)) fs.lchownSync(p, platform.uid, st.gid === 0 ? platform.gid : st.gid);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+  };
+  walk(paths.root);
 }
 
 /** The platform's own files and folders: nothing in them is readable by a tenant. */
@@ -41,7 +68,13 @@ export function hardenDataFolder(paths: DataPaths, platform: PlatformIdentity): 
 }
 
 /** The tenant's folders with their owners and modes; creates what is missing. */
-export function applyTenantFileModes(paths: DataPaths, tenantId: string, tenant: UnixIdentity, platform: PlatformIdentity): void {
+export function applyTenantFileModes(
+  paths: DataPaths,
+  tenantId: string,
+  tenant: UnixIdentity,
+  platform: PlatformIdentity,
+  seal: (releaseDir: string, tenantGid: number) => void = (dir, gid) => sealRelease(dir, gid, platform),
+): void {
   const tenantDir = paths.tenant(tenantId);
   for (const dir of [tenantDir, paths.releases(tenantId), paths.tenantData(tenantId), paths.logs(tenantId), paths.run(tenantId)]) {
     fs.mkdirSync(dir, { recursive: true });
@@ -53,8 +86,22 @@ export function applyTenantFileModes(paths: DataPaths, tenantId: string, tenant:
   if (fs.existsSync(paths.staging(tenantId))) setOwnerAndMode(paths.staging(tenantId), platform.uid, platform.gid, 0o700);
   setOwnerAndMode(paths.run(tenantId), tenant.uid, platform.gid, 0o2770);
   for (const entry of fs.readdirSync(paths.releases(tenantId))) {
-    sealRelease(path.join(paths.releases(tenantId), entry), tenant.gid, platform);
+    seal(path.join(paths.releases(tenantId), entry), tenant.gid);
   }
+}
+
+/**
+ * sealRelease for a release the unprivileged edge wrote: done with the edge's
+ * own rights plus the tenant's group (chgrp to a group one belongs to needs no
+ * privilege), so a link swapped in during the walk cannot make root touch
+ * anything outside the release.
+ */
+export function sealReleaseAsPlatform(dir: string, tenantGid: number, platform: PlatformIdentity, setpriv: string): void {
+  execFileSync(
+    setpriv,
+    [`--reuid=${platform.uid}`, `--regid=${tenantGid}`, '--clear-groups', '--', '/bin/sh', '-c', 'chgrp -R -h "$0" "$1" && chmod -R u=rwX,g=rX,o= "$1"', String(tenantGid), dir],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
 }
 
 /**

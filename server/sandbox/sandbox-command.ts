@@ -13,6 +13,7 @@
 import path from 'node:path';
 import type { WorkerLaunchSpec } from '../supervisor/worker-launch.js';
 import type { UnixIdentity } from './unix-users.js';
+import { workerNodeFlags } from '../supervisor/node-flags.js';
 
 export interface SandboxTools {
   readonly sh: string;
@@ -55,11 +56,6 @@ const SHIM = [
   'shift',
   'exec "$@"',
 ].join('\n');
-
-/** The V8 heap gets about three quarters of the memory limit; the rest is for buffers and native memory. */
-export function heapLimitMB(memoryMB: number): number {
-  return Math.max(16, Math.floor(memoryMB * 0.75));
-}
 
 /**
  * Variables that change how the dynamic loader, libc or a shell behave. The
@@ -146,7 +142,7 @@ function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
 }
 
 function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
-  const a = [plan.nodeBinary, `--max-old-space-size=${heapLimitMB(spec.limits.memoryMB)}`];
+  const a = [plan.nodeBinary, ...workerNodeFlags(spec.limits)];
   if (plan.nodePermissions) {
     const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, spec.runDir, '/tmp'];
     const write = [spec.dataDir, spec.runDir, '/tmp'];

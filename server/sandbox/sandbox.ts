@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
 import type { WorkerLauncher } from '../supervisor/worker-launch.js';
 import { describeReport, detectIsolation, strictRefusal, type IsolationReport, type SandboxCapabilities } from './detect.js';
-import { applyTenantFileModes, hardenDataFolder, sealRelease, type PlatformIdentity } from './file-modes.js';
+import { applyTenantFileModes, hardenDataFolder, sealRelease, sealReleaseAsPlatform, type PlatformIdentity } from './file-modes.js';
 import { SandboxedLauncher } from './sandboxed-launcher.js';
 import { ensureSystemUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
 
@@ -76,10 +76,13 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   if (enabled && caps.root) hardenDataFolder(o.paths, platform);
   const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.log) : undefined;
 
+  /** A separate platform user means an unprivileged edge wrote the release: seal it with that user's rights. */
+  const separated = platform.uid !== process.getuid?.();
+  const seal = (dir: string, gid: number) => (separated ? sealReleaseAsPlatform(dir, gid, platform, caps.tools.setpriv!) : sealRelease(dir, gid, platform));
   const provisionTenant = async (tenantId: string) => {
     if (!enabled || !caps.users) return;
     const identity = ensureSystemUser(tenantUserName(tenantId));
-    applyTenantFileModes(o.paths, tenantId, identity, platform);
+    applyTenantFileModes(o.paths, tenantId, identity, platform, seal);
   };
 
   return {
@@ -98,9 +101,9 @@ export function createSandbox(o: SandboxOptions): Sandbox {
     },
     sealRelease: async (tenantId, deployId) => {
       if (!enabled || !caps.users) return;
-      const identity = lookupUser(tenantUserName(tenantId));
-      if (!identity) await provisionTenant(tenantId);
-      sealRelease(o.paths.release(tenantId, deployId), lookupUser(tenantUserName(tenantId))!.gid, platform);
+      if (!lookupUser(tenantUserName(tenantId))) await provisionTenant(tenantId);
+      const gid = lookupUser(tenantUserName(tenantId))!.gid;
+      seal(o.paths.release(tenantId, deployId), gid);
     },
     tenantPids: (tenantId) => caps.cgroups?.tenantPids(tenantId) ?? [],
     close: async () => {

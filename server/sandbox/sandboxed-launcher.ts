@@ -69,7 +69,9 @@ export class SandboxedLauncher implements WorkerLauncher {
       hostPathKind,
     );
 
-    const logFd = fs.openSync(spec.logFile, 'a', 0o640);
+    // Never follow a link here: whoever can write the logs folder must not make root append elsewhere.
+    const logFd = fs.openSync(spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o640);
+    if (this.o.users) fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
     const seccompFd = this.o.seccompFile ? fs.openSync(this.o.seccompFile, 'r') : undefined;
     let child;
     try {

@@ -1,8 +1,9 @@
 // tenantry serve [--port N] [--data-dir D] ...: runs the platform in the foreground.
-import { ConfigError, loadConfig } from '../../config.js';
-import { createLogger } from '../../log.js';
+import { ConfigError, loadConfig, type Config } from '../../config.js';
+import { createLogger, type Logger } from '../../log.js';
 import { startServer } from '../../serve.js';
 import { CliError } from '../api-client.js';
+import { shouldSupervise, startSupervisor } from '../../supervisor/supervisor.js';
 
 export async function serveCommand(args: string[]): Promise<void> {
   let config;
@@ -13,6 +14,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger();
+  if (shouldSupervise(config)) return superviseCommand(config, args, log);
   let running;
   try {
     running = await startServer(config, log);
@@ -36,4 +38,22 @@ export async function serveCommand(args: string[]): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** As root: a supervisor here, the edge as the user `tenantry` (server/supervisor/README.md). */
+async function superviseCommand(config: Config, args: string[], log: Logger): Promise<void> {
+  let supervisor;
+  try {
+    supervisor = await startSupervisor(config, args, log.child({ process: 'supervisor' }));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.name === 'IsolationRefusedError') throw new CliError(`tenantry: ${e.message}`);
+    if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${config.port} on ${config.bind} is in use; stop the other server or set TENANTRY_PORT`);
+    if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${config.port} (${e.message})`);
+    throw err;
+  }
+  const stop = () => void supervisor.stop();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.exit(await supervisor.done);
 }

@@ -1,0 +1,65 @@
+// Entry of the edge process, started by the supervisor as the user `tenantry`:
+//   node edge-process.js [serve flags]
+// Takes its listening socket from the supervisor (once, over Node's IPC
+// channel, which it then closes) and asks the supervisor, over fd 4, for all
+// that needs root: tenant users, sealed releases, sandboxed workers.
+import net from 'node:net';
+import { ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { startServer } from '../serve.js';
+import { connectSupervisedSandbox, SupervisorClient } from './supervisor-client.js';
+
+const SUPERVISOR_FD = 4;
+const HANDOVER_DEADLINE_MS = 10_000;
+
+function fail(line: string): never {
+  process.stderr.write(`tenantry edge: ${line}\n`);
+  process.exit(1);
+}
+
+function receiveListener(): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no listening socket from the supervisor')), HANDOVER_DEADLINE_MS);
+    process.once('message', (m: unknown, handle: unknown) => {
+      clearTimeout(timer);
+      if ((m as { type?: unknown })?.type === 'listen' && handle instanceof net.Server) resolve(handle);
+      else reject(new Error('the supervisor sent something other than the listening socket'));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const log = createLogger({ process: 'edge' });
+  const channel = new net.Socket({ fd: SUPERVISOR_FD, readable: true, writable: true });
+  // Without the supervisor there is nobody to launch or stop workers: stop too.
+  channel.on('close', () => {
+    log.error('the supervisor is gone; stopping');
+    process.exit(1);
+  });
+  const listenHandle = await receiveListener();
+  process.disconnect();
+  const client = new SupervisorClient(channel, log);
+  const sandbox = await connectSupervisedSandbox(client);
+  const running = await startServer(config, log, console.log, { sandbox, listenHandle });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((err: Error) => fail(err.message));

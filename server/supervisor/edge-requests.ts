@@ -1,0 +1,102 @@
+// The supervisor's side of the edge link: each request checked, then done
+// with root rights. A launch spec must name exactly the tenant's own folders
+// and the platform's worker entry; anything else is refused, so a subverted
+// edge cannot make root run or open something of its choosing.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../log.js';
+import type { DataPaths } from '../paths.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { LaunchedWorker, WorkerLaunchSpec } from './worker-launch.js';
+import { readFrames, requestSchema, writeFrame, type SupervisorMessage, type SupervisorRequest } from './ipc-protocol.js';
+
+/** Why a spec is refused; undefined when it names only what belongs to its tenant. */
+export function launchSpecProblem(spec: WorkerLaunchSpec, paths: DataPaths, workerEntry: string): string | undefined {
+  const id = spec.tenantId;
+  if (spec.entry !== workerEntry) return 'entry is not the platform\'s worker runtime';
+  if (spec.dataDir !== paths.tenantData(id)) return 'dataDir is not the tenant\'s data folder';
+  if (spec.runDir !== paths.run(id)) return 'runDir is not the tenant\'s socket folder';
+  if (path.dirname(spec.socketPath) !== spec.runDir || !/^[\w.-]+\.sock$/.test(path.basename(spec.socketPath))) return 'socketPath is not a socket in runDir';
+  if (path.dirname(spec.logFile) !== paths.logs(id) || !/^[\w.-]+$/.test(path.basename(spec.logFile))) return 'logFile is not in the tenant\'s logs folder';
+  const releases = paths.releases(id);
+  if (path.dirname(spec.releaseDir) !== releases) return 'releaseDir is not one of the tenant\'s releases';
+  try {
+    if (fs.realpathSync(spec.releaseDir) !== spec.releaseDir) return 'releaseDir passes through a symbolic link';
+  } catch {
+    return 'releaseDir does not exist';
+  }
+  return undefined;
+}
+
+export interface EdgeRequestHandlerOptions {
+  readonly channel: Duplex;
+  readonly sandbox: Sandbox;
+  readonly paths: DataPaths;
+  readonly workerEntry: string;
+  readonly log: Logger;
+}
+
+/** Serves the edge's requests until the channel closes. Returns the running workers, for shutdown. */
+export function serveEdgeRequests(o: EdgeRequestHandlerOptions): { workers: Map<number, LaunchedWorker> } {
+  const workers = new Map<number, LaunchedWorker>();
+  let nextWorkerId = 1;
+  const send = (m: SupervisorMessage) => {
+    if (!o.channel.destroyed) writeFrame(o.channel, m);
+  };
+
+  async function perform(r: SupervisorRequest): Promise<unknown> {
+    const launcher = o.sandbox.launcher;
+    switch (r.op) {
+      case 'hello':
+        return o.sandbox.report;
+      case 'provisionTenant':
+        return o.sandbox.provisionTenant(r.tenantId);
+      case 'removeTenant':
+        return o.sandbox.removeTenant(r.tenantId);
+      case 'sealRelease':
+        return o.sandbox.sealRelease(r.tenantId, r.deployId);
+      case 'launchWorker': {
+        const spec = r.spec as WorkerLaunchSpec;
+        const problem = launchSpecProblem(spec, o.paths, o.workerEntry);
+        if (problem) throw new Error(`launch refused: ${problem}`);
+        if (!launcher) throw new Error('no sandboxed launcher on this host');
+        const w = await launcher.launch(spec);
+        const workerId = nextWorkerId++;
+        workers.set(workerId, w);
+        void w.exited.then((exit) => {
+          workers.delete(workerId);
+          send({ type: 'workerExited', workerId, code: exit.code, signal: exit.signal });
+        });
+        return { workerId, pid: w.pid };
+      }
+      case 'killWorker': {
+        await workers.get(r.workerId)?.kill();
+        return null;
+      }
+    }
+  }
+
+  readFrames(o.channel, {
+    onDropped: (reason) => o.log.warn('edge message dropped', { reason }),
+    onMessage: (value) => {
+      const parsed = requestSchema.safeParse(value);
+      if (!parsed.success) {
+        const id = typeof (value as { id?: unknown })?.id === 'number' ? (value as { id: number }).id : undefined;
+        o.log.warn('edge request refused: not a valid request', { issue: parsed.error.issues[0]?.message });
+        send({ type: 'error', ...(id && Number.isSafeInteger(id) && id > 0 ? { id } : {}), message: 'not a valid request' });
+        return;
+      }
+      const r = parsed.data;
+      perform(r).then(
+        (value) => send({ type: 'result', id: r.id, value: value ?? null }),
+        (err: Error) => {
+          o.log.warn('edge request failed', { op: r.op, err });
+          send({ type: 'error', id: r.id, message: err.message });
+        },
+      );
+    },
+  });
+  o.channel.on('error', () => {});
+  return { workers };
+}

@@ -1,0 +1,133 @@
+// The edge's side of the supervisor link: requests with deadlines, and the
+// Sandbox the platform uses (provisioning, sealing, launching) carried out by
+// the root supervisor. The edge itself holds no privilege.
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../log.js';
+import type { IsolationReport } from '../sandbox/detect.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { readFrames, supervisorMessageSchema, writeFrame, type SupervisorRequest } from './ipc-protocol.js';
+import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from './worker-launch.js';
+
+const REQUEST_DEADLINE_MS = 60_000;
+
+type Pending = { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout };
+/** A request without its id (one variant at a time, so the union stays discriminated). */
+type RequestBody = SupervisorRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+
+export class SupervisorClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly exitWaiters = new Map<number, (exit: WorkerExit) => void>();
+  private readonly earlyExits = new Map<number, WorkerExit>();
+
+  constructor(
+    private readonly channel: Duplex,
+    log: Logger,
+  ) {
+    readFrames(channel, {
+      onDropped: (reason) => log.warn('supervisor message dropped', { reason }),
+      onMessage: (value) => {
+        const m = supervisorMessageSchema.safeParse(value);
+        if (!m.success) return log.warn('supervisor message not understood');
+        const msg = m.data;
+        if (msg.type === 'workerExited') {
+          const exit = { code: msg.code, signal: msg.signal };
+          const waiter = this.exitWaiters.get(msg.workerId);
+          if (waiter) waiter(exit);
+          else this.earlyExits.set(msg.workerId, exit);
+          return;
+        }
+        if (msg.id === undefined) return log.warn('supervisor refused a request', { message: msg.type === 'error' ? msg.message : '' });
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        clearTimeout(p.timer);
+        if (msg.type === 'result') p.resolve(msg.value);
+        else p.reject(new Error(msg.message));
+      },
+    });
+    channel.on('close', () => {
+      for (const p of this.pending.values()) p.reject(new Error('the supervisor is gone'));
+      this.pending.clear();
+    });
+  }
+
+  request(body: RequestBody): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`the supervisor did not answer ${body.op} within ${REQUEST_DEADLINE_MS / 1000} s`));
+      }, REQUEST_DEADLINE_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      writeFrame(this.channel, { ...body, id });
+    });
+  }
+
+  /** Settles when the supervisor reports the worker's exit. */
+  workerExit(workerId: number): Promise<WorkerExit> {
+    const early = this.earlyExits.get(workerId);
+    if (early) {
+      this.earlyExits.delete(workerId);
+      return Promise.resolve(early);
+    }
+    return new Promise((resolve) =>
+      this.exitWaiters.set(workerId, (exit) => {
+        this.exitWaiters.delete(workerId);
+        resolve(exit);
+      }),
+    );
+  }
+}
+
+/** Workers launched by the supervisor; the pool cannot tell them from local ones. */
+export class SupervisedWorkerLauncher implements WorkerLauncher {
+  private readonly running = new Set<LaunchedWorker>();
+
+  constructor(private readonly client: SupervisorClient) {}
+
+  async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
+    const { workerId, pid } = (await this.client.request({ op: 'launchWorker', spec: { ...spec, args: [...spec.args], env: { ...spec.env }, limits: { ...spec.limits } } })) as {
+      workerId: number;
+      pid: number;
+    };
+    const exited = this.client.workerExit(workerId);
+    const worker: LaunchedWorker = {
+      pid,
+      exited,
+      kill: async () => {
+        await this.client.request({ op: 'killWorker', workerId }).catch(() => {});
+        await exited;
+      },
+    };
+    this.running.add(worker);
+    void exited.then(() => this.running.delete(worker));
+    return worker;
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all([...this.running].map((w) => w.kill()));
+  }
+}
+
+/** The Sandbox of a privilege-separated edge: every operation is a request to the supervisor. */
+export async function connectSupervisedSandbox(client: SupervisorClient): Promise<Sandbox> {
+  const report = (await client.request({ op: 'hello' })) as IsolationReport;
+  const launcher = new SupervisedWorkerLauncher(client);
+  return {
+    report,
+    launcher,
+    provisionTenant: async (tenantId) => {
+      await client.request({ op: 'provisionTenant', tenantId });
+    },
+    removeTenant: async (tenantId) => {
+      await client.request({ op: 'removeTenant', tenantId });
+    },
+    sealRelease: async (tenantId, deployId) => {
+      await client.request({ op: 'sealRelease', tenantId, deployId });
+    },
+    // Only the supervisor can read the cgroups.
+    tenantPids: () => [],
+    close: () => launcher.killAll(),
+  };
+}

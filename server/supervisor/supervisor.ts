@@ -1,0 +1,107 @@
+// `tenantry serve` as root: the supervisor. It creates the platform user, the
+// tenants' users, folders and cgroups, binds the listening socket and hands it
+// to the edge, which runs as the unprivileged user `tenantry`. It never
+// accepts a connection, never parses HTTP and never runs tenant code; its only
+// input is the edge's request pipe (edge-requests.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Duplex } from 'node:stream';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { DataPaths } from '../paths.js';
+import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
+import { handDataFolderTo } from '../sandbox/file-modes.js';
+import { ensureSystemUser, type UnixIdentity } from '../sandbox/unix-users.js';
+import { serveEdgeRequests } from './edge-requests.js';
+
+export const PLATFORM_USER = 'tenantry';
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const EDGE_ENTRY = path.join(here, 'edge-process.js');
+/** The same file the worker pool names; the supervisor launches nothing else. */
+export const WORKER_ENTRY = path.resolve(here, '../worker/main.js');
+const STOP_DEADLINE_MS = 15_000;
+
+/** The edge's environment: the platform's settings and little else; never secrets of the host. */
+function edgeEnv(env: NodeJS.ProcessEnv, dataDir: string): Record<string, string> {
+  const out: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: dataDir };
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (k.startsWith('TENANTRY_') || k === 'LANG' || k === 'TZ' || k === 'NODE_ENV')) out[k] = v;
+  }
+  return out;
+}
+
+function listen(config: Config): Promise<net.Server> {
+  const listener = net.createServer();
+  // The edge accepts; a connection that lands here in the moment before the handover is refused, not held.
+  listener.on('connection', (s) => s.destroy());
+  return new Promise((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(config.port, config.bind, () => resolve(listener));
+  });
+}
+
+/** True when this process should split into supervisor and edge. */
+export function shouldSupervise(config: Config): boolean {
+  return process.getuid?.() === 0 && config.isolation !== 'off' && process.env.TENANTRY_SINGLE_PROCESS !== '1';
+}
+
+export interface Supervisor {
+  readonly edge: ChildProcess;
+  /** Stops the edge, then every worker; resolves with the exit code to use. */
+  stop(): Promise<number>;
+  /** Settles when the edge has exited and everything is cleaned up. */
+  readonly done: Promise<number>;
+}
+
+export async function startSupervisor(config: Config, argv: readonly string[], log: Logger): Promise<Supervisor> {
+  const paths = new DataPaths(config.dataDir);
+  for (const dir of [paths.root, paths.tenantsRoot, paths.runRoot, paths.gitRoot, paths.outbox]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+  const platformUser: UnixIdentity = ensureSystemUser(PLATFORM_USER);
+  const sandbox: Sandbox = createSandbox({ mode: config.isolation, paths, log, platform: platformUser, privilegeSeparated: true });
+  handDataFolderTo(paths, platformUser);
+  const listener = await listen(config);
+
+  const edge = spawn(process.execPath, [EDGE_ENTRY, ...argv, '--data-dir', config.dataDir], {
+    uid: platformUser.uid,
+    gid: platformUser.gid,
+    env: edgeEnv(process.env, config.dataDir),
+    cwd: config.dataDir,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+  });
+  // Whatever the edge sends over Node's channel (it should send nothing) is ignored, handles closed unread.
+  edge.on('message', (_m: unknown, handle: unknown) => {
+    log.warn('edge sent a message on the handle channel; ignored');
+    (handle as { close?: () => void; destroy?: () => void } | undefined)?.close?.();
+    (handle as { destroy?: () => void } | undefined)?.destroy?.();
+  });
+  edge.send({ type: 'listen' }, listener, (err) => {
+    listener.close();
+    if (err) log.error('could not hand the listening socket to the edge', { err });
+  });
+
+  const { workers } = serveEdgeRequests({ channel: edge.stdio[4] as Duplex, sandbox, paths, workerEntry: WORKER_ENTRY, log });
+  const stopWorkers = async () => {
+    await Promise.all([...workers.values()].map((w) => w.kill().catch(() => {})));
+    await sandbox.close();
+  };
+  const done = new Promise<number>((resolve) => {
+    edge.once('exit', (code, signal) => {
+      if (code !== 0) log.warn('edge exited', { code, signal });
+      void stopWorkers().finally(() => resolve(code ?? 1));
+    });
+  });
+  return {
+    edge,
+    done,
+    stop: async () => {
+      if (edge.exitCode === null && edge.signalCode === null) edge.kill('SIGTERM');
+      const timer = setTimeout(() => edge.kill('SIGKILL'), STOP_DEADLINE_MS);
+      const code = await done;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,154 @@
+// The supervisor's request pipe, driven over a real socket the way a
+// subverted edge would: oversized frames, garbage, unknown operations and
+// launch specs naming someone else's files are dropped or refused, and the
+// supervisor keeps answering.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { tempDir } from './helpers/harness.js';
+import { silentLogger } from '../server/log.js';
+import { DataPaths } from '../server/paths.js';
+import { createSandbox } from '../server/sandbox/sandbox.js';
+import { serveEdgeRequests } from '../server/supervisor/edge-requests.js';
+import { MAX_FRAME_BYTES, readFrames, writeFrame } from '../server/supervisor/ipc-protocol.js';
+import { DEFAULT_LIMITS } from '../server/tenants/limits.js';
+
+const WORKER_ENTRY = '/opt/tenantry/dist/server/worker/main.js';
+
+interface Peer {
+  readonly socket: net.Socket;
+  next(): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+/** A supervisor request handler on one end of a unix socket, and the test as the edge on the other. */
+async function supervisorPeer(dataDir: string): Promise<Peer> {
+  const paths = new DataPaths(dataDir);
+  const sandbox = createSandbox({ mode: 'off', paths, log: silentLogger });
+  const sockPath = path.join(dataDir, 'supervisor.sock');
+  const server = net.createServer((conn) => serveEdgeRequests({ channel: conn, sandbox, paths, workerEntry: WORKER_ENTRY, log: silentLogger }));
+  await new Promise<void>((r) => server.listen(sockPath, r));
+  const socket = net.connect(sockPath);
+  await new Promise((r) => socket.once('connect', r));
+  const inbox: Record<string, unknown>[] = [];
+  const waiters: Array<(m: Record<string, unknown>) => void> = [];
+  readFrames(socket, {
+    onMessage: (m) => {
+      const w = waiters.shift();
+      if (w) w(m as Record<string, unknown>);
+      else inbox.push(m as Record<string, unknown>);
+    },
+    onDropped: () => {},
+  });
+  return {
+    socket,
+    next: () =>
+      new Promise((resolve, reject) => {
+        const m = inbox.shift();
+        if (m) return resolve(m);
+        const timer = setTimeout(() => reject(new Error('no answer from the supervisor')), 10_000);
+        waiters.push((msg) => {
+          clearTimeout(timer);
+          resolve(msg);
+        });
+      }),
+    close: () => {
+      socket.destroy();
+      server.close();
+    },
+  };
+}
+
+async function withPeer(fn: (peer: Peer, dataDir: string) => Promise<void>): Promise<void> {
+  const dataDir = tempDir();
+  const peer = await supervisorPeer(dataDir);
+  try {
+    await fn(peer, dataDir);
+  } finally {
+    peer.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('a frame over the size cap is skipped unread, and the supervisor still answers', async () => {
+  await withPeer(async (peer) => {
+    const size = MAX_FRAME_BYTES * 4;
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(size);
+    peer.socket.write(head);
+    const junk = Buffer.alloc(1024 * 1024, 0x7b);
+    for (let sent = 0; sent < size; sent += junk.length) {
+      if (!peer.socket.write(junk.subarray(0, Math.min(junk.length, size - sent)))) await new Promise((r) => peer.socket.once('drain', r));
+    }
+    writeFrame(peer.socket, { id: 1, op: 'hello' });
+    const answer = await peer.next();
+    assert.equal(answer.type, 'result');
+    assert.equal(answer.id, 1);
+    assert.equal((answer.value as { mode: string }).mode, 'off');
+  });
+});
+
+test('garbage, unknown operations and extra fields are refused without harm', async () => {
+  await withPeer(async (peer) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(9);
+    peer.socket.write(Buffer.concat([head, Buffer.from('not json!')]));
+    writeFrame(peer.socket, { id: 2, op: 'runAsRoot', command: '/bin/sh' });
+    const unknown = await peer.next();
+    assert.equal(unknown.type, 'error');
+    assert.equal(unknown.id, 2);
+    writeFrame(peer.socket, { id: 3, op: 'provisionTenant', tenantId: 'isoipc', uid: 0 });
+    const extra = await peer.next();
+    assert.equal(extra.type, 'error', 'a field the protocol does not know is refused');
+    writeFrame(peer.socket, { id: 4, op: 'removeTenant', tenantId: '../../etc' });
+    assert.equal((await peer.next()).type, 'error', 'a tenant id that is a path is refused');
+    writeFrame(peer.socket, { id: 5, op: 'hello' });
+    assert.equal((await peer.next()).type, 'result');
+  });
+});
+
+test('a launch spec must name only the tenant\'s own folders and the platform\'s worker runtime', async () => {
+  await withPeer(async (peer, dataDir) => {
+    const paths = new DataPaths(dataDir);
+    const id = 'isoipc';
+    const release = paths.release(id, 'd1');
+    fs.mkdirSync(release, { recursive: true });
+    fs.mkdirSync(paths.release('isoother', 'd1'), { recursive: true });
+    const good = {
+      tenantId: id,
+      releaseDir: release,
+      dataDir: paths.tenantData(id),
+      runDir: paths.run(id),
+      socketPath: path.join(paths.run(id), 'http-1.sock'),
+      logFile: path.join(paths.logs(id), 'site.log'),
+      entry: WORKER_ENTRY,
+      args: [],
+      env: { TENANTRY_TENANT: id },
+      limits: { ...DEFAULT_LIMITS },
+      network: 'none',
+    };
+    fs.symlinkSync(paths.release('isoother', 'd1'), paths.release(id, 'sneaky'));
+    const attempts: Array<[string, Record<string, unknown>]> = [
+      ['a shell as entry', { entry: '/bin/sh' }],
+      ['another tenant\'s release', { releaseDir: paths.release('isoother', 'd1') }],
+      ['a release that is a link to another tenant\'s', { releaseDir: paths.release(id, 'sneaky') }],
+      ['another tenant\'s data folder', { dataDir: paths.tenantData('isoother') }],
+      ['a log file outside the tenant\'s logs', { logFile: '/etc/passwd' }],
+      ['a socket outside its folder', { socketPath: '/run/evil.sock' }],
+      ['limits beyond the allowed range', { limits: { ...DEFAULT_LIMITS, memoryMB: 10_000_000 } }],
+    ];
+    let n = 10;
+    for (const [what, change] of attempts) {
+      writeFrame(peer.socket, { id: ++n, op: 'launchWorker', spec: { ...good, ...change } });
+      const answer = await peer.next();
+      assert.equal(answer.type, 'error', `${what} is refused`);
+      assert.equal(answer.id, n);
+    }
+    writeFrame(peer.socket, { id: ++n, op: 'launchWorker', spec: good });
+    const answer = await peer.next();
+    assert.equal(answer.type, 'error');
+    assert.match(String(answer.message), /no sandboxed launcher/, 'a proper spec passes the checks (and fails only for lack of a sandbox here)');
+  });
+});
