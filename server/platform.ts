@@ -72,6 +72,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   tenants.addHooks({ onTenantCreated: (t) => sandbox.provisionTenant(t.id) });
   releases.addHooks({ beforeActivate: (tenantId, deployId) => sandbox.sealRelease(tenantId, deployId) });
   const deploys = new DeployService({ paths, store, releases, tenants, log });
+  tenants.addHooks(deploys.lifecycleHooks());
   // Pushes deploy through the same pipeline as uploads.
   const git = new GitService(paths, store, deploys, log);
   tenants.addHooks(git.repositories.lifecycleHooks());

@@ -11,7 +11,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
 import type { ReleaseManager } from '../releases/release-manager.js';
-import type { TenantService } from '../tenants/tenant-service.js';
+import type { TenantLifecycleHooks, TenantService } from '../tenants/tenant-service.js';
 import { newDeployId } from '../auth/token-hash.js';
 import { ArchiveRuleError, type ArchiveLimits } from './archive-rules.js';
 import { extractArchive } from './extract-archive.js';
@@ -90,6 +90,11 @@ export class DeployService {
     const dir = path.join(this.deps.paths.staging(tenantId), 'uploads');
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     return dir;
+  }
+
+  /** A tenant being deleted first waits for its running deploy, so no deploy writes into a folder being removed. */
+  lifecycleHooks(): TenantLifecycleHooks {
+    return { onTenantDeleting: (tenantId) => this.withTenantLock(tenantId, async () => {}) };
   }
 
   /** Runs `fn` holding the tenant's deploy lock (waits up to the bound, then 409). */
