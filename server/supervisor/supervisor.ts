@@ -43,9 +43,30 @@ function listen(config: Config): Promise<net.Server> {
   });
 }
 
-/** True when this process should split into supervisor and edge. */
-export function shouldSupervise(config: Config): boolean {
-  return process.getuid?.() === 0 && config.isolation !== 'off' && process.env.TENANTRY_SINGLE_PROCESS !== '1';
+/** The first folder on the way to `target` that other users cannot pass, if any. */
+export function blockedAncestor(target: string): string | undefined {
+  for (let dir = path.dirname(path.resolve(target)); ; dir = path.dirname(dir)) {
+    const st = fs.statSync(dir, { throwIfNoEntry: false });
+    if (st && (st.mode & 0o001) === 0) return dir;
+    if (dir === '/') return undefined;
+  }
+}
+
+/**
+ * Whether to split into supervisor and edge: as root, with isolation on, when
+ * the edge (another user) can reach the platform's code and the data folder.
+ * Otherwise everything runs in this one process, and the report says so.
+ */
+export function shouldSupervise(config: Config, log: Logger): boolean {
+  if (process.getuid?.() !== 0 || config.isolation === 'off' || process.env.TENANTRY_SINGLE_PROCESS === '1') return false;
+  for (const target of [EDGE_ENTRY, config.dataDir]) {
+    const blocked = blockedAncestor(target);
+    if (blocked) {
+      log.warn(`privilege separation off: the user ${PLATFORM_USER} cannot pass ${blocked} to reach ${target}; running in one process`);
+      return false;
+    }
+  }
+  return true;
 }
 
 export interface Supervisor {

@@ -14,7 +14,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger();
-  if (shouldSupervise(config)) return superviseCommand(config, args, log);
+  if (shouldSupervise(config, log)) return superviseCommand(config, args, log);
   let running;
   try {
     running = await startServer(config, log);
