@@ -185,6 +185,14 @@ test('scopes, content types and bad requests', async () => {
     const wrongField = await uploadMultipart(p.url, p.adminToken, 'dpscope', siteArchive('x'), {}, 'file');
     assert.equal(wrongField.status, 400);
     assert.match(JSON.parse(wrongField.body).error.message, /archive/);
+    // Bodies past the upload cap (the unpacked cap plus tar overhead) are cut off with 413.
+    await createTenant(p.url, p.adminToken, 'dptiny', { limits: { archiveMB: 1, files: 10 } });
+    const huge = Buffer.alloc(18 * 1024 * 1024, 1);
+    const tooBig = await uploadArchive(p.url, p.adminToken, 'dptiny', huge, { contentType: 'application/x-tar' });
+    assert.equal(tooBig.status, 413, tooBig.body);
+    const tooBigForm = await uploadMultipart(p.url, p.adminToken, 'dptiny', huge);
+    assert.equal(tooBigForm.status, 413, tooBigForm.body);
+    assert.deepEqual(fs.readdirSync(path.join(p.dataDir, 'tenants/dptiny/staging/uploads')), [], 'cut-off uploads are removed');
     const noTenant = await uploadArchive(p.url, p.adminToken, 'dpnosuch', siteArchive('x'));
     assert.equal(noTenant.status, 404);
     assert.match(await page(p, 'dpscope'), /octet/);
