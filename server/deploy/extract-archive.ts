@@ -73,6 +73,10 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
   });
 
   const stream = await decompressed(source, fail);
+  // Errors that arrive after reading stopped must not go unhandled; while
+  // reading, the loop below sees them itself.
+  stream.on('error', () => {});
+  source.on('error', () => {});
   let streamed = 0;
   let sawData = false;
   try {
@@ -145,7 +149,7 @@ async function decompressed(source: Readable, fail: (err: unknown) => void): Pro
     }
     head = Buffer.concat([head, Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value)]);
   }
-  const whole = Readable.from(
+  const whole: Readable = Readable.from(
     (async function* () {
       if (head.length) yield head;
       if (ended) return;
@@ -157,6 +161,7 @@ async function decompressed(source: Readable, fail: (err: unknown) => void): Pro
     })(),
     { objectMode: false },
   );
+  whole.on('error', () => {});
   if (!(head[0] === 0x1f && head[1] === 0x8b)) return whole;
   const gunzip = zlib.createGunzip();
   whole.on('error', (err) => gunzip.destroy(err));
