@@ -1,0 +1,129 @@
+// Load generation: wrk (one thread) when installed, else autocannon in this
+// process. Both report requests/s and p50/p99 latency in milliseconds.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  /** Socket errors plus non-2xx/3xx answers. */
+  errors: number;
+}
+
+export interface LoadSpec {
+  /** http://127.0.0.1:port */
+  origin: string;
+  /** One fixed request, or a list picked at random per request. */
+  targets: readonly { host: string; path: string }[];
+  headers?: Record<string, string>;
+  connections: number;
+  durationSec: number;
+  /** CPU the generator is pinned to (when taskset exists). */
+  cpu?: number;
+}
+
+export function hasCommand(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+export const WRK = hasCommand('wrk') ? 'wrk' : undefined;
+export const TASKSET = hasCommand('taskset');
+
+/** argv prefixed with `taskset -c cpu` when possible. */
+export function pinned(cpu: number | undefined, argv: string[]): string[] {
+  return TASKSET && cpu !== undefined ? ['taskset', '-c', String(cpu), ...argv] : argv;
+}
+
+function luaString(s: string): string {
+  return JSON.stringify(s); // a JSON string literal is a valid Lua string literal for these characters
+}
+
+function wrkScript(spec: LoadSpec): string {
+  const targets = spec.targets.map((t) => `{${luaString(t.host)}, ${luaString(t.path)}}`).join(',\n');
+  const headers = Object.entries(spec.headers ?? {})
+    .map(([k, v]) => `[${luaString(k)}] = ${luaString(v)}`)
+    .join(', ');
+  return `
+local targets = {
+${targets}
+}
+local n = #targets
+local i = 0
+request = function()
+  i = i + 1
+  local t
+  if n == 1 then t = targets[1] else t = targets[math.random(n)] end
+  local h = { ${headers} }
+  h["Host"] = t[1]
+  return wrk.format("GET", t[2], h)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+`;
+}
+
+async function runWrk(spec: LoadSpec): Promise<LoadResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-bench-wrk-'));
+  const script = path.join(dir, 'script.lua');
+  fs.writeFileSync(script, wrkScript(spec));
+  const argv = pinned(spec.cpu, [WRK!, '-t1', `-c${spec.connections}`, `-d${spec.durationSec}s`, '--timeout', '5s', '-s', script, `${spec.origin}${spec.targets[0]!.path}`]);
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+      child.on('error', reject);
+      child.on('exit', () => resolve(text));
+    });
+    const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+    if (!m) throw new Error(`wrk printed no result:\n${out}`);
+    const [requests, durationUs, p50us, p99us, errors] = m.slice(1).map(Number) as [number, number, number, number, number];
+    return { rps: requests / (durationUs / 1e6), p50: p50us / 1000, p99: p99us / 1000, requests, errors };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  errors: number;
+  non2xx: number;
+}
+
+async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
+  const require = createRequire(import.meta.url);
+  const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+  const pick = () => spec.targets[Math.floor(Math.random() * spec.targets.length)]!;
+  const r = await autocannon({
+    url: spec.origin,
+    connections: spec.connections,
+    duration: spec.durationSec,
+    requests: [
+      {
+        setupRequest: (req: Record<string, unknown>) => {
+          const t = pick();
+          return { ...req, path: t.path, headers: { ...(spec.headers ?? {}), host: t.host } };
+        },
+      },
+    ],
+  });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, errors: r.errors };
+}
+
+export function generatorName(): string {
+  return WRK ? 'wrk (1 thread)' : 'autocannon';
+}
+
+export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  return WRK ? runWrk(spec) : runAutocannon(spec);
+}

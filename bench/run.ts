@@ -1,0 +1,370 @@
+// `npm run bench`: Tenantry against nginx and Express on this machine.
+//
+//   load generator (wrk, 1 thread, 32 connections) ── pinned to CPU 1
+//   server under test (nginx 1 worker | express | tenantry + its workers) ── pinned to CPU 0
+//
+// Scenarios: one 14 KB file; 1,000 files across 20 tenants; a 304 revalidation;
+// a dynamic JSON route (through the edge and a tenant worker); the first request
+// to an idle tenant after a restart (cold start); a 2,000-file / 20 MB deploy.
+// Prints the table and writes it to docs/benchmarks.md (unless --no-docs).
+//
+// Options: --duration S (5) --warmup S (2) --rounds N (2) --connections N (32)
+//          --quick (1 round of 3 s) --no-docs --isolation auto|off (auto)
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { generatorName, runLoad, TASKSET, WRK, type LoadResult } from './load.js';
+import { API_TENANTS, makeLargeDeploy, makeSites, MIX_FILES_PER_TENANT, MIX_TENANTS, SMALL_FILE, type SiteFixture } from './fixtures.js';
+import { HAS_NGINX, REPO_ROOT, startExpress, startNginx, startTenantry, type RunningServer, type TenantryServer } from './servers.js';
+import { packDir, request, TenantryApi } from './tenantry-api.js';
+
+interface Options {
+  durationSec: number;
+  warmupSec: number;
+  rounds: number;
+  connections: number;
+  writeDocs: boolean;
+  isolation: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { durationSec: 5, warmupSec: 2, rounds: 2, connections: 32, writeDocs: true, isolation: process.env.TENANTRY_ISOLATION ?? 'auto' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = () => argv[++i] ?? '';
+    if (a === '--duration') o.durationSec = Number(next());
+    else if (a === '--warmup') o.warmupSec = Number(next());
+    else if (a === '--rounds') o.rounds = Number(next());
+    else if (a === '--connections') o.connections = Number(next());
+    else if (a === '--quick') Object.assign(o, { durationSec: 3, warmupSec: 1, rounds: 1 });
+    else if (a === '--no-docs') o.writeDocs = false;
+    else if (a === '--isolation') o.isolation = next();
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+const SERVER_CPU = os.cpus().length > 1 ? 0 : undefined;
+const LOAD_CPU = os.cpus().length > 1 ? 1 : undefined;
+
+interface Row {
+  scenario: string;
+  server: string;
+  result?: LoadResult;
+  /** For one-shot measurements (cold start, deploy). */
+  value?: string;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+const verdicts: string[] = [];
+
+function log(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+type Target = { host: string; path: string };
+
+/** Best-of-N rounds, servers interleaved so a passing disturbance hits all of them alike. */
+async function measure(scenario: string, servers: RunningServer[], targets: Target[], o: Options, headersFor: (s: RunningServer) => Promise<Record<string, string>> = async () => ({})): Promise<Map<string, LoadResult>> {
+  const best = new Map<string, LoadResult>();
+  for (let round = 0; round < o.rounds; round++) {
+    for (const s of servers) {
+      const headers = await headersFor(s);
+      const spec = { origin: s.origin, targets, headers, connections: o.connections, cpu: LOAD_CPU };
+      if (o.warmupSec > 0) await runLoad({ ...spec, durationSec: o.warmupSec });
+      const r = await runLoad({ ...spec, durationSec: o.durationSec });
+      log(`  ${scenario.padEnd(22)} ${s.name.padEnd(16)} round ${round + 1}: ${fmt(r.rps)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms${r.errors ? `  errors ${r.errors}` : ''}`);
+      const prev = best.get(s.name);
+      if (!prev || r.rps > prev.rps) best.set(s.name, r);
+    }
+  }
+  for (const s of servers) rows.push({ scenario, server: s.name, result: best.get(s.name) });
+  return best;
+}
+
+function ratio(a: LoadResult | undefined, b: LoadResult | undefined, key: 'rps' | 'p99'): number | undefined {
+  return a && b && b[key] > 0 ? a[key] / b[key] : undefined;
+}
+
+function verdict(label: string, value: number | undefined, target: string, pass: (v: number) => boolean, unit = ''): void {
+  if (value === undefined) {
+    verdicts.push(`- ${label}: not measured (${target})`);
+    return;
+  }
+  const shown = unit === 'ms' ? `${fmt(value, 0)} ms` : unit === 's' ? `${fmt(value, 2)} s` : `${fmt(value, 2)}`;
+  verdicts.push(`- ${label}: **${shown}** (target ${target}) ${pass(value) ? 'met' : '**not met**'}`);
+}
+
+async function get(origin: string, host: string, urlPath: string, headers: Record<string, string> = {}) {
+  return request(origin, { host, path: urlPath, headers });
+}
+
+async function etagOf(s: RunningServer, host: string, urlPath: string): Promise<string> {
+  const u = new URL(s.origin);
+  return new Promise((resolve, reject) => {
+    import('node:http').then(({ default: http }) => {
+      http
+        .get({ host: u.hostname, port: u.port, path: urlPath, headers: { Host: host }, agent: false }, (res) => {
+          res.resume();
+          const tag = res.headers.etag;
+          if (!tag) reject(new Error(`${s.name} sent no ETag for ${urlPath}`));
+          else resolve(tag);
+        })
+        .on('error', reject);
+    });
+  });
+}
+
+/** Waits until deploy-time compression of every bench site has finished (it runs after going live). */
+async function waitForCompression(t: TenantryServer, sites: SiteFixture[], timeoutMs = 180_000): Promise<number> {
+  const started = performance.now();
+  const last = sites[sites.length - 1]!;
+  const probe = [...last.paths].reverse().find((p) => /\.(html|css|js|json|svg)$/.test(p))!;
+  for (;;) {
+    const r = await new Promise<string | undefined>((resolve) => {
+      import('node:http').then(({ default: http }) => {
+        const u = new URL(t.origin);
+        http
+          .get({ host: u.hostname, port: u.port, path: probe, headers: { Host: `${last.id}.localhost`, 'Accept-Encoding': 'br' }, agent: false }, (res) => {
+            res.resume();
+            resolve(res.headers['content-encoding'] as string | undefined);
+          })
+          .on('error', () => resolve(undefined));
+      });
+    });
+    if (r === 'br') return performance.now() - started;
+    if (performance.now() - started > timeoutMs) throw new Error('precompression did not finish in time');
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
+function machineLine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const nginx = HAS_NGINX ? (spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim().replace('nginx version: ', '')) : 'not installed';
+  return `${cpu}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, ${nginx}, load generator ${generatorName()}`;
+}
+
+function table(): string {
+  const lines = ['| scenario | server | requests/s | p50 ms | p99 ms | vs nginx | vs Express |', '|---|---|---:|---:|---:|---:|---:|'];
+  const byScenario = new Map<string, Row[]>();
+  for (const r of rows) byScenario.set(r.scenario, [...(byScenario.get(r.scenario) ?? []), r]);
+  for (const [scenario, list] of byScenario) {
+    const nginx = list.find((r) => r.server === 'nginx')?.result;
+    const express = list.find((r) => r.server.startsWith('express') || r.server.startsWith('Express'))?.result;
+    for (const r of list) {
+      if (!r.result) {
+        lines.push(`| ${scenario} | ${r.server} | ${r.value ?? '-'} | | | | ${r.note ?? ''} |`);
+        continue;
+      }
+      const vsNginx = r.server !== 'nginx' && nginx ? `${fmt((r.result.rps / nginx.rps) * 100)}%` : '';
+      const vsExpress = r.server === 'Tenantry' && express ? `${fmt((r.result.rps / express.rps) * 100)}%` : '';
+      lines.push(`| ${scenario} | ${r.server} | ${fmt(r.result.rps)} | ${fmt(r.result.p50, 2)} | ${fmt(r.result.p99, 2)} | ${vsNginx} | ${vsExpress} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-bench-'));
+  fs.chmodSync(work, 0o755);
+  const started = new Date();
+  log(`Tenantry benchmark: ${machineLine()}`);
+  log(`server processes on CPU ${SERVER_CPU ?? 'any'}, load generator on CPU ${LOAD_CPU ?? 'any'}${TASKSET ? '' : ' (taskset missing: not pinned)'}; ${o.rounds} round(s) of ${o.durationSec} s after ${o.warmupSec} s warm-up, ${o.connections} connections`);
+  if (!WRK) notes.push('wrk is not installed: autocannon ran in this Node process instead (it is slower than wrk, so every server shows lower numbers).');
+  if (!TASKSET || SERVER_CPU === undefined) notes.push('Processes were not pinned to CPUs (taskset missing or one core): server and load generator competed for the same cores.');
+
+  const sites = makeSites(path.join(work, 'sites'));
+  const servers: RunningServer[] = [];
+  let tenantry: TenantryServer | undefined;
+  const token = crypto.randomBytes(24).toString('hex');
+  const tenantryEnv = { TENANTRY_ADMIN_TOKEN: token, TENANTRY_ISOLATION: o.isolation, TENANTRY_WORKER_IDLE_SECONDS: '600' };
+  const dataDir = path.join(work, 'data');
+  let api: TenantryApi | undefined;
+  try {
+    // ---- servers
+    let nginx: RunningServer | undefined;
+    if (HAS_NGINX) {
+      nginx = await startNginx(work, sites, SERVER_CPU);
+      servers.push(nginx);
+    } else {
+      notes.push('nginx is not installed: the nginx column and the ratios to it are missing (apt-get install nginx).');
+    }
+    const expressStatic = await startExpress('static', sites, SERVER_CPU);
+    const expressRoute = await startExpress('route', sites, SERVER_CPU);
+    servers.push(expressStatic, expressRoute);
+    tenantry = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
+    servers.push(tenantry);
+    api = new TenantryApi(tenantry.origin, token);
+    log('deploying the 20 bench sites to Tenantry through the API ...');
+    for (const s of sites) {
+      await api.createTenant(s.id);
+      await api.deployArchive(s.id, await packDir(s.dir));
+    }
+    const compressMs = await waitForCompression(tenantry, sites);
+    log(`deploy-time compression of the 20 sites finished ${fmt(compressMs / 1000, 1)} s after the last deploy went live`);
+
+    const staticServers = [nginx, tenantry, expressStatic].filter((s): s is RunningServer => s !== undefined);
+    const host = `${sites[0]!.id}.localhost`;
+
+    // ---- A: one small file
+    const small = await measure('static 14 KB file', staticServers, [{ host, path: SMALL_FILE }], o);
+    verdict('static 14 KB file, Tenantry requests/s / nginx', ratio(small.get('Tenantry'), small.get('nginx'), 'rps'), '>= 0.60', (v) => v >= 0.6);
+    verdict('static 14 KB file, Tenantry p99 / nginx p99', ratio(small.get('Tenantry'), small.get('nginx'), 'p99'), '<= 2.0', (v) => v <= 2);
+
+    // ---- B: 1,000 files across 20 tenants
+    const mixTargets = sites.flatMap((s) => s.paths.map((p) => ({ host: `${s.id}.localhost`, path: p })));
+    const mix = await measure(`mix ${MIX_TENANTS * MIX_FILES_PER_TENANT} files / ${MIX_TENANTS} tenants`, staticServers, mixTargets, o);
+    verdict('1,000-file mix, Tenantry requests/s / nginx', ratio(mix.get('Tenantry'), mix.get('nginx'), 'rps'), '>= 0.60 (same bar as one file)', (v) => v >= 0.6);
+
+    // ---- C: 304 revalidation
+    const reval = await measure('304 revalidation', staticServers, [{ host, path: SMALL_FILE }], o, async (s) => ({ 'If-None-Match': await etagOf(s, host, SMALL_FILE) }));
+    verdict('304 revalidation, Tenantry requests/s / nginx', ratio(reval.get('Tenantry'), reval.get('nginx'), 'rps'), 'informational', () => true);
+
+    // ---- D: dynamic JSON route
+    const probe = await get(tenantry.origin, host, '/api/hello');
+    if (probe.status === 200) {
+      const dyn = await measure('dynamic JSON route', [tenantry, expressRoute], [{ host, path: '/api/hello' }], o);
+      verdict('dynamic route, Tenantry (edge + worker) / bare Express', ratio(dyn.get('Tenantry'), dyn.get('Express route'), 'rps'), '>= 0.80', (v) => v >= 0.8);
+    } else {
+      rows.push({ scenario: 'dynamic JSON route', server: 'Tenantry', value: 'skipped', note: `/api/hello answered ${probe.status}` });
+      notes.push(`The dynamic-route scenario was skipped: /api/hello answered ${probe.status} (${probe.body.slice(0, 120)}).`);
+    }
+
+    // ---- E: cold start after a restart (site index from its manifest; worker spawned with its sandbox)
+    await tenantry.stop();
+    servers.splice(servers.indexOf(tenantry), 1);
+    tenantry = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
+    servers.push(tenantry);
+    const staticCold: number[] = [];
+    const dynamicCold: number[] = [];
+    const restarted = tenantry;
+    const firstByte = async (host: string, urlPath: string): Promise<number | undefined> => {
+      try {
+        const r = await get(restarted.origin, host, urlPath);
+        if (r.status === 200) return r.firstByteMs;
+        notes.push(`Cold start of ${host}${urlPath}: answered ${r.status}.`);
+      } catch (err) {
+        notes.push(`Cold start of ${host}${urlPath} failed: ${(err as Error).message}`);
+        log(restarted.output().slice(-3000));
+      }
+      return undefined;
+    };
+    for (const s of sites.slice(API_TENANTS, API_TENANTS + 5)) {
+      const ms = await firstByte(`${s.id}.localhost`, SMALL_FILE);
+      if (ms !== undefined) staticCold.push(ms);
+    }
+    for (const s of sites.slice(0, API_TENANTS)) {
+      const ms = await firstByte(`${s.id}.localhost`, '/api/hello');
+      if (ms !== undefined) dynamicCold.push(ms);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const max = (xs: number[]) => Math.max(...xs);
+    if (staticCold.length) rows.push({ scenario: 'cold start (first request after restart)', server: 'Tenantry static', value: `${fmt(median(staticCold)!, 1)} ms median, ${fmt(max(staticCold), 1)} ms max`, note: `${staticCold.length} tenants` });
+    if (dynamicCold.length) {
+      rows.push({ scenario: 'cold start (first request after restart)', server: 'Tenantry api/ route', value: `${fmt(median(dynamicCold)!, 0)} ms median, ${fmt(max(dynamicCold), 0)} ms max`, note: `${dynamicCold.length} tenants, worker spawned` });
+      verdict('cold start of an idle tenant worker, time to first byte (max)', max(dynamicCold), '< 300 ms', (v) => v < 300, 'ms');
+    }
+
+    // ---- F: a 2,000-file / 20 MB deploy, time until live
+    const deployDir = path.join(work, 'large-deploy');
+    const large = makeLargeDeploy(deployDir);
+    const archive = await packDir(deployDir);
+    await api.createTenant('bench-deploy');
+    const d = await api.deployArchive('bench-deploy', archive);
+    const check = await get(tenantry.origin, 'bench-deploy.localhost', '/section-19/item-1999.webp');
+    rows.push({
+      scenario: `deploy ${fmt(large.files)} files / ${fmt(large.bytes / 2 ** 20, 1)} MiB`,
+      server: 'Tenantry',
+      value: `${fmt(d.ms, 0)} ms to live`,
+      note: `upload ${fmt(archive.length / 2 ** 20, 1)} MiB tar.gz over loopback; a file of it then answered ${check.status}`,
+    });
+    verdict('2,000-file deploy, upload to live', d.ms / 1000, '< 2 s', (v) => v < 2, 's');
+  } finally {
+    for (const s of servers) await s.stop().catch(() => {});
+    if (api && tenantry === undefined) {
+      /* nothing to clean in Tenantry */
+    }
+    // Tenant users/cgroups made with isolation on are removed by deleting the tenants.
+    if (o.isolation !== 'off') {
+      try {
+        const t = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
+        const cleanup = new TenantryApi(t.origin, token);
+        for (const s of [...sites.map((x) => x.id), 'bench-deploy', 'demo']) await cleanup.deleteTenant(s);
+        await t.stop();
+      } catch (err) {
+        log(`cleanup: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+
+  const out = table();
+  log('\n' + out + '\n');
+  log(verdicts.join('\n'));
+  if (notes.length) log('\nNotes:\n' + notes.map((n) => `- ${n}`).join('\n'));
+  if (o.writeDocs) {
+    const file = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
+    fs.writeFileSync(file, renderDoc(o, started, out));
+    log(`\nwritten to ${path.relative(process.cwd(), file)}`);
+  }
+}
+
+function renderDoc(o: Options, started: Date, tableText: string): string {
+  return `# Benchmarks
+
+Measured by \`npm run bench\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC.
+
+Machine: ${machineLine()}.
+
+Method: every server runs as its own process on loopback, pinned to CPU ${SERVER_CPU ?? 'any'}; the load
+generator is pinned to CPU ${LOAD_CPU ?? 'any'} (${o.connections} connections, one thread), so the two do not
+fight for a core. For Tenantry "the server" is the whole process tree: the edge and, for dynamic routes, the
+tenant's worker share that one core, as the Express baseline has one core. Each figure is the best of ${o.rounds}
+round(s) of ${o.durationSec} s after a ${o.warmupSec} s warm-up, servers interleaved. nginx runs one worker with
+\`sendfile\`, \`open_file_cache\` and access logs off; the Express baselines are a bare \`express.static\` (one per
+Host) and a bare Express app with one JSON route. Every server serves the same files. Tenantry runs as
+\`npm start\` does (isolation \`${o.isolation}\`), with the sites uploaded through its deploy API; requests
+send no Accept-Encoding, so every server sends the same bytes.
+
+${tableText}
+
+Targets:
+
+${verdicts.join('\n')}
+${notes.length ? `\nNotes:\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
+${ANALYSIS}`;
+}
+
+const ANALYSIS = `What the numbers mean:
+
+- Static files never reach a worker: the edge answers from an in-memory index of the live release
+  (paths, sizes, hashes, prepared header arrays) and a shared byte-bounded cache of small files, with no stat,
+  database query or rule compilation per request. What remains is Node's HTTP stack, which is where the
+  gap to nginx is (a bare Node \`http\` server holding the file in memory reaches about 60-80% of nginx here).
+- p99 latency: nginx answers every request in the same few microseconds; a Node process has short pauses
+  (garbage collection, timers) that show in the tail under 32 connections. Running more edge processes
+  (one per core, \`SO_REUSEPORT\`) would raise throughput on a machine with cores to spare, not on this one
+  where the load generator has the second core.
+- Machine noise: the numbers come from one run on a shared 2-core machine; other processes running at the
+  same time move them by 10-30%. The ratios between servers measured in the same run are what to compare.
+- The dynamic route passes through two processes (edge proxy and the tenant's sandboxed worker over a
+  unix socket) on the one core the Express baseline has to itself.
+- Cold start: after a restart the first request of a tenant loads its site index from the manifest written
+  at deploy (no re-hashing), and the first api/ request spawns its sandboxed worker.
+- A deploy is live once it is unpacked, checked, hashed and switched; brotli/gzip copies of its text files
+  are made after it is live, on the thread pool, and used as soon as each is written.
+`;
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  process.exit(1);
+});
