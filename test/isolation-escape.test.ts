@@ -291,6 +291,20 @@ describe('a tenant route trying to escape its sandbox', () => {
     assert.deepEqual(Object.keys(env).filter((k) => !allowed.has(k)), [], 'nothing of the platform\'s environment');
   });
 
+  it('reaches the network, the host\'s loopback included, only when its network is "all"', async (t) => {
+    const skip = missing('network');
+    if (skip) return t.skip(skip);
+    const open = 'isonet';
+    await createTenant(p.url, p.adminToken, open, { network: 'all' });
+    await deployProbe(open);
+    const platform = await probe(p.url, open, { action: 'tcp', host: '127.0.0.1', port: p.port });
+    assert.equal(platform.ok, true, `network "all" shares the host's network: ${JSON.stringify(platform)}`);
+    const closed = await probe(p.url, ATTACKER, { action: 'tcp', host: '127.0.0.1', port: p.port });
+    assert.equal(closed.ok, false, 'the default stays closed');
+    const del = await apiJson(p.url, p.adminToken, 'DELETE', `/api/v1/tenants/${open}`);
+    assert.ok(del.status === 204 || del.status === 200);
+  });
+
   it('leaves nothing running when deleted, not even a detached setsid child', async (t) => {
     const skip = missing('cgroups', 'users');
     if (skip) return t.skip(skip);

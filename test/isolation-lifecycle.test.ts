@@ -1,7 +1,7 @@
 // The platform process and isolation: workers die with it, `strict` starts
 // only with every required layer, and without root everything still runs
 // with a loud "isolation degraded" line.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,9 +10,24 @@ import { CLI, httpRequest, startServerProcess, tempDir } from './helpers/harness
 import { createTenant, uploadArchive } from './helpers/deploy-archives.js';
 import { probe, probeSiteArchive } from './helpers/escape-probe.js';
 import { probeCgroups } from '../server/sandbox/cgroups.js';
-import { removeSystemUser } from '../server/sandbox/unix-users.js';
+import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
+import { PLATFORM_USER } from '../server/supervisor/supervisor.js';
 
 const isRoot = process.getuid?.() === 0;
+/** `tenantry serve` as root creates the platform user; remove it afterwards unless it was there before. */
+const platformUserExisted = isRoot && lookupUser(PLATFORM_USER) !== undefined;
+after(async () => {
+  if (!isRoot || platformUserExisted) return;
+  // userdel refuses while an edge of ours is still exiting: give it a moment.
+  for (let i = 0; i < 20; i++) {
+    try {
+      removeSystemUser(PLATFORM_USER);
+      return;
+    } catch {
+      await sleep(250);
+    }
+  }
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function isAlive(pid: number): boolean {
@@ -55,6 +70,66 @@ test('kill -9 of the platform leaves no worker behind, not even a detached child
   } finally {
     await server.stop('SIGKILL');
     await removeLeftovers([tenant, 'demo']);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/** Socket inodes a process holds open. */
+function socketInodes(pid: number): Set<string> {
+  const out = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }) || '');
+    if (m) out.add(m[1]!);
+  }
+  return out;
+}
+
+/** Inodes of listening TCP sockets on this host. */
+function listeningInodes(): Set<string> {
+  const out = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!fs.existsSync(file)) continue;
+    for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === '0A') out.add(cols[9]!);
+    }
+  }
+  return out;
+}
+
+function uidOfProcess(pid: number): number {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
+  return Number(line.split(/\s+/)[1]);
+}
+
+test('as root, the edge runs as the user tenantry with the listening socket, and the root supervisor holds none', async (t) => {
+  if (!isRoot) return t.skip('needs root: privilege separation starts from root');
+  const dataDir = tempDir();
+  const server = await startServerProcess(dataDir, { TENANTRY_ISOLATION: 'auto' });
+  try {
+    const supervisorPid = server.child.pid!;
+    const children = fs.readFileSync(`/proc/${supervisorPid}/task/${supervisorPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const edgePid = children.find((pid) => /edge-process/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+    if (edgePid === undefined) return t.skip(`privilege separation is off on this host: ${server.output().split('\n').find((l) => /privilege/.test(l))}`);
+    assert.equal(uidOfProcess(supervisorPid), 0);
+    assert.equal(uidOfProcess(edgePid), lookupUser(PLATFORM_USER)!.uid, 'the edge is the unprivileged platform user');
+    const listening = listeningInodes();
+    assert.deepEqual([...socketInodes(supervisorPid)].filter((i) => listening.has(i)), [], 'the supervisor listens on nothing');
+    assert.ok([...socketInodes(edgePid)].some((i) => listening.has(i)), 'the edge holds the listening socket');
+    const health = JSON.parse((await httpRequest(server.url, { host: 'localhost', path: '/healthz' })).body) as { isolation: { active: string[] } };
+    assert.ok(health.isolation.active.includes('privilege-separation'));
+    // The edge cannot read what only a tenant may: its data folder.
+    const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    await createTenant(server.url, admin, 'isoedge');
+    const dataFolder = path.join(dataDir, 'tenants', 'isoedge', 'data');
+    assert.equal(fs.statSync(dataFolder).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(dataFolder).uid, lookupUser('tn-isoedge')!.uid);
+    const del = await httpRequest(server.url, { host: 'localhost', method: 'DELETE', path: '/api/v1/tenants/isoedge', headers: { Authorization: `Bearer ${admin}` } });
+    assert.equal(del.status, 204, del.body);
+    assert.equal(lookupUser('tn-isoedge'), undefined, 'deleting the tenant removed its user');
+  } finally {
+    await server.stop();
+    await removeLeftovers(['isoedge', 'demo']);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
