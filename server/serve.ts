@@ -40,7 +40,6 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   const platform = createPlatform(config, log, { sandbox: options.sandbox });
-  const createdDemo = await ensureDemoTenant(platform);
   const workerProxy = createWorkerProxy({
     workers: platform.workers,
     siteLogs: platform.siteLogs,
@@ -56,6 +55,8 @@ export async function startServer(
     else server.listen(config.port, config.bind, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  platform.tenants.setListeningPort(port);
+  const createdDemo = await ensureDemoTenant(platform);
   const portPart = port === 80 ? '' : `:${port}`;
   // One write, so that a reader who waits for the first line sees them all.
   const banner = [`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${config.bind}:${port}, data in ${config.dataDir})`];

@@ -64,8 +64,16 @@ export class TenantService {
   }
 
   /** The public URL of a tenant's default domain. */
+  /** The port the listener really got (differs from the setting when that is 0). */
+  private listeningPort: number | undefined;
+
+  setListeningPort(port: number): void {
+    this.listeningPort = port;
+  }
+
   urlOf(id: string): string {
-    const port = this.config.port === 80 ? '' : `:${this.config.port}`;
+    const actual = this.listeningPort ?? this.config.port;
+    const port = actual === 80 ? '' : `:${actual}`;
     return `http://${this.defaultDomain(id)}${port}/`;
   }
 
