@@ -46,7 +46,9 @@ export function createWorkerApp(state: RouteState, log: (line: string) => void):
   // Only the edge connects to the socket; it replaces any client X-Forwarded-* with its own.
   app.set('trust proxy', true);
 
-  app.get(HEALTH_PATH, (_req, res) => {
+  app.get(HEALTH_PATH, (req, res, next) => {
+    // Requests relayed by the edge carry X-Forwarded-For; the pool's probes do not.
+    if (req.headers['x-forwarded-for'] !== undefined) return next();
     if (state.ok) res.json({ ok: true, routes: state.routes.map((r) => r.path) });
     else res.status(500).json({ ok: false, error: state.error });
   });

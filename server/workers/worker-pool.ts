@@ -268,7 +268,8 @@ export class WorkerPool {
       .readSince(tenantId, from)
       .split('\n')
       .map((l) => l.trim())
-      .filter((l) => l && !/^\S+ tenantry: /.test(l));
+      // Stack frames and the version banner say little; the error lines say why.
+      .filter((l) => l && !/^\S+ tenantry: /.test(l) && !/^at /.test(l) && !/^Node\.js v\d/.test(l));
     return lines.slice(-3).join(' | ').slice(-600);
   }
 

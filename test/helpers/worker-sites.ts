@@ -9,7 +9,7 @@ import { httpRequest, tempDir, type HttpAnswer, type TestPlatform } from './harn
 export type SiteFiles = Record<string, string>;
 
 /** Packs the files into a tar.gz and uploads it; returns the API's answer (201 when live). */
-export async function deploySite(p: TestPlatform, tenantId: string, files: SiteFiles): Promise<HttpAnswer> {
+export async function deploySite(p: Pick<TestPlatform, 'url' | 'adminToken'>, tenantId: string, files: SiteFiles): Promise<HttpAnswer> {
   const dir = tempDir('tenantry-wk-site-');
   try {
     for (const [rel, content] of Object.entries(files)) {
@@ -32,19 +32,19 @@ export async function deploySite(p: TestPlatform, tenantId: string, files: SiteF
 }
 
 /** Deploys and insists on success; returns the deploy id. */
-export async function deployOk(p: TestPlatform, tenantId: string, files: SiteFiles): Promise<string> {
+export async function deployOk(p: Pick<TestPlatform, 'url' | 'adminToken'>, tenantId: string, files: SiteFiles): Promise<string> {
   const res = await deploySite(p, tenantId, files);
   if (res.status !== 201) throw new Error(`deploy of ${tenantId} failed: HTTP ${res.status} ${res.body}`);
   return (JSON.parse(res.body) as { id: string }).id;
 }
 
-export async function createTenant(p: TestPlatform, id: string, extra: Record<string, unknown> = {}): Promise<void> {
+export async function createTenant(p: Pick<TestPlatform, 'url' | 'adminToken'>, id: string, extra: Record<string, unknown> = {}): Promise<void> {
   const res = await api(p, 'POST', '/api/v1/tenants', { id, ...extra });
   if (res.status !== 201) throw new Error(`cannot create ${id}: HTTP ${res.status} ${res.body}`);
 }
 
 /** A control-API call with the admin token (or the one given). */
-export function api(p: TestPlatform, method: string, apiPath: string, json?: unknown, token = p.adminToken): Promise<HttpAnswer> {
+export function api(p: Pick<TestPlatform, 'url' | 'adminToken'>, method: string, apiPath: string, json?: unknown, token = p.adminToken): Promise<HttpAnswer> {
   return httpRequest(p.url, {
     host: 'localhost',
     method,
@@ -54,14 +54,18 @@ export function api(p: TestPlatform, method: string, apiPath: string, json?: unk
   });
 }
 
-/** A request to a tenant's site. */
+/** A request to a tenant's site; one that hangs fails after a minute (instead of hanging the test). */
 export function site(
-  p: TestPlatform,
+  p: Pick<TestPlatform, 'url'>,
   tenantId: string,
   urlPath: string,
   opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
 ): Promise<HttpAnswer> {
-  return httpRequest(p.url, { host: `${tenantId}.localhost`, path: urlPath, ...opts });
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${opts.method ?? 'GET'} ${urlPath} on ${tenantId} got no answer within 60 s`)), 60_000);
+  });
+  return Promise.race([httpRequest(p.url, { host: `${tenantId}.localhost`, path: urlPath, ...opts }), hung]).finally(() => clearTimeout(timer));
 }
 
 export interface SteadyLoad {
