@@ -4,7 +4,6 @@
 // GET /api/v1/isolation and summarised in /healthz.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { IsolationMode } from '../config.js';
 import { probeCgroups, type CgroupDriver } from './cgroups.js';
 import { hostSeccompArch, seccompFilterBytes } from './seccomp-filter.js';
@@ -44,7 +43,8 @@ export interface SandboxCapabilities {
   readonly root: boolean;
   readonly users: boolean;
   readonly namespaces: 'bwrap' | 'unshare' | 'none';
-  readonly seccompFile: string | undefined;
+  /** The seccomp program, when bwrap loads it here; kept in memory, never in a file others could swap. */
+  readonly seccompProgram: Buffer | undefined;
   readonly cgroups: CgroupDriver | undefined;
   readonly nodePermissions: boolean;
 }
@@ -59,9 +59,10 @@ export const REQUIRED_FOR_STRICT: readonly LayerName[] = ['users', 'namespaces',
 
 const TRIAL_TIMEOUT_MS = 10_000;
 
-function trial(file: string, args: string[], extraFd?: number): { ok: boolean; why: string } {
+function trial(file: string, args: string[], input?: Buffer): { ok: boolean; why: string } {
   const r = spawnSync(file, args, {
-    stdio: ['ignore', 'ignore', 'pipe', ...(extraFd !== undefined ? [extraFd] : [])],
+    stdio: [input ? 'pipe' : 'ignore', 'ignore', 'pipe'],
+    input,
     timeout: TRIAL_TIMEOUT_MS,
     env: { PATH: '/usr/bin:/bin' },
   });
@@ -76,8 +77,6 @@ function layer(name: LayerName, active: boolean, detail: string): IsolationLayer
 
 export interface DetectOptions {
   readonly mode: IsolationMode;
-  /** Where the seccomp program is written (root-only file). */
-  readonly seccompFile: string;
   /** True once the edge runs as its own unprivileged user (set by the supervisor). */
   readonly privilegeSeparated: boolean;
 }
@@ -95,7 +94,7 @@ export function detectIsolation(o: DetectOptions): Detection {
     const why = 'TENANTRY_ISOLATION=off: workers are plain child processes of the platform';
     return {
       report: { mode: o.mode, degraded: true, layers: LAYER_NAMES.map((n) => layer(n, false, why)) },
-      capabilities: { tools, root, users: false, namespaces: 'none', seccompFile: undefined, cgroups: undefined, nodePermissions: false },
+      capabilities: { tools, root, users: false, namespaces: 'none', seccompProgram: undefined, cgroups: undefined, nodePermissions: false },
     };
   }
   const layers: IsolationLayer[] = [];
@@ -117,13 +116,7 @@ export function detectIsolation(o: DetectOptions): Detection {
 
   // 2-5. namespaces, file view, network, seccomp
   const arch = hostSeccompArch();
-  let seccompFile: string | undefined;
-  if (arch && tools.bwrap) {
-    fs.mkdirSync(path.dirname(o.seccompFile), { recursive: true });
-    fs.writeFileSync(o.seccompFile, seccompFilterBytes(), { mode: 0o600 });
-    fs.chmodSync(o.seccompFile, 0o600);
-    seccompFile = o.seccompFile;
-  }
+  const program = arch && tools.bwrap ? seccompFilterBytes() : undefined;
   let namespaces: SandboxCapabilities['namespaces'] = 'none';
   let nsWhy = '';
   let seccompActive = false;
@@ -135,16 +128,11 @@ export function detectIsolation(o: DetectOptions): Detection {
     const plain = trial(tools.bwrap, [...base, '--', '/bin/true']);
     if (plain.ok) {
       namespaces = 'bwrap';
-      if (seccompFile) {
-        const fd = fs.openSync(seccompFile, 'r');
-        try {
-          // Proof the filter loads and bites: unshare inside must be refused.
-          const s = trial(tools.bwrap, [...base, '--seccomp', '3', '--', '/bin/sh', '-c', tools.unshare ? `! ${tools.unshare} --uts /bin/true 2>/dev/null` : 'true'], fd);
-          seccompActive = s.ok;
-          if (!s.ok) nsWhy = `seccomp filter not accepted: ${s.why}`;
-        } finally {
-          fs.closeSync(fd);
-        }
+      if (program) {
+        // Proof the filter loads and bites: unshare inside must be refused. The program comes in on fd 0.
+        const s = trial(tools.bwrap, [...base, '--seccomp', '0', '--', '/bin/sh', '-c', tools.unshare ? `! ${tools.unshare} --uts /bin/true 2>/dev/null` : 'true'], program);
+        seccompActive = s.ok;
+        if (!s.ok) nsWhy = `seccomp filter not accepted: ${s.why}`;
       }
     } else {
       nsWhy = `bwrap cannot create namespaces here (${plain.why})`;
@@ -159,7 +147,7 @@ export function detectIsolation(o: DetectOptions): Detection {
   } else if (namespaces === 'none' && !root) {
     nsWhy += '; unshare needs root';
   }
-  if (!seccompActive) seccompFile = undefined;
+  const seccompProgram = seccompActive ? program : undefined;
   layers.push(
     layer(
       'namespaces',
@@ -240,7 +228,7 @@ export function detectIsolation(o: DetectOptions): Detection {
   const missingRequired = REQUIRED_FOR_STRICT.filter((n) => !layers.find((l) => l.name === n)!.active);
   return {
     report: { mode: o.mode, degraded: missingRequired.length > 0, layers },
-    capabilities: { tools, root, users, namespaces, seccompFile, cgroups, nodePermissions },
+    capabilities: { tools, root, users, namespaces, seccompProgram, cgroups, nodePermissions },
   };
 }
 

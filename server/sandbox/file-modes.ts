@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DataPaths } from '../paths.js';
 import type { UnixIdentity } from './unix-users.js';
+import { mkdirBeneath, openBeneath } from './safe-path.js';
 
 export interface PlatformIdentity {
   readonly uid: number;
@@ -20,13 +21,11 @@ export interface PlatformIdentity {
 }
 
 /**
- * Root changes owners and modes of folders an unprivileged edge could have
- * swapped for symlinks: refuse any path that does not resolve to itself, and
- * change the file through a descriptor opened without following links.
+ * Root changes owners and modes of folders an unprivileged edge could rename:
+ * through a descriptor opened beneath the data folder without following any link.
  */
-function setOwnerAndMode(p: string, uid: number, gid: number, mode: number): void {
-  if (fs.realpathSync(p) !== path.resolve(p)) throw new Error(`refusing to change ${p}: it passes through a symbolic link`);
-  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+function setOwnerAndMode(root: string, p: string, uid: number, gid: number, mode: number): void {
+  const fd = openBeneath(root, p);
   try {
     fs.fchownSync(fd, uid, gid);
     fs.fchmodSync(fd, mode);
@@ -52,18 +51,19 @@ export function handDataFolderTo(paths: DataPaths, platform: PlatformIdentity): 
 
 /** The platform's own files and folders: nothing in them is readable by a tenant. */
 export function hardenDataFolder(paths: DataPaths, platform: PlatformIdentity): void {
-  setOwnerAndMode(paths.root, platform.uid, platform.gid, 0o711);
+  const root = paths.root;
+  setOwnerAndMode(root, root, platform.uid, platform.gid, 0o711);
   for (const dir of [paths.tenantsRoot, paths.runRoot]) {
-    fs.mkdirSync(dir, { recursive: true });
-    setOwnerAndMode(dir, platform.uid, platform.gid, 0o711);
+    mkdirBeneath(root, dir);
+    setOwnerAndMode(root, dir, platform.uid, platform.gid, 0o711);
   }
   for (const dir of [paths.gitRoot, paths.outbox]) {
-    fs.mkdirSync(dir, { recursive: true });
-    setOwnerAndMode(dir, platform.uid, platform.gid, 0o700);
+    mkdirBeneath(root, dir);
+    setOwnerAndMode(root, dir, platform.uid, platform.gid, 0o700);
   }
   for (const name of ['platform.db', 'platform.db-wal', 'platform.db-shm', 'secret', 'admin-token']) {
-    const file = path.join(paths.root, name);
-    if (fs.existsSync(file)) setOwnerAndMode(file, platform.uid, platform.gid, 0o600);
+    const file = path.join(root, name);
+    if (fs.existsSync(file)) setOwnerAndMode(root, file, platform.uid, platform.gid, 0o600);
   }
 }
 
@@ -75,16 +75,17 @@ export function applyTenantFileModes(
   platform: PlatformIdentity,
   seal: (releaseDir: string, tenantGid: number) => void = (dir, gid) => sealRelease(dir, gid, platform),
 ): void {
+  const root = paths.root;
   const tenantDir = paths.tenant(tenantId);
   for (const dir of [tenantDir, paths.releases(tenantId), paths.tenantData(tenantId), paths.logs(tenantId), paths.run(tenantId)]) {
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirBeneath(root, dir);
   }
-  setOwnerAndMode(tenantDir, platform.uid, tenant.gid, 0o750);
-  setOwnerAndMode(paths.releases(tenantId), platform.uid, tenant.gid, 0o750);
-  setOwnerAndMode(paths.tenantData(tenantId), tenant.uid, tenant.gid, 0o700);
-  setOwnerAndMode(paths.logs(tenantId), platform.uid, platform.gid, 0o700);
-  if (fs.existsSync(paths.staging(tenantId))) setOwnerAndMode(paths.staging(tenantId), platform.uid, platform.gid, 0o700);
-  setOwnerAndMode(paths.run(tenantId), tenant.uid, platform.gid, 0o2770);
+  setOwnerAndMode(root, tenantDir, platform.uid, tenant.gid, 0o750);
+  setOwnerAndMode(root, paths.releases(tenantId), platform.uid, tenant.gid, 0o750);
+  setOwnerAndMode(root, paths.tenantData(tenantId), tenant.uid, tenant.gid, 0o700);
+  setOwnerAndMode(root, paths.logs(tenantId), platform.uid, platform.gid, 0o700);
+  if (fs.existsSync(paths.staging(tenantId))) setOwnerAndMode(root, paths.staging(tenantId), platform.uid, platform.gid, 0o700);
+  setOwnerAndMode(root, paths.run(tenantId), tenant.uid, platform.gid, 0o2770);
   for (const entry of fs.readdirSync(paths.releases(tenantId))) {
     seal(path.join(paths.releases(tenantId), entry), tenant.gid);
   }

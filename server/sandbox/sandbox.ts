@@ -12,6 +12,7 @@ import type { WorkerLauncher } from '../supervisor/worker-launch.js';
 import { describeReport, detectIsolation, strictRefusal, type IsolationReport, type SandboxCapabilities } from './detect.js';
 import { applyTenantFileModes, hardenDataFolder, sealRelease, sealReleaseAsPlatform, type PlatformIdentity } from './file-modes.js';
 import { SandboxedLauncher } from './sandboxed-launcher.js';
+import { removeBeneath } from './safe-path.js';
 import { ensureSystemUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
 
 /** The repository root, from dist/server/sandbox/sandbox.js. */
@@ -61,7 +62,6 @@ export interface SandboxOptions {
 export function createSandbox(o: SandboxOptions): Sandbox {
   const { report, capabilities: caps } = detectIsolation({
     mode: o.mode,
-    seccompFile: path.join(o.paths.runRoot, '.seccomp.bpf'),
     privilegeSeparated: o.privilegeSeparated ?? false,
   });
   for (const line of describeReport(report)) {
@@ -74,7 +74,7 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   const platform: PlatformIdentity = o.platform ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const enabled = o.mode !== 'off';
   if (enabled && caps.root) hardenDataFolder(o.paths, platform);
-  const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.log) : undefined;
+  const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.paths.root, o.log) : undefined;
 
   /** A separate platform user means an unprivileged edge wrote the release: seal it with that user's rights. */
   const separated = platform.uid !== process.getuid?.();
@@ -92,10 +92,10 @@ export function createSandbox(o: SandboxOptions): Sandbox {
     removeTenant: async (tenantId) => {
       if (!enabled) return;
       await caps.cgroups?.removeTenant(tenantId);
-      fs.rmSync(o.paths.run(tenantId), { recursive: true, force: true });
+      removeBeneath(o.paths.root, o.paths.run(tenantId));
       if (caps.users) {
         // The data folder belongs to the tenant's uid: remove it before the uid can be reused.
-        fs.rmSync(o.paths.tenantData(tenantId), { recursive: true, force: true });
+        removeBeneath(o.paths.root, o.paths.tenantData(tenantId));
         removeSystemUser(tenantUserName(tenantId));
       }
     },
@@ -116,13 +116,14 @@ function hasAnyLayer(c: SandboxCapabilities): boolean {
   return c.users || c.namespaces !== 'none' || !!c.cgroups;
 }
 
-function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, log: Logger): SandboxedLauncher {
+function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, dataRoot: string, log: Logger): SandboxedLauncher {
   return new SandboxedLauncher({
+    dataRoot,
     tools: c.tools,
     namespaces: c.namespaces,
     users: c.users,
     cgroups: c.cgroups,
-    seccompFile: c.seccompFile,
+    seccompProgram: c.seccompProgram,
     platformCode: platformCodePaths(),
     nodeBinary: process.execPath,
     nodePermissions: c.nodePermissions,

@@ -4,21 +4,25 @@
 import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import type { Writable } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../supervisor/worker-launch.js';
 import type { CgroupDriver, WorkerCgroup } from './cgroups.js';
 import type { PlatformIdentity } from './file-modes.js';
 import { buildSandboxCommand, filterWorkerEnv, type HostPathKind, type SandboxTools } from './sandbox-command.js';
 import { lookupUser, tenantUserName, type UnixIdentity } from './unix-users.js';
+import { mkdirBeneath, openBeneath, removeBeneath } from './safe-path.js';
 
 export interface SandboxedLauncherOptions {
+  /** The data folder: every path of a spec lies below it, and is reached without following links. */
+  readonly dataRoot: string;
   readonly tools: SandboxTools;
   readonly namespaces: 'bwrap' | 'unshare' | 'none';
   /** Switch to the tenant's user (root only). */
   readonly users: boolean;
   readonly cgroups: CgroupDriver | undefined;
-  /** File holding the seccomp program (bwrap only). */
-  readonly seccompFile: string | undefined;
+  /** The seccomp program bwrap loads (bwrap only). */
+  readonly seccompProgram: Buffer | undefined;
   readonly platformCode: readonly string[];
   readonly nodeBinary: string;
   readonly nodePermissions: boolean;
@@ -60,7 +64,7 @@ export class SandboxedLauncher implements WorkerLauncher {
         namespaces: this.o.namespaces,
         identity,
         cgroupProcFiles: cgroup?.procFiles ?? [],
-        seccompFd: this.o.seccompFile ? SECCOMP_FD : undefined,
+        seccompFd: this.o.seccompProgram ? SECCOMP_FD : undefined,
         platformCode: this.o.platformCode,
         nodeBinary: this.o.nodeBinary,
         nodePermissions: this.o.nodePermissions,
@@ -70,26 +74,30 @@ export class SandboxedLauncher implements WorkerLauncher {
     );
 
     // Never follow a link here: whoever can write the logs folder must not make root append elsewhere.
-    const logFd = fs.openSync(spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o640);
+    const logFd = openBeneath(this.o.dataRoot, spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o640);
     if (this.o.users) fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
-    const seccompFd = this.o.seccompFile ? fs.openSync(this.o.seccompFile, 'r') : undefined;
     let child;
     try {
       child = spawn(command.file, command.args, {
         env: command.env,
         cwd: '/',
-        stdio: ['ignore', logFd, logFd, ...(seccompFd !== undefined ? [seccompFd] : [])],
+        stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : [])],
       });
       await new Promise<void>((resolve, reject) => {
         child!.once('spawn', resolve);
         child!.once('error', reject);
       });
+      // bwrap reads the program to its end before it runs anything.
+      if (this.o.seccompProgram) {
+        const seccompPipe = child.stdio[SECCOMP_FD] as Writable;
+        seccompPipe.on('error', () => {}); // bwrap gone before reading: its exit is reported below
+        seccompPipe.end(this.o.seccompProgram);
+      }
     } catch (err) {
       await cgroup?.remove().catch(() => {});
       throw err;
     } finally {
       fs.closeSync(logFd);
-      if (seccompFd !== undefined) fs.closeSync(seccompFd);
     }
     const pid = child.pid!;
     const log = this.o.log.child({ tenant: spec.tenantId, pid });
@@ -133,11 +141,17 @@ export class SandboxedLauncher implements WorkerLauncher {
 
   /** The socket folder: the worker's to write, the platform's group to connect; no stale socket. */
   private prepareRunDir(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined): void {
-    fs.mkdirSync(spec.runDir, { recursive: true });
+    const root = this.o.dataRoot;
+    mkdirBeneath(root, spec.runDir);
     if (identity) {
-      fs.chownSync(spec.runDir, identity.uid, this.o.platform.gid);
-      fs.chmodSync(spec.runDir, 0o2770);
+      const fd = openBeneath(root, spec.runDir);
+      try {
+        fs.fchownSync(fd, identity.uid, this.o.platform.gid);
+        fs.fchmodSync(fd, 0o2770);
+      } finally {
+        fs.closeSync(fd);
+      }
     }
-    fs.rmSync(spec.socketPath, { force: true });
+    removeBeneath(root, spec.socketPath);
   }
 }
