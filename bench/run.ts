@@ -10,6 +10,7 @@
 //
 // Options: --duration S (5) --warmup S (2) --rounds N (2) --connections N (32)
 //          --quick (1 round of 3 s) --no-docs --isolation auto|off (auto)
+//          --only small,mix,304,dynamic,cold,deploy
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,10 +28,12 @@ interface Options {
   connections: number;
   writeDocs: boolean;
   isolation: string;
+  /** Scenario keys to run: small, mix, 304, dynamic, cold, deploy (all when empty). */
+  only: Set<string>;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { durationSec: 5, warmupSec: 2, rounds: 2, connections: 32, writeDocs: true, isolation: process.env.TENANTRY_ISOLATION ?? 'auto' };
+  const o: Options = { durationSec: 5, warmupSec: 2, rounds: 2, connections: 32, writeDocs: true, isolation: process.env.TENANTRY_ISOLATION ?? 'auto', only: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => argv[++i] ?? '';
@@ -41,6 +44,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--quick') Object.assign(o, { durationSec: 3, warmupSec: 1, rounds: 1 });
     else if (a === '--no-docs') o.writeDocs = false;
     else if (a === '--isolation') o.isolation = next();
+    else if (a === '--only') o.only = new Set(next().split(','));
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -172,6 +176,108 @@ function table(): string {
   return lines.join('\n');
 }
 
+interface Context {
+  o: Options;
+  sites: SiteFixture[];
+  /** Host of the first bench tenant. */
+  host: string;
+  work: string;
+  dataDir: string;
+  tenantryEnv: Record<string, string>;
+  token: string;
+  /** Every running server (stopped at the end). */
+  servers: RunningServer[];
+  staticServers?: RunningServer[];
+  tenantry: TenantryServer;
+  api: TenantryApi;
+  expressRoute: RunningServer;
+}
+
+async function smallFile(c: Context): Promise<void> {
+  const small = await measure('static 14 KB file', c.staticServers!, [{ host: c.host, path: SMALL_FILE }], c.o);
+  verdict('static 14 KB file, Tenantry requests/s / nginx', ratio(small.get('Tenantry'), small.get('nginx'), 'rps'), '>= 0.60', (v) => v >= 0.6);
+  verdict('static 14 KB file, Tenantry p99 / nginx p99', ratio(small.get('Tenantry'), small.get('nginx'), 'p99'), '<= 2.0', (v) => v <= 2);
+}
+
+async function mixOfFiles(c: Context): Promise<void> {
+  const targets = c.sites.flatMap((s) => s.paths.map((p) => ({ host: `${s.id}.localhost`, path: p })));
+  const mix = await measure(`mix ${MIX_TENANTS * MIX_FILES_PER_TENANT} files / ${MIX_TENANTS} tenants`, c.staticServers!, targets, c.o);
+  verdict('1,000-file mix, Tenantry requests/s / nginx', ratio(mix.get('Tenantry'), mix.get('nginx'), 'rps'), '>= 0.60 (same bar as one file)', (v) => v >= 0.6);
+}
+
+async function revalidation(c: Context): Promise<void> {
+  const reval = await measure('304 revalidation', c.staticServers!, [{ host: c.host, path: SMALL_FILE }], c.o, async (s) => ({ 'If-None-Match': await etagOf(s, c.host, SMALL_FILE) }));
+  verdict('304 revalidation, Tenantry requests/s / nginx', ratio(reval.get('Tenantry'), reval.get('nginx'), 'rps'), 'no target; for reference', () => true);
+}
+
+async function dynamicRoute(c: Context): Promise<void> {
+  const probe = await get(c.tenantry.origin, c.host, '/api/hello');
+  if (probe.status !== 200) {
+    rows.push({ scenario: 'dynamic JSON route', server: 'Tenantry', value: 'skipped', note: `/api/hello answered ${probe.status}` });
+    notes.push(`The dynamic-route scenario was skipped: /api/hello answered ${probe.status} (${probe.body.slice(0, 120)}).`);
+    return;
+  }
+  const dyn = await measure('dynamic JSON route', [c.tenantry, c.expressRoute], [{ host: c.host, path: '/api/hello' }], c.o);
+  verdict('dynamic route, Tenantry (edge + worker) / bare Express', ratio(dyn.get('Tenantry'), dyn.get('Express route'), 'rps'), '>= 0.80', (v) => v >= 0.8);
+}
+
+/** Restarts Tenantry, then times the first request of tenants that have nothing loaded or running. */
+async function coldStart(c: Context): Promise<void> {
+  await c.tenantry.stop();
+  c.servers.splice(c.servers.indexOf(c.tenantry), 1);
+  const t = await startTenantry(c.dataDir, SERVER_CPU, c.tenantryEnv);
+  c.tenantry = t;
+  c.servers.push(t);
+  c.api = new TenantryApi(t.origin, c.token);
+  const firstByte = async (host: string, urlPath: string): Promise<number | undefined> => {
+    try {
+      const r = await get(t.origin, host, urlPath);
+      if (r.status === 200) return r.firstByteMs;
+      notes.push(`Cold start of ${host}${urlPath}: answered ${r.status}.`);
+    } catch (err) {
+      notes.push(`Cold start of ${host}${urlPath} failed: ${(err as Error).message}`);
+      log(t.output().slice(-3000));
+    }
+    return undefined;
+  };
+  const staticCold: number[] = [];
+  const dynamicCold: number[] = [];
+  for (const s of c.sites.slice(API_TENANTS, API_TENANTS + 5)) {
+    const ms = await firstByte(`${s.id}.localhost`, SMALL_FILE);
+    if (ms !== undefined) staticCold.push(ms);
+  }
+  for (const s of c.sites.slice(0, API_TENANTS)) {
+    const ms = await firstByte(`${s.id}.localhost`, '/api/hello');
+    if (ms !== undefined) dynamicCold.push(ms);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const max = (xs: number[]) => Math.max(...xs);
+  const scenario = 'cold start (first request after restart)';
+  if (staticCold.length) {
+    rows.push({ scenario, server: 'Tenantry static', value: `${fmt(median(staticCold), 1)} ms median, ${fmt(max(staticCold), 1)} ms max`, note: `${staticCold.length} tenants, site index loaded from its manifest` });
+  }
+  if (dynamicCold.length) {
+    rows.push({ scenario, server: 'Tenantry api/ route', value: `${fmt(median(dynamicCold), 0)} ms median, ${fmt(max(dynamicCold), 0)} ms max`, note: `${dynamicCold.length} tenants, worker spawned (isolation ${c.o.isolation})` });
+    verdict('cold start of an idle tenant worker, time to first byte (median)', median(dynamicCold), '< 300 ms', (v) => v < 300, 'ms');
+  }
+}
+
+async function largeDeploy(c: Context): Promise<void> {
+  const deployDir = path.join(c.work, 'large-deploy');
+  const large = makeLargeDeploy(deployDir);
+  const archive = await packDir(deployDir);
+  await c.api.createTenant('bench-deploy');
+  const d = await c.api.deployArchive('bench-deploy', archive);
+  const check = await get(c.tenantry.origin, 'bench-deploy.localhost', '/section-19/item-1999.webp');
+  rows.push({
+    scenario: `deploy ${fmt(large.files)} files / ${fmt(large.bytes / 2 ** 20, 1)} MiB`,
+    server: 'Tenantry',
+    value: `${fmt(d.ms, 0)} ms to live`,
+    note: `upload of a ${fmt(archive.length / 2 ** 20, 1)} MiB tar.gz over loopback until the API answers 201; a file of it then answered ${check.status}`,
+  });
+  verdict('2,000-file deploy, upload to live', d.ms / 1000, '< 2 s', (v) => v < 2, 's');
+}
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-bench-'));
@@ -184,11 +290,9 @@ async function main(): Promise<void> {
 
   const sites = makeSites(path.join(work, 'sites'));
   const servers: RunningServer[] = [];
-  let tenantry: TenantryServer | undefined;
   const token = crypto.randomBytes(24).toString('hex');
   const tenantryEnv = { TENANTRY_ADMIN_TOKEN: token, TENANTRY_ISOLATION: o.isolation, TENANTRY_WORKER_IDLE_SECONDS: '600' };
   const dataDir = path.join(work, 'data');
-  let api: TenantryApi | undefined;
   try {
     // ---- servers
     let nginx: RunningServer | undefined;
@@ -201,9 +305,9 @@ async function main(): Promise<void> {
     const expressStatic = await startExpress('static', sites, SERVER_CPU);
     const expressRoute = await startExpress('route', sites, SERVER_CPU);
     servers.push(expressStatic, expressRoute);
-    tenantry = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
+    const tenantry = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
     servers.push(tenantry);
-    api = new TenantryApi(tenantry.origin, token);
+    const api = new TenantryApi(tenantry.origin, token);
     log('deploying the 20 bench sites to Tenantry through the API ...');
     for (const s of sites) {
       await api.createTenant(s.id);
@@ -212,87 +316,17 @@ async function main(): Promise<void> {
     const compressMs = await waitForCompression(tenantry, sites);
     log(`deploy-time compression of the 20 sites finished ${fmt(compressMs / 1000, 1)} s after the last deploy went live`);
 
-    const staticServers = [nginx, tenantry, expressStatic].filter((s): s is RunningServer => s !== undefined);
-    const host = `${sites[0]!.id}.localhost`;
-
-    // ---- A: one small file
-    const small = await measure('static 14 KB file', staticServers, [{ host, path: SMALL_FILE }], o);
-    verdict('static 14 KB file, Tenantry requests/s / nginx', ratio(small.get('Tenantry'), small.get('nginx'), 'rps'), '>= 0.60', (v) => v >= 0.6);
-    verdict('static 14 KB file, Tenantry p99 / nginx p99', ratio(small.get('Tenantry'), small.get('nginx'), 'p99'), '<= 2.0', (v) => v <= 2);
-
-    // ---- B: 1,000 files across 20 tenants
-    const mixTargets = sites.flatMap((s) => s.paths.map((p) => ({ host: `${s.id}.localhost`, path: p })));
-    const mix = await measure(`mix ${MIX_TENANTS * MIX_FILES_PER_TENANT} files / ${MIX_TENANTS} tenants`, staticServers, mixTargets, o);
-    verdict('1,000-file mix, Tenantry requests/s / nginx', ratio(mix.get('Tenantry'), mix.get('nginx'), 'rps'), '>= 0.60 (same bar as one file)', (v) => v >= 0.6);
-
-    // ---- C: 304 revalidation
-    const reval = await measure('304 revalidation', staticServers, [{ host, path: SMALL_FILE }], o, async (s) => ({ 'If-None-Match': await etagOf(s, host, SMALL_FILE) }));
-    verdict('304 revalidation, Tenantry requests/s / nginx', ratio(reval.get('Tenantry'), reval.get('nginx'), 'rps'), 'informational', () => true);
-
-    // ---- D: dynamic JSON route
-    const probe = await get(tenantry.origin, host, '/api/hello');
-    if (probe.status === 200) {
-      const dyn = await measure('dynamic JSON route', [tenantry, expressRoute], [{ host, path: '/api/hello' }], o);
-      verdict('dynamic route, Tenantry (edge + worker) / bare Express', ratio(dyn.get('Tenantry'), dyn.get('Express route'), 'rps'), '>= 0.80', (v) => v >= 0.8);
-    } else {
-      rows.push({ scenario: 'dynamic JSON route', server: 'Tenantry', value: 'skipped', note: `/api/hello answered ${probe.status}` });
-      notes.push(`The dynamic-route scenario was skipped: /api/hello answered ${probe.status} (${probe.body.slice(0, 120)}).`);
-    }
-
-    // ---- E: cold start after a restart (site index from its manifest; worker spawned with its sandbox)
-    await tenantry.stop();
-    servers.splice(servers.indexOf(tenantry), 1);
-    tenantry = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
-    servers.push(tenantry);
-    const staticCold: number[] = [];
-    const dynamicCold: number[] = [];
-    const restarted = tenantry;
-    const firstByte = async (host: string, urlPath: string): Promise<number | undefined> => {
-      try {
-        const r = await get(restarted.origin, host, urlPath);
-        if (r.status === 200) return r.firstByteMs;
-        notes.push(`Cold start of ${host}${urlPath}: answered ${r.status}.`);
-      } catch (err) {
-        notes.push(`Cold start of ${host}${urlPath} failed: ${(err as Error).message}`);
-        log(restarted.output().slice(-3000));
-      }
-      return undefined;
-    };
-    for (const s of sites.slice(API_TENANTS, API_TENANTS + 5)) {
-      const ms = await firstByte(`${s.id}.localhost`, SMALL_FILE);
-      if (ms !== undefined) staticCold.push(ms);
-    }
-    for (const s of sites.slice(0, API_TENANTS)) {
-      const ms = await firstByte(`${s.id}.localhost`, '/api/hello');
-      if (ms !== undefined) dynamicCold.push(ms);
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const max = (xs: number[]) => Math.max(...xs);
-    if (staticCold.length) rows.push({ scenario: 'cold start (first request after restart)', server: 'Tenantry static', value: `${fmt(median(staticCold)!, 1)} ms median, ${fmt(max(staticCold), 1)} ms max`, note: `${staticCold.length} tenants` });
-    if (dynamicCold.length) {
-      rows.push({ scenario: 'cold start (first request after restart)', server: 'Tenantry api/ route', value: `${fmt(median(dynamicCold)!, 0)} ms median, ${fmt(max(dynamicCold), 0)} ms max`, note: `${dynamicCold.length} tenants, worker spawned` });
-      verdict('cold start of an idle tenant worker, time to first byte (max)', max(dynamicCold), '< 300 ms', (v) => v < 300, 'ms');
-    }
-
-    // ---- F: a 2,000-file / 20 MB deploy, time until live
-    const deployDir = path.join(work, 'large-deploy');
-    const large = makeLargeDeploy(deployDir);
-    const archive = await packDir(deployDir);
-    await api.createTenant('bench-deploy');
-    const d = await api.deployArchive('bench-deploy', archive);
-    const check = await get(tenantry.origin, 'bench-deploy.localhost', '/section-19/item-1999.webp');
-    rows.push({
-      scenario: `deploy ${fmt(large.files)} files / ${fmt(large.bytes / 2 ** 20, 1)} MiB`,
-      server: 'Tenantry',
-      value: `${fmt(d.ms, 0)} ms to live`,
-      note: `upload ${fmt(archive.length / 2 ** 20, 1)} MiB tar.gz over loopback; a file of it then answered ${check.status}`,
-    });
-    verdict('2,000-file deploy, upload to live', d.ms / 1000, '< 2 s', (v) => v < 2, 's');
+    const ctx: Context = { o, sites, host: `${sites[0]!.id}.localhost`, work, dataDir, tenantryEnv, token, servers, tenantry, api, expressRoute };
+    ctx.staticServers = [nginx, tenantry, expressStatic].filter((s): s is RunningServer => s !== undefined);
+    const wanted = (key: string) => o.only.size === 0 || o.only.has(key);
+    if (wanted('small')) await smallFile(ctx);
+    if (wanted('mix')) await mixOfFiles(ctx);
+    if (wanted('304')) await revalidation(ctx);
+    if (wanted('dynamic')) await dynamicRoute(ctx);
+    if (wanted('cold')) await coldStart(ctx);
+    if (wanted('deploy')) await largeDeploy(ctx);
   } finally {
     for (const s of servers) await s.stop().catch(() => {});
-    if (api && tenantry === undefined) {
-      /* nothing to clean in Tenantry */
-    }
     // Tenant users/cgroups made with isolation on are removed by deleting the tenants.
     if (o.isolation !== 'off') {
       try {

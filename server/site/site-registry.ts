@@ -37,6 +37,7 @@ export class SiteRegistry {
     }
     const { site, fromManifest } = loadSiteIndex(releaseDir);
     if (!fromManifest) this.storeManifest(site);
+    this.logWarnings(site);
     this.set(tenantId, site);
     return site;
   }
@@ -50,7 +51,7 @@ export class SiteRegistry {
     const stored = readManifest(releaseDir);
     const site = assembleSiteIndex(releaseDir, stored ?? scanRelease(releaseDir));
     if (!stored) this.storeManifest(site);
-    for (const w of site.warnings) this.log.warn('site rule ignored', { release: releaseDir, warning: w });
+    this.logWarnings(site);
     return site;
   }
 
@@ -86,6 +87,10 @@ export class SiteRegistry {
       if (f.gzip) this.fileCache.drop(f.gzip);
     }
     if (site.notFoundPage) this.fileCache.drop(site.notFoundPage.identity);
+  }
+
+  private logWarnings(site: SiteIndex): void {
+    for (const w of site.warnings) this.log.warn('site rule ignored', { release: site.releaseDir, warning: w });
   }
 
   private storeManifest(site: SiteIndex): void {
