@@ -151,6 +151,13 @@ test('TENANTRY_ISOLATION=strict starts when users, namespaces and cgroups are av
     assert.equal(body.isolation.mode, 'strict');
     assert.equal(body.isolation.degraded, false);
     for (const layer of ['users', 'namespaces', 'cgroups']) assert.ok(body.isolation.active.includes(layer), layer);
+    const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    const anonymous = await httpRequest(server.url, { host: 'localhost', path: '/api/v1/isolation' });
+    assert.equal(anonymous.status, 401, 'the layer details are for the admin');
+    const detail = await httpRequest(server.url, { host: 'localhost', path: '/api/v1/isolation', headers: { Authorization: `Bearer ${admin}` } });
+    assert.equal(detail.status, 200);
+    const layers = (JSON.parse(detail.body) as { layers: Array<{ name: string; active: boolean; detail: string }> }).layers;
+    assert.ok(layers.length >= 8 && layers.every((l) => typeof l.detail === 'string' && l.detail.length > 0), 'each layer says what it uses or why it is missing');
   } finally {
     if (!(server instanceof Error)) await server.stop();
     await removeLeftovers(['demo']);

@@ -182,7 +182,7 @@ class CgroupV2 implements CgroupDriver {
     this.root = path.join(mount, ROOT_NAME);
     this.description = `v2 (${V2_CONTROLLERS.join(', ')} at ${this.root})`;
     fs.mkdirSync(this.root, { recursive: true });
-    enableControllers(mount);
+    enableControllersAtTop(mount);
     enableControllers(this.root);
   }
 
@@ -225,6 +225,30 @@ function enableControllers(dir: string): void {
   const available = fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/);
   const wanted = V2_CONTROLLERS.filter((c) => available.includes(c));
   if (wanted.length) fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), wanted.map((c) => '+' + c).join(' '));
+}
+
+/**
+ * In a container the top of the cgroup namespace holds the container's own
+ * processes, and v2 enables controllers for children only in a group without
+ * processes (EBUSY). Move them into a leaf of their own first, as container
+ * init systems do.
+ */
+function enableControllersAtTop(mount: string): void {
+  try {
+    enableControllers(mount);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+    const leaf = path.join(mount, 'tenantry-host');
+    fs.mkdirSync(leaf, { recursive: true });
+    for (const pid of readPids(path.join(mount, 'cgroup.procs'))) {
+      try {
+        fs.writeFileSync(path.join(leaf, 'cgroup.procs'), String(pid));
+      } catch {
+        // kernel threads and exiting processes stay where they are
+      }
+    }
+    enableControllers(mount);
+  }
 }
 
 /** cgroup.kill (Linux 5.14+) kills the whole group at once; else freeze and kill pid by pid. */
