@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FileVariant, SiteFile, SiteIndex } from '../site/site-index.js';
 import type { FileCache } from '../site/file-cache.js';
 import { evaluateRedirects } from '../site/redirect-rules.js';
-import { headersForPath } from '../site/header-rules.js';
+import { headersForPath, headersOfRules, matchingHeaderRules } from '../site/header-rules.js';
 import {
   errorPageHeaders,
   notModifiedHeaders,
@@ -162,8 +162,14 @@ export function serveStatic(site: SiteIndex, req: IncomingMessage, res: ServerRe
 
 /** Headers for a file served at a path that is not its own route (fallbacks, status rewrites). */
 function headersFor(site: SiteIndex, path: string, file: SiteFile): PreparedHeaders {
-  const extras = headersForPath(site.headerRules, path);
-  return extras.length === 0 ? (file.plainHeaders ??= prepareHeaders([])) : prepareHeaders(extras);
+  const matching = site.headerRules.rules.length === 0 ? [] : matchingHeaderRules(site.headerRules, path);
+  const key = matching.join(',');
+  let prepared = file.fallbackHeaders.get(key);
+  if (!prepared) {
+    prepared = prepareHeaders(headersOfRules(site.headerRules, matching));
+    file.fallbackHeaders.set(key, prepared);
+  }
+  return prepared;
 }
 
 function pickVariant(file: SiteFile, acceptEncoding: string): FileVariant {

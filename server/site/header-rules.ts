@@ -67,15 +67,28 @@ export function parseHeaders(text: string): HeaderRules {
   return { rules: rules.filter((r) => r.headers.length > 0), warnings };
 }
 
+/** Indexes of the rules whose path matches (for memoising what they add). */
+export function matchingHeaderRules(rules: HeaderRules, path: string): number[] {
+  const out: number[] = [];
+  rules.rules.forEach((rule, i) => {
+    if (matchPathPattern(rule.path, path, '')) out.push(i);
+  });
+  return out;
+}
+
 /**
  * Pure: the headers the rules give this request path, names as first written,
  * values of repeated names joined with ", ". Empty when nothing matches.
  */
 export function headersForPath(rules: HeaderRules, path: string): (readonly [string, string])[] {
   if (rules.rules.length === 0) return [];
+  return headersOfRules(rules, matchingHeaderRules(rules, path));
+}
+
+export function headersOfRules(rules: HeaderRules, indexes: readonly number[]): (readonly [string, string])[] {
   const byName = new Map<string, [string, string]>();
-  for (const rule of rules.rules) {
-    if (!matchPathPattern(rule.path, path, '')) continue;
+  for (const i of indexes) {
+    const rule = rules.rules[i]!;
     for (const [name, value] of rule.headers) {
       const key = name.toLowerCase();
       const seen = byName.get(key);

@@ -50,8 +50,12 @@ export interface SiteFile {
   /** Precompressed copies; filled in when deploy-time compression finishes. */
   br: FileVariant | undefined;
   gzip: FileVariant | undefined;
-  /** Response headers when no `_headers` rule applies (built on first use). */
-  plainHeaders: PreparedHeaders | undefined;
+  /**
+   * Response headers of this file served at paths that are not its own route
+   * (SPA fallback, 404 page, status rewrites), by the set of `_headers` rules
+   * that match ('' = none). Built on first use.
+   */
+  readonly fallbackHeaders: Map<string, PreparedHeaders>;
 }
 
 export type Route =
@@ -122,7 +126,7 @@ function toSiteFile(releaseDir: string, publicDir: string, e: ManifestEntry): Si
     identity: makeVariant('identity', absPath, e.size, e.hash),
     br: e.br ? makeVariant('br', path.join(releaseDir, e.br.file), e.br.size, e.hash) : undefined,
     gzip: e.gzip ? makeVariant('gzip', path.join(releaseDir, e.gzip.file), e.gzip.size, e.hash) : undefined,
-    plainHeaders: undefined,
+    fallbackHeaders: new Map(),
   };
 }
 
