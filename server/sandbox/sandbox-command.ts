@@ -38,6 +38,8 @@ export interface SandboxPlan {
   readonly nodeBinary: string;
   /** Add Node's permission model (fs allow-list) as an extra layer. */
   readonly nodePermissions: boolean;
+  /** This Node knows --allow-addons (else the permission model refuses native addons). */
+  readonly nodeAllowAddons?: boolean;
   /** Size of the private /tmp, in MiB. */
   readonly tmpSizeMB: number;
 }
@@ -146,8 +148,10 @@ function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
   if (plan.nodePermissions) {
     const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, spec.runDir, '/tmp'];
     const write = [spec.dataDir, spec.runDir, '/tmp'];
-    // Child processes and threads stay allowed: the sandbox and cgroup hold them. One flag per path (Node 20.16+).
+    // Child processes, threads and native addons (vendored node_modules) stay allowed: the sandbox,
+    // seccomp and the cgroup hold them. One flag per path (Node 20.16+).
     a.push('--experimental-permission', '--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning', '--allow-child-process', '--allow-worker');
+    if (plan.nodeAllowAddons) a.push('--allow-addons');
     for (const p of read) a.push(`--allow-fs-read=${p}`);
     for (const p of write) a.push(`--allow-fs-write=${p}`);
   }

@@ -68,6 +68,7 @@ export class SandboxedLauncher implements WorkerLauncher {
         platformCode: this.o.platformCode,
         nodeBinary: this.o.nodeBinary,
         nodePermissions: this.o.nodePermissions,
+        nodeAllowAddons: process.allowedNodeEnvironmentFlags.has('--allow-addons'),
         tmpSizeMB: Math.max(16, Math.floor(spec.limits.memoryMB / 4)),
       },
       hostPathKind,
