@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { tempDir } from './helpers/harness.js';
+import { REPO_ROOT, tempDir } from './helpers/harness.js';
+import { loadConfig } from '../server/config.js';
+import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
+import { PLATFORM_USER, startSupervisor } from '../server/supervisor/supervisor.js';
 import { silentLogger } from '../server/log.js';
 import { DataPaths } from '../server/paths.js';
 import { createSandbox } from '../server/sandbox/sandbox.js';
@@ -151,4 +154,34 @@ test('a launch spec must name only the tenant\'s own folders and the platform\'s
     assert.equal(answer.type, 'error');
     assert.match(String(answer.message), /no sandboxed launcher/, 'a proper spec passes the checks (and fails only for lack of a sandbox here)');
   });
+});
+
+test('a subverted edge that sends a handle, an oversized frame and a shell launch gets nothing, and the supervisor keeps serving', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root: the supervisor runs as root and starts the edge as another user');
+  const dataDir = tempDir();
+  const platformUserExisted = lookupUser(PLATFORM_USER) !== undefined;
+  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'auto' });
+  const rogue = path.join(REPO_ROOT, 'dist/test/helpers/rogue-edge.js');
+  const supervisor = await startSupervisor(config, ['--port', '0'], silentLogger, { edgeEntry: rogue });
+  try {
+    const code = await supervisor.done;
+    assert.equal(code, 0);
+    const seen = JSON.parse(fs.readFileSync(path.join(dataDir, 'rogue-edge.json'), 'utf8')) as Record<string, any>;
+    assert.equal(seen.timedOut, undefined, `the supervisor answered: ${JSON.stringify(seen)}`);
+    assert.equal(seen.gotListener, true);
+    assert.equal(seen.launchShell?.type, 'error');
+    assert.match(String(seen.launchShell?.message), /launch refused/);
+    assert.equal(seen.hello?.type, 'result', 'still answering after the handle, the oversized frame and the garbage');
+    assert.equal(lookupUser('tn-isorogue'), undefined, 'a request sent on the handle channel did nothing');
+  } finally {
+    await supervisor.stop();
+    if (!platformUserExisted) {
+      try {
+        removeSystemUser(PLATFORM_USER);
+      } catch {
+        // still in use by an exiting edge; removed by the next run
+      }
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 });

@@ -77,7 +77,12 @@ export interface Supervisor {
   readonly done: Promise<number>;
 }
 
-export async function startSupervisor(config: Config, argv: readonly string[], log: Logger): Promise<Supervisor> {
+export interface SupervisorOptions {
+  /** The edge program; only tests replace it (with a deliberately misbehaving edge). */
+  readonly edgeEntry?: string;
+}
+
+export async function startSupervisor(config: Config, argv: readonly string[], log: Logger, options: SupervisorOptions = {}): Promise<Supervisor> {
   const paths = new DataPaths(config.dataDir);
   for (const dir of [paths.root, paths.tenantsRoot, paths.runRoot, paths.gitRoot, paths.outbox]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
   const platformUser: UnixIdentity = ensureSystemUser(PLATFORM_USER);
@@ -85,7 +90,7 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
   handDataFolderTo(paths, platformUser);
   const listener = await listen(config);
 
-  const edge = spawn(process.execPath, [EDGE_ENTRY, ...argv, '--data-dir', config.dataDir], {
+  const edge = spawn(process.execPath, [options.edgeEntry ?? EDGE_ENTRY, ...argv, '--data-dir', config.dataDir], {
     uid: platformUser.uid,
     gid: platformUser.gid,
     env: edgeEnv(process.env, config.dataDir),
