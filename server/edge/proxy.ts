@@ -89,6 +89,16 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
       sendJsonError(res, 'invalid_request', 'The request path is not valid.');
       return;
     }
+    await relay(tenantId, site, req, res, url, 1);
+  }
+
+  /**
+   * One attempt at the worker. A connection the worker's socket refused (the
+   * worker died and the pool has not heard yet) never reached tenant code, so
+   * it is tried once more on a fresh worker; the body is only sent once the
+   * connection is up, so it is still unread then.
+   */
+  async function relay(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse, url: string, attempt: number): Promise<void> {
     let worker: Worker;
     try {
       worker = await deps.workers.acquire(tenantId, site);
@@ -114,12 +124,22 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
       deps.workers.release(worker);
     };
     let answered = false;
+    let bodySent = false;
     const upstream = http.request({
       socketPath: worker.socketPath,
       agent: worker.agent,
       method: req.method,
       path: url,
       headers: forwardedHeaders(req),
+    });
+    const sendBody = () => {
+      if (bodySent) return;
+      bodySent = true;
+      req.pipe(upstream);
+    };
+    upstream.on('socket', (socket) => {
+      if (socket.connecting) socket.once('connect', sendBody);
+      else sendBody();
     });
     const timer = setTimeout(() => {
       deps.siteLogs.append(tenantId, `tenantry: ${req.method} ${pathOf(url)} timed out after ${deps.requestTimeoutSeconds} s`);
@@ -142,18 +162,23 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
       ures.on('aborted', () => res.destroy());
       ures.pipe(res);
     });
-    upstream.on('error', () => {
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      done();
+      const neverArrived = !bodySent && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
+      if (neverArrived) deps.workers.reportUnreachable(worker);
+      if (neverArrived && attempt === 1 && !res.headersSent && !res.destroyed) {
+        void relay(tenantId, site, req, res, url, attempt + 1);
+        return;
+      }
       // Before the headers: the worker died or refused; after: cut the client off too.
       sendJsonError(res, 'worker_failed', ERRORS.worker_failed.message);
-      done();
     });
     res.once('close', () => {
       clearTimeout(timer);
       if (!answered) upstream.destroy();
       done();
     });
-    req.pipe(upstream);
   }
 
   /** The SiteRequestStep for /api paths of sites that have api/. */

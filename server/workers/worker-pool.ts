@@ -31,7 +31,7 @@ const HANG_PROBE_MS = 2_000;
 const CANDIDATE_MAX_MS = 60_000;
 const MAX_SOCKET_PATH = 107;
 
-type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'exited';
+type WorkerState = 'starting' | 'ready' | 'lost' | 'draining' | 'stopping' | 'exited';
 
 export class Worker {
   state: WorkerState = 'starting';
@@ -165,6 +165,21 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * The worker's socket refused a connection: it died (the exit may not have
+   * been reported yet) or stopped listening. New requests go to a new worker;
+   * this one is killed, and its exit counts as a crash.
+   */
+  reportUnreachable(w: Worker): void {
+    if (w.state !== 'ready') return;
+    const t = this.tenants.get(w.tenantId);
+    if (t?.current === w) t.current = undefined;
+    if (t?.pending === w) t.pending = undefined;
+    w.state = 'lost';
+    w.agent.destroy();
+    void w.launched.kill();
+  }
+
   private claim(w: Worker): Worker {
     w.inFlight++;
     w.lastActive = Date.now();
@@ -274,7 +289,7 @@ export class WorkerPool {
   }
 
   private onExit(w: Worker, exit: WorkerExit): void {
-    const wasReady = w.state === 'ready';
+    const wasReady = w.state === 'ready' || w.state === 'lost';
     const expected = w.stopRequested;
     w.state = 'exited';
     w.agent.destroy();
