@@ -11,6 +11,7 @@ import { startTestPlatform, type TestPlatform } from './helpers/harness.js';
 import { apiJson, createTenant, uploadArchive } from './helpers/deploy-archives.js';
 import { probe, probeSiteArchive } from './helpers/escape-probe.js';
 import type { LayerName } from '../server/sandbox/detect.js';
+import { lookupUser, tenantUserName } from '../server/sandbox/unix-users.js';
 import { hostSeccompArch, SYSCALL_TABLES } from '../server/sandbox/seccomp-filter.js';
 
 const ATTACKER = 'isoa';
@@ -289,6 +290,21 @@ describe('a tenant route trying to escape its sandbox', () => {
     assert.equal(env.TENANTRY_TENANT, ATTACKER);
     const allowed = new Set(['PATH', 'HOME', 'LANG', 'NODE_ENV', 'TENANTRY_TENANT', 'TENANTRY_DATA', 'GREETING']);
     assert.deepEqual(Object.keys(env).filter((k) => !allowed.has(k)), [], 'nothing of the platform\'s environment');
+  });
+
+  it('gives a tenant with a 40-character id its own user too (the name shortened with a hash)', async (t) => {
+    const skip = missing('users');
+    if (skip) return t.skip(skip);
+    const long = 'isolong-' + 'x'.repeat(31) + 'z';
+    await createTenant(p.url, p.adminToken, long);
+    await deployProbe(long);
+    const user = tenantUserName(long);
+    assert.ok(user.length <= 32, user);
+    const me = await probe(p.url, long, { action: 'whoami' });
+    assert.equal(me.uid, lookupUser(user)!.uid);
+    const del = await apiJson(p.url, p.adminToken, 'DELETE', `/api/v1/tenants/${long}`);
+    assert.ok(del.status === 204 || del.status === 200);
+    assert.equal(lookupUser(user), undefined);
   });
 
   it('reaches the network, the host\'s loopback included, only when its network is "all"', async (t) => {

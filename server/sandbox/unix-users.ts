@@ -1,6 +1,7 @@
 // One system user and group per tenant, `tn-<id>`: no login shell, no home,
 // no supplementary groups. Created with the tenant, removed with it.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 
 export interface UnixIdentity {
@@ -9,8 +10,17 @@ export interface UnixIdentity {
   readonly gid: number;
 }
 
+/** Longest user name useradd accepts. */
+const MAX_USER_NAME = 32;
+
+/**
+ * `tn-<id>`; ids too long for a user name (over 29 characters) keep their
+ * first 20 characters and gain a short hash of the whole id, so names stay unique.
+ */
 export function tenantUserName(tenantId: string): string {
-  return `tn-${tenantId}`;
+  const plain = `tn-${tenantId}`;
+  if (plain.length <= MAX_USER_NAME) return plain;
+  return `tn-${tenantId.slice(0, 20)}-${crypto.createHash('sha256').update(tenantId).digest('hex').slice(0, 8)}`;
 }
 
 /** Absolute path of a system tool, or undefined. Looked up in the usual sbin/bin folders only. */
