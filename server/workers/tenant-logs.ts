@@ -88,7 +88,11 @@ export class TenantLogs {
 
   /** Byte size of the current file (to read what a worker printed since a point). */
   size(tenantId: string): number {
-    return fs.statSync(this.file(tenantId), { throwIfNoEntry: false })?.size ?? 0;
+    try {
+      return fs.statSync(this.file(tenantId), { throwIfNoEntry: false })?.size ?? 0;
+    } catch {
+      return 0;
+    }
   }
 
   /** Text written since byte offset `from`, at most `max` bytes from the end. */

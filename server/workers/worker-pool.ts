@@ -96,6 +96,18 @@ export interface WorkerPoolDeps {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * File chores the launcher may own instead (a sandbox prepares the socket
+ * folder as root): done when this process may, skipped when it may not.
+ */
+function bestEffort(op: () => void): void {
+  try {
+    op();
+  } catch {
+    /* not ours to do here */
+  }
+}
+
 function exitText(exit: WorkerExit): string {
   return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
 }
@@ -225,8 +237,8 @@ export class WorkerPool {
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
       throw new WorkerStartError(`the socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter data folder`);
     }
-    for (const dir of [runDir, paths.tenantData(tenantId), paths.logs(tenantId)]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-    fs.rmSync(socketPath, { force: true });
+    for (const dir of [runDir, paths.tenantData(tenantId), paths.logs(tenantId)]) bestEffort(() => fs.mkdirSync(dir, { recursive: true, mode: 0o750 }));
+    bestEffort(() => fs.rmSync(socketPath, { force: true }));
     const release = label ?? path.basename(site.releaseDir);
     const logFrom = logs.size(tenantId);
     logs.append(tenantId, `tenantry: starting the worker for release ${release}`);
@@ -293,7 +305,7 @@ export class WorkerPool {
     const expected = w.stopRequested;
     w.state = 'exited';
     w.agent.destroy();
-    fs.rmSync(w.socketPath, { force: true });
+    bestEffort(() => fs.rmSync(w.socketPath, { force: true }));
     const t = this.tenants.get(w.tenantId);
     if (!t) return;
     if (t.current === w) t.current = undefined;
@@ -386,7 +398,7 @@ export class WorkerPool {
     } catch {
       return;
     }
-    for (const n of names) if (n.endsWith('.sock')) fs.rmSync(path.join(dir, n), { force: true });
+    for (const n of names) if (n.endsWith('.sock')) bestEffort(() => fs.rmSync(path.join(dir, n), { force: true }));
   }
 
   // ---- deploys and tenant changes
@@ -439,7 +451,7 @@ export class WorkerPool {
     await Promise.all(all.map((w) => this.stopWorker(w, 'the tenant is being deleted')));
     this.tenants.delete(tenantId);
     this.deps.logs.close(tenantId);
-    fs.rmSync(this.deps.paths.run(tenantId), { recursive: true, force: true });
+    bestEffort(() => fs.rmSync(this.deps.paths.run(tenantId), { recursive: true, force: true }));
   }
 
   /** Pid of the tenant's serving worker, if one runs (for status and tests). */
