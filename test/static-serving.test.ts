@@ -353,3 +353,26 @@ test('a new release replaces the old one at once, and the old bytes leave the me
   assert.equal((await get(host, '/')).text, 'two');
   assert.equal(oldSite.files.get('/index.html')!.identity.body, undefined);
 });
+
+test('a release with public/: only public/ is served; _redirects and 404.html may sit at the root', async () => {
+  const t = 'st-public';
+  await p.platform.tenants.create({ id: t }, 'test');
+  await publishSite(p.platform, t, {
+    'public/index.html': 'public home',
+    'public/css/site.css': 'p{}',
+    'README.md': 'not served',
+    '404.html': 'root not found page',
+    _redirects: '/start /css/site.css 302\n',
+    'tenant.json': '{"cleanUrls": true}',
+  });
+  const host = `${t}.localhost`;
+  assert.equal((await get(host, '/')).text, 'public home');
+  assert.equal((await get(host, '/css/site.css')).text, 'p{}');
+  const readme = await get(host, '/README.md');
+  assert.equal(readme.status, 404);
+  assert.equal(readme.text, 'root not found page');
+  const start = await get(host, '/start');
+  assert.equal(start.status, 302);
+  assert.equal(start.headers.location, '/css/site.css');
+  assert.equal((await get(host, '/public/index.html')).status, 404);
+});
