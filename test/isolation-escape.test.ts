@@ -292,6 +292,16 @@ describe('a tenant route trying to escape its sandbox', () => {
     assert.deepEqual(Object.keys(env).filter((k) => !allowed.has(k)), [], 'nothing of the platform\'s environment');
   });
 
+  it('runs its worker under the limits set with PATCH /api/v1/tenants/:id', async (t) => {
+    const skip = missing('cgroups');
+    if (skip) return t.skip(skip);
+    const limits = { memoryMB: 160, cpuPercent: 30, pids: 96 };
+    const r = await apiJson(p.url, p.adminToken, 'PATCH', `/api/v1/tenants/${ATTACKER}`, { limits });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.ok((await probe(p.url, ATTACKER, { action: 'whoami' })).ok);
+    assert.deepEqual(p.platform.sandbox.workerLimits(ATTACKER), [limits], 'the kernel holds the new limits for the one running worker');
+  });
+
   it('gives a tenant with a 40-character id its own user too (the name shortened with a hash)', async (t) => {
     const skip = missing('users');
     if (skip) return t.skip(skip);

@@ -34,7 +34,20 @@ export interface CgroupDriver {
   removeTenant(tenantId: string): Promise<void>;
   /** Pids currently in the tenant's groups (all workers). */
   tenantPids(tenantId: string): number[];
+  /** The limits in force on each of the tenant's running workers, read back from the kernel. */
+  workerLimits(tenantId: string): CgroupLimits[];
 }
+
+function readNumber(file: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim().split(/\s+/)[0]);
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const MiB = 1024 * 1024;
 
 const ROOT_NAME = 'tenantry';
 const CPU_PERIOD_US = 100_000;
@@ -163,6 +176,19 @@ class CgroupV1 implements CgroupDriver {
     for (const c of V1_CONTROLLERS) removeTree(this.dir(c, tenantId));
   }
 
+  workerLimits(tenantId: string): CgroupLimits[] {
+    return subgroups(this.dir('memory', tenantId)).map((mem) => {
+      const name = path.basename(mem);
+      const quota = readNumber(path.join(this.dir('cpu', tenantId, name), 'cpu.cfs_quota_us')) ?? -1;
+      const period = readNumber(path.join(this.dir('cpu', tenantId, name), 'cpu.cfs_period_us')) ?? CPU_PERIOD_US;
+      return {
+        memoryMB: Math.round((readNumber(path.join(mem, 'memory.limit_in_bytes')) ?? 0) / MiB),
+        pids: readNumber(path.join(this.dir('pids', tenantId, name), 'pids.max')) ?? 0,
+        cpuPercent: quota < 0 ? 0 : Math.round((quota * 100) / period),
+      };
+    });
+  }
+
   tenantPids(tenantId: string): number[] {
     const all = V1_CONTROLLERS.flatMap((c) => [this.dir(c, tenantId), ...subgroups(this.dir(c, tenantId))].flatMap((d) => readPids(path.join(d, 'cgroup.procs'))));
     return [...new Set(all)];
@@ -213,6 +239,17 @@ class CgroupV2 implements CgroupDriver {
     for (const d of subgroups(tenantDir)) await killV2(d);
     await killV2(tenantDir);
     removeTree(tenantDir);
+  }
+
+  workerLimits(tenantId: string): CgroupLimits[] {
+    return subgroups(path.join(this.root, tenantId)).map((dir) => {
+      const [quota = 'max', period = String(CPU_PERIOD_US)] = fs.readFileSync(path.join(dir, 'cpu.max'), 'utf8').trim().split(/\s+/);
+      return {
+        memoryMB: Math.round((readNumber(path.join(dir, 'memory.max')) ?? 0) / MiB),
+        pids: readNumber(path.join(dir, 'pids.max')) ?? 0,
+        cpuPercent: quota === 'max' ? 0 : Math.round((Number(quota) * 100) / Number(period)),
+      };
+    });
   }
 
   tenantPids(tenantId: string): number[] {

@@ -13,6 +13,7 @@ import { describeReport, detectIsolation, strictRefusal, type IsolationReport, t
 import { applyTenantFileModes, hardenDataFolder, sealRelease, sealReleaseAsPlatform, type PlatformIdentity } from './file-modes.js';
 import { SandboxedLauncher } from './sandboxed-launcher.js';
 import { removeBeneath } from './safe-path.js';
+import type { CgroupLimits } from './cgroups.js';
 import { ensureSystemUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
 
 /** The repository root, from dist/server/sandbox/sandbox.js. */
@@ -41,8 +42,10 @@ export interface Sandbox extends TenantProvisioner {
   readonly report: IsolationReport;
   /** The sandboxed launcher; undefined when workers are plain child processes (off, or nothing to use). */
   readonly launcher: (WorkerLauncher & { killAll(): Promise<void> }) | undefined;
-  /** Pids in the tenant's cgroups (empty without cgroups). */
+  /** Pids in the tenant's cgroups (empty without cgroups, or where the cgroups belong to another process). */
   tenantPids(tenantId: string): number[];
+  /** Limits in force on the tenant's running workers, as the kernel holds them. */
+  workerLimits(tenantId: string): CgroupLimits[];
   close(): Promise<void>;
 }
 
@@ -106,6 +109,7 @@ export function createSandbox(o: SandboxOptions): Sandbox {
       seal(o.paths.release(tenantId, deployId), gid);
     },
     tenantPids: (tenantId) => caps.cgroups?.tenantPids(tenantId) ?? [],
+    workerLimits: (tenantId) => caps.cgroups?.workerLimits(tenantId) ?? [],
     close: async () => {
       await launcher?.killAll();
     },

@@ -128,6 +128,7 @@ export async function connectSupervisedSandbox(client: SupervisorClient): Promis
     },
     // Only the supervisor can read the cgroups.
     tenantPids: () => [],
+    workerLimits: () => [],
     close: () => launcher.killAll(),
   };
 }
