@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { startTestPlatform, type TestPlatform } from './helpers/harness.js';
 import { api, createTenant, deployOk, deploySite, eventually, isAlive, site, steadyLoad } from './helpers/worker-sites.js';
 
+/** A hang fails the test that hung instead of stalling the suite. */
+const LIMIT_MS = 120_000;
+
 const A = 'wk-blast-a';
 const B = 'wk-blast-b';
 let p: TestPlatform;
@@ -30,17 +33,17 @@ before(async () => {
     'index.html': '<h1>tenant b is calm</h1>',
     'api/ping.js': `module.exports = (req, res) => res.json({ pong: process.env.TENANTRY_TENANT });`,
   });
-});
+}, { timeout: LIMIT_MS });
 
 after(async () => {
   await p?.cleanup();
-});
+}, { timeout: LIMIT_MS });
 
 // Each test starts with A's crash history cleared (a settings change does that).
 beforeEach(async () => {
   const res = await api(p, 'PATCH', `/api/v1/tenants/${A}`, {});
   assert.equal(res.status, 200, res.body);
-});
+}, { timeout: LIMIT_MS });
 
 /** Runs `misbehave` while B is under steady load; B must not see one failure. */
 async function whileBIsBusy(misbehave: () => Promise<void>): Promise<void> {
@@ -69,7 +72,7 @@ async function aRecovers(): Promise<number> {
   return pid;
 }
 
-test("A's route calls process.exit(1): A's request gets 502, A restarts on the next request, B is untouched", async () => {
+test("A's route calls process.exit(1): A's request gets 502, A restarts on the next request, B is untouched", { timeout: LIMIT_MS }, async () => {
   const before = JSON.parse((await site(p, A, '/api/ok')).body).pid as number;
   await whileBIsBusy(async () => {
     const res = await site(p, A, '/api/exit');
@@ -82,7 +85,7 @@ test("A's route calls process.exit(1): A's request gets 502, A restarts on the n
   assert.equal(isAlive(before), false);
 });
 
-test("A's route spins forever: A gets 504 after its timeout, its worker is replaced, B is untouched", async () => {
+test("A's route spins forever: A gets 504 after its timeout, its worker is replaced, B is untouched", { timeout: LIMIT_MS }, async () => {
   const before = JSON.parse((await site(p, A, '/api/ok')).body).pid as number;
   await whileBIsBusy(async () => {
     const started = Date.now();
@@ -96,7 +99,7 @@ test("A's route spins forever: A gets 504 after its timeout, its worker is repla
   await eventually(() => !isAlive(before), 10_000, 'the stuck worker to be gone');
 });
 
-test('A allocates memory until it dies: A gets 502 and recovers, B is untouched', async () => {
+test('A allocates memory until it dies: A gets 502 and recovers, B is untouched', { timeout: LIMIT_MS }, async () => {
   await whileBIsBusy(async () => {
     const res = await site(p, A, '/api/hog');
     assert.equal(res.status, 502);
@@ -107,7 +110,7 @@ test('A allocates memory until it dies: A gets 502 and recovers, B is untouched'
   assert.match(log, /heap out of memory|killed by SIGKILL/i, "A's log says why its worker died");
 });
 
-test('A throws on every request: A gets 500 each time, its worker stays up, B is untouched', async () => {
+test('A throws on every request: A gets 500 each time, its worker stays up, B is untouched', { timeout: LIMIT_MS }, async () => {
   const before = JSON.parse((await site(p, A, '/api/ok')).body).pid as number;
   await whileBIsBusy(async () => {
     for (let i = 0; i < 10; i++) {
@@ -122,7 +125,7 @@ test('A throws on every request: A gets 500 each time, its worker stays up, B is
   assert.match(log, /boom from tenant a/, "the error and its stack go to A's log");
 });
 
-test("A deploys api/ code that fails to load: the deploy is refused with the error, A's old release keeps answering, B is untouched", async () => {
+test("A deploys api/ code that fails to load: the deploy is refused with the error, A's old release keeps answering, B is untouched", { timeout: LIMIT_MS }, async () => {
   const liveBefore = p.platform.releases.liveDeployId(A);
   await whileBIsBusy(async () => {
     const res = await deploySite(p, A, {
@@ -148,7 +151,7 @@ test("A deploys api/ code that fails to load: the deploy is refused with the err
   assert.equal(p.platform.releases.liveDeployId(A), liveBefore);
 });
 
-test('a crash loop puts A alone on hold (503 with Retry-After) until an API call clears it', async () => {
+test('a crash loop puts A alone on hold (503 with Retry-After) until an API call clears it', { timeout: LIMIT_MS }, async () => {
   await whileBIsBusy(async () => {
     const statuses: number[] = [];
     let held: Awaited<ReturnType<typeof site>> | undefined;

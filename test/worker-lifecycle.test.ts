@@ -9,6 +9,9 @@ import path from 'node:path';
 import { startServerProcess, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
 import { api, createTenant, deployOk, eventually, isAlive, site, steadyLoad } from './helpers/worker-sites.js';
 
+/** A hang fails the test that hung instead of stalling the suite. */
+const LIMIT_MS = 120_000;
+
 let p: TestPlatform;
 
 const versioned = (v: number) => ({
@@ -19,13 +22,13 @@ const versioned = (v: number) => ({
 
 before(async () => {
   p = await startTestPlatform({ TENANTRY_WORKER_IDLE_SECONDS: '2' });
-});
+}, { timeout: LIMIT_MS });
 
 after(async () => {
   await p?.cleanup();
-});
+}, { timeout: LIMIT_MS });
 
-test('an idle worker stops; the next request starts one on demand and is served', async () => {
+test('an idle worker stops; the next request starts one on demand and is served', { timeout: LIMIT_MS }, async () => {
   const T = 'wk-life-idle';
   await createTenant(p, T);
   await deployOk(p, T, versioned(1));
@@ -41,7 +44,7 @@ test('an idle worker stops; the next request starts one on demand and is served'
   assert.match(log, /stopping the worker .*idle/);
 });
 
-test('no request fails while releases with api/ are deployed; in-flight requests finish on the old release', async () => {
+test('no request fails while releases with api/ are deployed; in-flight requests finish on the old release', { timeout: LIMIT_MS }, async () => {
   const T = 'wk-life-deploy';
   await createTenant(p, T);
   await deployOk(p, T, versioned(1));
@@ -78,7 +81,7 @@ test('no request fails while releases with api/ are deployed; in-flight requests
   assert.equal(JSON.parse((await site(p, T, '/api/version')).body).v, 4);
 });
 
-test('deleting a tenant stops its worker; stopping the platform stops every worker', async () => {
+test('deleting a tenant stops its worker; stopping the platform stops every worker', { timeout: LIMIT_MS }, async () => {
   const gone = 'wk-life-gone';
   const stays = 'wk-life-stays';
   await createTenant(p, gone);
@@ -100,7 +103,7 @@ test('deleting a tenant stops its worker; stopping the platform stops every work
   assert.equal(isAlive(pid), false, 'close() stopped the worker');
 });
 
-test('the starter site of a new tenant answers /api/hello from a worker started on demand', async () => {
+test('the starter site of a new tenant answers /api/hello from a worker started on demand', { timeout: LIMIT_MS }, async () => {
   const T = 'wk-life-starter';
   await createTenant(p, T);
   assert.equal(p.platform.workers.runningPid(T), undefined, 'creating a tenant starts no process');
@@ -109,7 +112,7 @@ test('the starter site of a new tenant answers /api/hello from a worker started 
   assert.deepEqual(JSON.parse(res.body), { hello: 'you', tenant: T });
 });
 
-test('a platform killed with SIGKILL leaves no worker behind', async () => {
+test('a platform killed with SIGKILL leaves no worker behind', { timeout: LIMIT_MS }, async () => {
   const dataDir = tempDir();
   const server = await startServerProcess(dataDir);
   try {

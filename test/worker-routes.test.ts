@@ -8,6 +8,9 @@ import crypto from 'node:crypto';
 import { runCli, startTestPlatform, type TestPlatform } from './helpers/harness.js';
 import { api, createTenant, deployOk, deploySite, site, type SiteFiles } from './helpers/worker-sites.js';
 
+/** A hang fails the test that hung instead of stalling the suite. */
+const LIMIT_MS = 120_000;
+
 const T = 'wk-routes';
 let p: TestPlatform;
 
@@ -58,19 +61,19 @@ before(async () => {
   p = await startTestPlatform();
   await createTenant(p, T);
   await deployOk(p, T, SITE);
-});
+}, { timeout: LIMIT_MS });
 
 after(async () => {
   delete process.env.WK_PLATFORM_ONLY;
   await p?.cleanup();
-});
+}, { timeout: LIMIT_MS });
 
 const json = async (path: string, opts?: Parameters<typeof site>[3]) => {
   const res = await site(p, T, path, opts);
   return { status: res.status, headers: res.headers, body: res.body ? JSON.parse(res.body) : undefined };
 };
 
-test('files under api/ answer at their paths; [name] segments become req.params; _ folders are not routes', async () => {
+test('files under api/ answer at their paths; [name] segments become req.params; _ folders are not routes', { timeout: LIMIT_MS }, async () => {
   assert.deepEqual((await json('/api')).body, { route: 'index' });
   assert.deepEqual((await json('/api/hello?name=ada')).body, { hello: 'ADA!' });
   assert.deepEqual((await json('/api/users/42')).body, { id: '42' });
@@ -85,7 +88,7 @@ test('files under api/ answer at their paths; [name] segments become req.params;
   assert.match(page.body, /<h1>routes<\/h1>/, 'static files are still served by the edge');
 });
 
-test('a method the module does not export: 405 with Allow; HEAD follows GET', async () => {
+test('a method the module does not export: 405 with Allow; HEAD follows GET', { timeout: LIMIT_MS }, async () => {
   const post = await json('/api/users/42', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
   assert.equal(post.status, 405);
   assert.equal(post.headers.allow, 'GET, HEAD, DELETE');
@@ -97,7 +100,7 @@ test('a method the module does not export: 405 with Allow; HEAD follows GET', as
   assert.equal(head.body, '');
 });
 
-test('JSON and form bodies arrive parsed; bad JSON is 400; over 1 MB is 413; other bodies stream both ways', async () => {
+test('JSON and form bodies arrive parsed; bad JSON is 400; over 1 MB is 413; other bodies stream both ways', { timeout: LIMIT_MS }, async () => {
   const viaJson = await json('/api/echo', { method: 'POST', body: JSON.stringify({ a: [1, 2], b: 'x' }), headers: { 'Content-Type': 'application/json' } });
   assert.deepEqual(viaJson.body.body, { a: [1, 2], b: 'x' });
   const viaForm = await json('/api/echo', {
@@ -125,7 +128,7 @@ test('JSON and form bodies arrive parsed; bad JSON is 400; over 1 MB is 413; oth
   assert.equal(Buffer.byteLength(streamed.body, 'latin1'), 64 * 16384, 'the whole answer came back');
 });
 
-test('environment: the tenant variables, tenant.json env, TENANTRY_TENANT/DATA, NODE_ENV, and nothing of the platform', async () => {
+test('environment: the tenant variables, tenant.json env, TENANTRY_TENANT/DATA, NODE_ENV, and nothing of the platform', { timeout: LIMIT_MS }, async () => {
   const put = await api(p, 'PUT', `/api/v1/tenants/${T}/env`, { GREETING: 'from-api', API_KEY: 's3cret' });
   assert.equal(put.status, 200, put.body);
   assert.deepEqual(JSON.parse(put.body), { keys: ['API_KEY', 'GREETING'] });
@@ -161,7 +164,7 @@ test('environment: the tenant variables, tenant.json env, TENANTRY_TENANT/DATA, 
   assert.equal(denied.status, 403, 'setting variables needs the deploy scope');
 });
 
-test('TENANTRY_DATA persists across deploys', async () => {
+test('TENANTRY_DATA persists across deploys', { timeout: LIMIT_MS }, async () => {
   const first = (await json('/api/counter')).body;
   const second = (await json('/api/counter')).body;
   assert.equal(second.n, first.n + 1);
@@ -171,7 +174,7 @@ test('TENANTRY_DATA persists across deploys', async () => {
   assert.deepEqual(third, { n: first.n + 2, release: 'two' });
 });
 
-test('the edge sets X-Forwarded-* itself and never forwards internal paths', async () => {
+test('the edge sets X-Forwarded-* itself and never forwards internal paths', { timeout: LIMIT_MS }, async () => {
   const fwd = await json('/api/forwarded', {
     headers: { 'X-Forwarded-For': '6.6.6.6', 'X-Forwarded-Host': 'evil.example', 'X-Tenantry-Tenant': 'other' },
   });
@@ -187,7 +190,7 @@ test('the edge sets X-Forwarded-* itself and never forwards internal paths', asy
   }
 });
 
-test('the site log: worker output and access lines, newest last, through the API and `tenantry logs`', async () => {
+test('the site log: worker output and access lines, newest last, through the API and `tenantry logs`', { timeout: LIMIT_MS }, async () => {
   await deployOk(p, T, { ...SITE, 'api/say.js': `module.exports = (req, res) => { console.log('said ' + req.query.w); res.json({}); };` });
   await site(p, T, '/api/say?w=first');
   await site(p, T, '/api/say?w=second');
@@ -217,7 +220,7 @@ test('the site log: worker output and access lines, newest last, through the API
   assert.match(missing.stderr, /--tenant/);
 });
 
-test('a release without api/ serves /api paths as static files and runs no worker', async () => {
+test('a release without api/ serves /api paths as static files and runs no worker', { timeout: LIMIT_MS }, async () => {
   const res = await deploySite(p, T, { 'index.html': '<h1>static only</h1>', 'api.html': 'api page' });
   assert.equal(res.status, 201, res.body);
   const page = await site(p, T, '/api');

@@ -30,6 +30,7 @@ const HANG_PROBE_MS = 2_000;
 /** A worker started for a deploy that never went live is stopped after this. */
 const CANDIDATE_MAX_MS = 60_000;
 const MAX_SOCKET_PATH = 107;
+const CLOSE_DEADLINE_MS = 10_000;
 
 type WorkerState = 'starting' | 'ready' | 'lost' | 'draining' | 'stopping' | 'exited';
 
@@ -483,7 +484,12 @@ export class WorkerPool {
       t.epoch++;
       for (const w of [t.current, t.pending, ...t.draining]) if (w) all.push(w);
     }
-    await Promise.all(all.map((w) => this.stopWorker(w, 'the platform is stopping')));
+    // Shutdown must end even if a launcher never reports an exit.
+    const stopped = Promise.all(all.map((w) => this.stopWorker(w, 'the platform is stopping')));
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DEADLINE_MS)));
+    await Promise.race([stopped, bound]);
+    clearTimeout(timer);
     await this.deps.logs.closeAll();
   }
 }
