@@ -3,7 +3,7 @@
 // with a loud "isolation degraded" line.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CLI, httpRequest, startServerProcess, tempDir } from './helpers/harness.js';
@@ -130,6 +130,44 @@ test('as root, the edge runs as the user tenantry with the listening socket, and
   } finally {
     await server.stop();
     await removeLeftovers(['isoedge', 'demo']);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('through the privilege-separated server, a tenant route reaches neither its neighbour nor the platform', async (t) => {
+  if (!isRoot) return t.skip('needs root: privilege separation starts from root');
+  const dataDir = tempDir();
+  const server = await startServerProcess(dataDir, { TENANTRY_ISOLATION: 'auto' });
+  const [attacker, neighbour] = ['isosa', 'isosb'];
+  try {
+    if (!/privilege-separation: active/.test(server.output())) return t.skip('privilege separation is off on this host');
+    const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    for (const id of [attacker, neighbour]) {
+      await createTenant(server.url, admin, id);
+      const up = await uploadArchive(server.url, admin, id, probeSiteArchive(id));
+      assert.equal(up.status, 201, up.body);
+    }
+    const secret = path.join(dataDir, 'tenants', neighbour, 'data', 'secret.txt');
+    fs.writeFileSync(secret, 'neighbour secret', { mode: 0o600 });
+    const owner = lookupUser(`tn-${neighbour}`)!;
+    fs.chownSync(secret, owner.uid, owner.gid);
+    for (const target of [secret, path.join(dataDir, 'platform.db'), path.join(dataDir, 'secret'), path.join(dataDir, 'admin-token'), '/etc/shadow']) {
+      const viaNode = await probe(server.url, attacker, { action: 'read', path: target });
+      assert.equal(viaNode.ok, false, `${target}: ${JSON.stringify(viaNode)}`);
+      const viaCat = await probe(server.url, attacker, { action: 'run', file: '/bin/cat', args: [target] });
+      assert.equal(viaCat.ok, false, `${target} through cat: ${JSON.stringify(viaCat)}`);
+    }
+    const port = await probe(server.url, attacker, { action: 'tcp', host: '127.0.0.1', port: server.port });
+    assert.equal(port.error, 'ECONNREFUSED');
+    const me = await probe(server.url, attacker, { action: 'whoami' });
+    assert.equal(me.uid, lookupUser(`tn-${attacker}`)!.uid);
+    // Nor can the edge itself read what is the tenant's alone.
+    const edgeRead = spawnSync('setpriv', [`--reuid=${PLATFORM_USER}`, `--regid=${PLATFORM_USER}`, '--clear-groups', 'cat', secret]);
+    assert.notEqual(edgeRead.status, 0, 'the edge user cannot read a tenant\'s data');
+    assert.ok((await probe(server.url, neighbour, { action: 'whoami' })).ok, 'the neighbour serves');
+  } finally {
+    await server.stop();
+    await removeLeftovers([attacker, neighbour, 'demo']);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
