@@ -81,8 +81,17 @@ function run(tool: string, args: string[]): void {
 export function ensureSystemUser(name: string): UnixIdentity {
   const existing = lookupUser(name);
   if (existing) return existing;
-  if (lookupGroupId(name) === undefined) run('groupadd', ['--system', name]);
-  run('useradd', ['--system', '--gid', name, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--no-user-group', name]);
+  // Another process may create the same name at the same moment: what exists afterwards is what counts.
+  try {
+    if (lookupGroupId(name) === undefined) run('groupadd', ['--system', name]);
+  } catch (err) {
+    if (lookupGroupId(name) === undefined) throw err;
+  }
+  try {
+    run('useradd', ['--system', '--gid', name, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--no-user-group', name]);
+  } catch (err) {
+    if (!lookupUser(name)) throw err;
+  }
   const made = lookupUser(name);
   if (!made) throw new Error(`user ${name} was created but cannot be looked up`);
   return made;
