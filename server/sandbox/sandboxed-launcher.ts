@@ -2,7 +2,7 @@
 // inside its own cgroup, and kills it through that cgroup so nothing the
 // worker detached (setsid, double fork) outlives it.
 import crypto from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../log.js';
@@ -55,35 +55,14 @@ export class SandboxedLauncher implements WorkerLauncher {
     const { dropped } = filterWorkerEnv(spec.env);
     if (dropped.length) this.o.log.warn('worker environment variables dropped (unsafe for the loader or the shell)', { tenant: spec.tenantId, dropped });
 
-    const workerName = `w-${crypto.randomBytes(4).toString('hex')}`;
-    const cgroup: WorkerCgroup | undefined = this.o.cgroups?.createWorkerGroup(spec.tenantId, workerName, spec.limits);
-    const command = buildSandboxCommand(
-      spec,
-      {
-        tools: this.o.tools,
-        namespaces: this.o.namespaces,
-        identity,
-        cgroupProcFiles: cgroup?.procFiles ?? [],
-        seccompFd: this.o.seccompProgram ? SECCOMP_FD : undefined,
-        platformCode: this.o.platformCode,
-        nodeBinary: this.o.nodeBinary,
-        nodePermissions: this.o.nodePermissions,
-        nodeAllowAddons: process.allowedNodeEnvironmentFlags.has('--allow-addons'),
-        tmpSizeMB: Math.max(16, Math.floor(spec.limits.memoryMB / 4)),
-      },
-      hostPathKind,
-    );
-
     // Never follow a link here: whoever can write the logs folder must not make root append elsewhere.
     const logFd = openBeneath(this.o.dataRoot, spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o640);
-    if (this.o.users) fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
+    let cgroup: WorkerCgroup | undefined;
     let child;
     try {
-      child = spawn(command.file, command.args, {
-        env: command.env,
-        cwd: '/',
-        stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : [])],
-      });
+      if (this.o.users) fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
+      cgroup = this.o.cgroups?.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits);
+      child = this.spawnSandboxed(spec, identity, cgroup, logFd);
       await new Promise<void>((resolve, reject) => {
         child!.once('spawn', resolve);
         child!.once('error', reject);
@@ -100,6 +79,35 @@ export class SandboxedLauncher implements WorkerLauncher {
     } finally {
       fs.closeSync(logFd);
     }
+    return this.track(spec, child, cgroup);
+  }
+
+  private spawnSandboxed(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined, cgroup: WorkerCgroup | undefined, logFd: number): ChildProcess {
+    const command = buildSandboxCommand(
+      spec,
+      {
+        tools: this.o.tools,
+        namespaces: this.o.namespaces,
+        identity,
+        cgroupProcFiles: cgroup?.procFiles ?? [],
+        seccompFd: this.o.seccompProgram ? SECCOMP_FD : undefined,
+        platformCode: this.o.platformCode,
+        nodeBinary: this.o.nodeBinary,
+        nodePermissions: this.o.nodePermissions,
+        nodeAllowAddons: process.allowedNodeEnvironmentFlags.has('--allow-addons'),
+        tmpSizeMB: Math.max(16, Math.floor(spec.limits.memoryMB / 4)),
+      },
+      hostPathKind,
+    );
+    return spawn(command.file, command.args, {
+      env: command.env,
+      cwd: '/',
+      stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : [])],
+    });
+  }
+
+  /** The worker as the pool sees it; its exit settles only once its cgroup is gone. */
+  private track(spec: WorkerLaunchSpec, child: ChildProcess, cgroup: WorkerCgroup | undefined): LaunchedWorker {
     const pid = child.pid!;
     const log = this.o.log.child({ tenant: spec.tenantId, pid });
 
