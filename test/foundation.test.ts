@@ -64,7 +64,7 @@ test('unknown hosts get a plain 404 naming no tenant; static basics', async () =
     assert.equal(css.status, 200);
     assert.match(css.headers['content-type'] ?? '', /^text\/css/);
     const health = await httpRequest(p.url, { host: 'localhost', path: '/healthz' });
-    assert.equal(JSON.parse(health.body).ok, true);
+    assert.deepEqual(JSON.parse(health.body), { ok: true });
     assert.ok(health.headers['x-content-type-options'], 'platform responses carry security headers');
     const tenantJson = await httpRequest(p.url, { host: 'demo.localhost', path: '/api/hello.js' });
     assert.notEqual(tenantJson.status, 200, 'route source code is never served as a static file');

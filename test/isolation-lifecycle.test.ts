@@ -116,10 +116,12 @@ test('as root, the edge runs as the user tenantry with the listening socket, and
     const listening = listeningInodes();
     assert.deepEqual([...socketInodes(supervisorPid)].filter((i) => listening.has(i)), [], 'the supervisor listens on nothing');
     assert.ok([...socketInodes(edgePid)].some((i) => listening.has(i)), 'the edge holds the listening socket');
-    const health = JSON.parse((await httpRequest(server.url, { host: 'localhost', path: '/healthz' })).body) as { isolation: { active: string[] } };
-    assert.ok(health.isolation.active.includes('privilege-separation'));
-    // The edge cannot read what only a tenant may: its data folder.
     const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    const isolation = JSON.parse(
+      (await httpRequest(server.url, { host: 'localhost', path: '/api/v1/isolation', headers: { Authorization: `Bearer ${admin}` } })).body,
+    ) as { active: string[] };
+    assert.ok(isolation.active.includes('privilege-separation'));
+    // The edge cannot read what only a tenant may: its data folder.
     await createTenant(server.url, admin, 'isoedge');
     const dataFolder = path.join(dataDir, 'tenants', 'isoedge', 'data');
     assert.equal(fs.statSync(dataFolder).mode & 0o777, 0o700);
@@ -184,12 +186,14 @@ test('TENANTRY_ISOLATION=strict starts when users, namespaces and cgroups are av
     assert.match(server.output(), /isolation users: active/);
     assert.doesNotMatch(server.output(), /isolation degraded/);
     const health = await httpRequest(server.url, { host: 'localhost', path: '/healthz' });
-    const body = JSON.parse(health.body) as { ok: boolean; isolation: { mode: string; degraded: boolean; active: string[] } };
-    assert.equal(body.ok, true);
-    assert.equal(body.isolation.mode, 'strict');
-    assert.equal(body.isolation.degraded, false);
-    for (const layer of ['users', 'namespaces', 'cgroups']) assert.ok(body.isolation.active.includes(layer), layer);
+    assert.deepEqual(JSON.parse(health.body), { ok: true });
     const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    const summary = JSON.parse(
+      (await httpRequest(server.url, { host: 'localhost', path: '/api/v1/isolation', headers: { Authorization: `Bearer ${admin}` } })).body,
+    ) as { mode: string; degraded: boolean; active: string[] };
+    assert.equal(summary.mode, 'strict');
+    assert.equal(summary.degraded, false);
+    for (const layer of ['users', 'namespaces', 'cgroups']) assert.ok(summary.active.includes(layer), layer);
     const anonymous = await httpRequest(server.url, { host: 'localhost', path: '/api/v1/isolation' });
     assert.equal(anonymous.status, 401, 'the layer details are for the admin');
     const detail = await httpRequest(server.url, { host: 'localhost', path: '/api/v1/isolation', headers: { Authorization: `Bearer ${admin}` } });

@@ -11,7 +11,6 @@ import { envRouter } from './env-routes.js';
 import { logsRouter } from './logs-routes.js';
 import { gitHttpHandler } from '../git/git-http.js';
 import { isolationRouter } from './isolation-routes.js';
-import { summarizeReport } from '../sandbox/detect.js';
 
 export function createControlApp(p: Platform): Express {
   const app = express();
@@ -19,9 +18,9 @@ export function createControlApp(p: Platform): Express {
   app.set('trust proxy', false);
   app.use(helmet());
 
-  const isolation = summarizeReport(p.sandbox.report);
   app.get('/healthz', (_req, res) => {
-    res.json({ ok: true, isolation });
+    // Exactly the contract's answer: what is isolated is for the admin (GET /api/v1/isolation).
+    res.json({ ok: true });
   });
 
   const { authenticate, principalFor } = createAuthenticator(p.store, p.secrets);

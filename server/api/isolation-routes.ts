@@ -2,12 +2,14 @@
 import express, { type Router } from 'express';
 import type { Platform } from '../platform.js';
 import { requireAdmin } from './auth.js';
+import { summarizeReport } from '../sandbox/detect.js';
 
 export function isolationRouter(p: Platform): Router {
   const r = express.Router();
   r.get('/isolation', requireAdmin, (_req, res) => {
+    const { active, missing } = summarizeReport(p.sandbox.report);
     const { mode, degraded, layers } = p.sandbox.report;
-    res.json({ mode, degraded, layers });
+    res.json({ mode, degraded, active, missing, layers });
   });
   return r;
 }
