@@ -37,7 +37,8 @@ export function isApiPath(url: string): boolean {
 export function forwardedHeaders(req: IncomingMessage): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    // The edge already answered any "Expect: 100-continue" itself.
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'expect') continue;
     if (name.startsWith('x-forwarded-') || name.startsWith('x-tenantry-') || name === 'forwarded' || name === 'x-real-ip') continue;
     out[name] = value;
   }
