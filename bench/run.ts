@@ -8,7 +8,7 @@
 // to an idle tenant after a restart (cold start); a 2,000-file / 20 MB deploy.
 // Prints the table and writes it to docs/benchmarks.md (unless --no-docs).
 //
-// Options: --duration S (4) --warmup S (2) --rounds N (4) --connections N (32)
+// Options: --duration S (3) --warmup S (2) --rounds N (5) --connections N (32)
 //          --quick (1 round of 3 s) --no-docs --isolation auto|off (auto)
 //          --only small,mix,304,dynamic,cold,deploy
 import crypto from 'node:crypto';
@@ -33,7 +33,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { durationSec: 4, warmupSec: 2, rounds: 4, connections: 32, writeDocs: true, isolation: process.env.TENANTRY_ISOLATION ?? 'auto', only: new Set() };
+  const o: Options = { durationSec: 3, warmupSec: 2, rounds: 5, connections: 32, writeDocs: true, isolation: process.env.TENANTRY_ISOLATION ?? 'auto', only: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => argv[++i] ?? '';
@@ -398,7 +398,10 @@ const loadAtStart = os.loadavg().map((x) => x.toFixed(2)).join(' ');
 function renderDoc(o: Options, started: Date, tableText: string): string {
   return `# Benchmarks
 
-Measured by \`npm run bench\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC.
+Measured by \`npm run bench\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC. Run it yourself:
+\`npm run bench\` (about 6 minutes; \`-- --quick\` for one short round, \`-- --only small,mix,304,dynamic,cold,deploy\`
+to choose scenarios, \`-- --no-docs\` to leave this file alone). It needs wrk (or falls back to autocannon) and uses
+nginx when installed; Tenantry runs as root with isolation \`auto\` when it can, and removes its bench tenants at the end.
 
 Machine: ${machineLine()}.
 
