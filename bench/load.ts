@@ -25,6 +25,8 @@ export interface LoadSpec {
   durationSec: number;
   /** CPU the generator is pinned to (when taskset exists). */
   cpu?: number;
+  /** Connect to this unix socket instead of the origin's port (autocannon only). */
+  socketPath?: string;
 }
 
 export function hasCommand(cmd: string): boolean {
@@ -100,12 +102,28 @@ interface AutocannonResult {
   non2xx: number;
 }
 
-async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
+/** autocannon runs in this process: it is pinned (and unpinned after) like wrk would be. */
+export async function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
   const require = createRequire(import.meta.url);
   const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<AutocannonResult>;
   const pick = () => spec.targets[Math.floor(Math.random() * spec.targets.length)]!;
+  const all = os.cpus().map((_, i) => i).join(',');
+  if (TASKSET && spec.cpu !== undefined) spawnSync('taskset', ['-a', '-cp', String(spec.cpu), String(process.pid)], { stdio: 'ignore' });
+  try {
+    return await runAutocannonUnpinned(spec, autocannon, pick);
+  } finally {
+    if (TASKSET && spec.cpu !== undefined) spawnSync('taskset', ['-a', '-cp', all, String(process.pid)], { stdio: 'ignore' });
+  }
+}
+
+async function runAutocannonUnpinned(
+  spec: LoadSpec,
+  autocannon: (opts: Record<string, unknown>) => Promise<AutocannonResult>,
+  pick: () => { host: string; path: string },
+): Promise<LoadResult> {
   const r = await autocannon({
     url: spec.origin,
+    ...(spec.socketPath ? { socketPath: spec.socketPath } : {}),
     connections: spec.connections,
     duration: spec.durationSec,
     requests: [
@@ -125,5 +143,34 @@ export function generatorName(): string {
 }
 
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  return WRK ? runWrk(spec) : runAutocannon(spec);
+  return WRK && !spec.socketPath ? runWrk(spec) : runAutocannon(spec);
+}
+
+/** A process and all its descendants (from /proc), to re-pin a server with its workers. */
+export function processTree(rootPid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  walk(rootPid);
+  return out;
+}
+
+/** Sets the CPUs of a process tree (all threads); undefined = every CPU. */
+export function setAffinity(rootPid: number | undefined, cpu: number | undefined): void {
+  if (!TASKSET || rootPid === undefined) return;
+  const cpus = cpu === undefined ? os.cpus().map((_, i) => i).join(',') : String(cpu);
+  for (const pid of processTree(rootPid)) spawnSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
 }

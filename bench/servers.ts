@@ -16,6 +16,8 @@ export const REPO_ROOT = path.resolve(DIST_ROOT, '..');
 export interface RunningServer {
   readonly name: string;
   readonly origin: string;
+  /** Load it over this unix socket instead (a tenant worker). */
+  readonly socketPath?: string;
   readonly child: ChildProcess;
   output(): string;
   stop(): Promise<void>;
@@ -73,10 +75,14 @@ export async function waitForHttp(origin: string, host: string, timeoutMs = 15_0
 
 export const HAS_NGINX = hasCommand('nginx');
 
-/** nginx, one worker, a server block per tenant Host, the same files. */
-export async function startNginx(workDir: string, sites: readonly SiteFixture[], cpu: number | undefined): Promise<RunningServer> {
+/**
+ * nginx, one worker, a server block per tenant Host, the same files.
+ * 'stock': Debian's settings that matter here (sendfile, tcp_nopush), access log off.
+ * 'tuned': also open_file_cache (no open/fstat per request) and unlimited keep-alive requests.
+ */
+export async function startNginx(workDir: string, sites: readonly SiteFixture[], cpu: number | undefined, variant: 'stock' | 'tuned'): Promise<RunningServer> {
   const port = await freePort();
-  const dir = path.join(workDir, 'nginx');
+  const dir = path.join(workDir, `nginx-${variant}`);
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
   const servers = sites
     .map((s) => `  server { listen 127.0.0.1:${port}; server_name ${s.id}.localhost; root ${s.dir}; }`)
@@ -94,8 +100,7 @@ http {
   access_log off;
   sendfile on;
   tcp_nopush on;
-  keepalive_requests 1000000;
-  open_file_cache max=10000 inactive=60s;
+  ${variant === 'tuned' ? 'keepalive_requests 1000000;\n  open_file_cache max=10000 inactive=60s;' : ''}
   etag on;
   client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp; uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp;
 ${servers}
@@ -106,7 +111,7 @@ ${servers}
   const { child, output } = startProcess('nginx', pinned(cpu, ['nginx', '-p', dir, '-c', confFile, '-e', path.join(dir, 'error.log')]));
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp(origin, `${sites[0]!.id}.localhost`, 10_000, output);
-  return { name: 'nginx', origin, child, output, stop: () => stopProcess(child, 'SIGQUIT') };
+  return { name: variant === 'stock' ? 'nginx' : 'nginx tuned', origin, child, output, stop: () => stopProcess(child, 'SIGQUIT') };
 }
 
 /** A bench/express-server.js process: `static` (express.static per Host) or `route` (one JSON route). */
