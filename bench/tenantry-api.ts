@@ -46,6 +46,11 @@ export class TenantryApi {
     if (r.status !== 201 && r.status !== 409) throw new Error(`creating tenant ${id}: ${r.status} ${r.body}`);
   }
 
+  async setLimits(id: string, limits: Record<string, number>): Promise<void> {
+    const r = await this.call('PATCH', `/api/v1/tenants/${id}`, JSON.stringify({ limits }));
+    if (r.status !== 200) throw new Error(`setting limits of ${id}: ${r.status} ${r.body}`);
+  }
+
   async deleteTenant(id: string): Promise<void> {
     await this.call('DELETE', `/api/v1/tenants/${id}`);
   }
