@@ -42,7 +42,7 @@ export class ReleaseManager {
   async activateRelease(tenantId: string, deployId: string): Promise<SiteIndex> {
     const dir = this.paths.release(tenantId, deployId);
     if (!fs.existsSync(dir)) throw new Error(`release ${deployId} is no longer on disk`);
-    const site = this.sites.prepare(dir);
+    const site = await this.sites.prepare(dir);
     for (const h of this.hooks) await h.beforeActivate?.(tenantId, deployId, site);
     pointLiveAt(this.paths.live(tenantId), deployId);
     this.store.tenants.setLive(tenantId, deployId);

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { DataPaths } from '../paths.js';
 import { silentLogger, type Logger } from '../log.js';
 import { assembleSiteIndex, loadSiteIndex, type SiteIndex } from './site-index.js';
-import { readManifest, scanRelease, writeManifest } from './release-manifest.js';
+import { readManifest, scanReleaseAsync, writeManifest } from './release-manifest.js';
 import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './file-cache.js';
 import { needsCompression, precompressSite } from './precompress.js';
 
@@ -43,13 +43,14 @@ export class SiteRegistry {
   }
 
   /**
-   * Builds the index of a release that is about to go live (throws if it is
-   * broken: tenant.json invalid). Hashes every file and writes the manifest the
-   * first time; a release prepared before (a rollback) loads its manifest.
+   * Builds the index of a release that is about to go live (rejects if it is
+   * broken: tenant.json invalid). Hashes every file (without blocking the
+   * event loop) and writes the manifest the first time; a release prepared
+   * before (a rollback) loads its manifest.
    */
-  prepare(releaseDir: string): SiteIndex {
+  async prepare(releaseDir: string): Promise<SiteIndex> {
     const stored = readManifest(releaseDir);
-    const site = assembleSiteIndex(releaseDir, stored ?? scanRelease(releaseDir));
+    const site = assembleSiteIndex(releaseDir, stored ?? (await scanReleaseAsync(releaseDir)));
     if (!stored) this.storeManifest(site);
     this.logWarnings(site);
     return site;
