@@ -66,6 +66,10 @@ test('unknown hosts get a plain 404 naming no tenant; static basics', async () =
     const health = await httpRequest(p.url, { host: 'localhost', path: '/healthz' });
     assert.deepEqual(JSON.parse(health.body), { ok: true });
     assert.ok(health.headers['x-content-type-options'], 'platform responses carry security headers');
+    const home = await httpRequest(p.url, { host: 'localhost', path: '/' });
+    assert.equal(home.status, 200);
+    assert.match(home.body, /Tenantry is running/);
+    assert.ok(home.headers['content-security-policy'], 'the platform page carries helmet headers');
     const tenantJson = await httpRequest(p.url, { host: 'demo.localhost', path: '/api/hello.js' });
     assert.notEqual(tenantJson.status, 200, 'route source code is never served as a static file');
   } finally {

@@ -1,4 +1,6 @@
 // The control API (CONTRACT.md section 4), served only on the platform host.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Platform } from '../platform.js';
@@ -11,6 +13,8 @@ import { envRouter } from './env-routes.js';
 import { logsRouter } from './logs-routes.js';
 import { gitHttpHandler } from '../git/git-http.js';
 import { isolationRouter } from './isolation-routes.js';
+
+const PLATFORM_PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../public');
 
 export function createControlApp(p: Platform): Express {
   const app = express();
@@ -37,6 +41,8 @@ export function createControlApp(p: Platform): Express {
   api.use(isolationRouter(p));
   app.use('/api/v1', api);
 
+  // The platform's own pages (public/): what a browser opening the platform host sees.
+  app.use(express.static(PLATFORM_PUBLIC_DIR, { index: 'index.html', dotfiles: 'ignore' }));
   app.use(notFoundMiddleware);
   app.use(errorMiddleware(p.log));
   return app;
