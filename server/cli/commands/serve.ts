@@ -14,6 +14,12 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger();
+  if (config.httpsPort !== undefined) {
+    // Said loudly rather than ignored: a user who set it expects HTTPS to answer.
+    log.warn('TENANTRY_HTTPS_PORT is set, but this version serves plain HTTP only; put Caddy or nginx in front for TLS', {
+      httpsPort: config.httpsPort,
+    });
+  }
   if (shouldSupervise(config, log)) return superviseCommand(config, args, log);
   let running;
   try {
