@@ -19,6 +19,8 @@ export interface WorkerCgroup {
   readonly name: string;
   /** Files the shim writes its pid into (one per v1 hierarchy, one on v2). */
   readonly procFiles: readonly string[];
+  /** Puts the CPU quota in force (when the group was created with `cpuDeferred`); idempotent. */
+  limitCpu(): void;
   /** Kills every process in the group (also those that detached) and waits until it is empty. */
   kill(): Promise<void>;
   /** Kills what is left, then removes the group's folders. */
@@ -29,7 +31,12 @@ export interface CgroupDriver {
   readonly kind: 'v1' | 'v2';
   /** Human summary for the isolation report, e.g. "v1 memory,pids,cpu,freezer at /sys/fs/cgroup". */
   readonly description: string;
-  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits): WorkerCgroup;
+  /**
+   * Memory and pids limits are in force from the start; the CPU quota too,
+   * unless `cpuDeferred`: then it waits for limitCpu() (the worker runtime's
+   * own start, before any tenant code, runs at full speed).
+   */
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options?: { cpuDeferred?: boolean }): WorkerCgroup;
   /** Kills everything in the tenant's groups and removes them. */
   removeTenant(tenantId: string): Promise<void>;
   /** Pids currently in the tenant's groups (all workers). */
@@ -125,7 +132,7 @@ class CgroupV1 implements CgroupDriver {
     return path.join(this.mounts[c], ROOT_NAME, ...parts);
   }
 
-  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits): WorkerCgroup {
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options: { cpuDeferred?: boolean } = {}): WorkerCgroup {
     const dirs = V1_CONTROLLERS.map((c) => this.dir(c, tenantId, workerName));
     for (const d of dirs) fs.mkdirSync(d, { recursive: true });
     const mem = this.dir('memory', tenantId, workerName);
@@ -136,12 +143,19 @@ class CgroupV1 implements CgroupDriver {
     writeIfPresent(path.join(mem, 'memory.swappiness'), '0');
     fs.writeFileSync(path.join(this.dir('pids', tenantId, workerName), 'pids.max'), String(limits.pids));
     const cpu = this.dir('cpu', tenantId, workerName);
-    fs.writeFileSync(path.join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-    fs.writeFileSync(path.join(cpu, 'cpu.cfs_quota_us'), String(Math.round((CPU_PERIOD_US * limits.cpuPercent) / 100)));
+    let cpuLimited = false;
+    const limitCpu = () => {
+      if (cpuLimited) return;
+      fs.writeFileSync(path.join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      fs.writeFileSync(path.join(cpu, 'cpu.cfs_quota_us'), String(Math.round((CPU_PERIOD_US * limits.cpuPercent) / 100)));
+      cpuLimited = true;
+    };
+    if (!options.cpuDeferred) limitCpu();
     const kill = () => this.killGroup(this.dir('freezer', tenantId, workerName), dirs);
     return {
       name: workerName,
       procFiles: dirs.map((d) => path.join(d, 'cgroup.procs')),
+      limitCpu,
       kill,
       remove: async () => {
         await kill();
@@ -212,7 +226,7 @@ class CgroupV2 implements CgroupDriver {
     enableControllers(this.root);
   }
 
-  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits): WorkerCgroup {
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options: { cpuDeferred?: boolean } = {}): WorkerCgroup {
     const tenantDir = path.join(this.root, tenantId);
     fs.mkdirSync(tenantDir, { recursive: true });
     enableControllers(tenantDir);
@@ -221,11 +235,18 @@ class CgroupV2 implements CgroupDriver {
     fs.writeFileSync(path.join(dir, 'memory.max'), String(limits.memoryMB * 1024 * 1024));
     writeIfPresent(path.join(dir, 'memory.swap.max'), '0');
     fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
-    fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.round((CPU_PERIOD_US * limits.cpuPercent) / 100)} ${CPU_PERIOD_US}`);
+    let cpuLimited = false;
+    const limitCpu = () => {
+      if (cpuLimited) return;
+      fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.round((CPU_PERIOD_US * limits.cpuPercent) / 100)} ${CPU_PERIOD_US}`);
+      cpuLimited = true;
+    };
+    if (!options.cpuDeferred) limitCpu();
     const kill = () => killV2(dir);
     return {
       name: workerName,
       procFiles: [path.join(dir, 'cgroup.procs')],
+      limitCpu,
       kill,
       remove: async () => {
         await kill();

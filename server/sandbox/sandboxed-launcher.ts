@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import type { Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../supervisor/worker-launch.js';
 import type { CgroupDriver, WorkerCgroup } from './cgroups.js';
@@ -12,6 +12,7 @@ import type { PlatformIdentity } from './file-modes.js';
 import { buildSandboxCommand, filterWorkerEnv, type HostPathKind, type SandboxTools } from './sandbox-command.js';
 import { lookupUser, tenantUserName, type UnixIdentity } from './unix-users.js';
 import { mkdirBeneath, openBeneath, removeBeneath } from './safe-path.js';
+import { LIMITS_IN_FORCE, LIMITS_REQUEST } from '../worker/startup-handshake.js';
 
 export interface SandboxedLauncherOptions {
   /** The data folder: every path of a spec lies below it, and is reached without following links. */
@@ -33,6 +34,8 @@ export interface SandboxedLauncherOptions {
 /** Child fd that carries the seccomp program to bwrap. */
 const SECCOMP_FD = 3;
 const SHIM_CGROUP_JOIN_FAILED = 97;
+/** A worker that has not asked for its CPU quota by then gets it anyway. */
+const CPU_DEFER_MAX_MS = 5000;
 
 export const hostPathKind: HostPathKind = (p) => {
   try {
@@ -61,7 +64,8 @@ export class SandboxedLauncher implements WorkerLauncher {
     let child;
     try {
       if (this.o.users) fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
-      cgroup = this.o.cgroups?.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits);
+      // The CPU quota waits for the worker runtime's start handshake (startup-handshake.ts).
+      cgroup = this.o.cgroups?.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits, { cpuDeferred: true });
       child = this.spawnSandboxed(spec, identity, cgroup, logFd);
       await new Promise<void>((resolve, reject) => {
         child!.once('spawn', resolve);
@@ -73,6 +77,7 @@ export class SandboxedLauncher implements WorkerLauncher {
         seccompPipe.on('error', () => {}); // bwrap gone before reading: its exit is reported below
         seccompPipe.end(this.o.seccompProgram);
       }
+      if (cgroup) this.answerStartHandshake(spec, child, cgroup);
     } catch (err) {
       await cgroup?.remove().catch(() => {});
       throw err;
@@ -82,7 +87,54 @@ export class SandboxedLauncher implements WorkerLauncher {
     return this.track(spec, child, cgroup);
   }
 
+  private startFd(): number {
+    return this.o.seccompProgram ? SECCOMP_FD + 1 : SECCOMP_FD;
+  }
+
+  /**
+   * The worker asks once, before it loads any module of the tenant's: the CPU
+   * quota goes in force, then the worker is told to go on. Anything else on
+   * the channel is ignored; no answer (and so no tenant code) if the quota
+   * could not be set. A worker that never asks gets the quota after a while.
+   */
+  private answerStartHandshake(spec: WorkerLaunchSpec, child: ChildProcess, cgroup: WorkerCgroup): void {
+    const channel = child.stdio[this.startFd()] as Duplex;
+    const log = this.o.log.child({ tenant: spec.tenantId, pid: child.pid });
+    let settled = false;
+    const limit = (): boolean => {
+      try {
+        cgroup.limitCpu();
+        return true;
+      } catch (err) {
+        log.error('could not set the worker CPU quota; stopping it', { err });
+        void cgroup.kill().catch(() => {});
+        return false;
+      }
+    };
+    const timer = setTimeout(() => {
+      if (!settled) limit();
+    }, CPU_DEFER_MAX_MS);
+    timer.unref();
+    child.once('exit', () => clearTimeout(timer));
+    channel.on('error', () => {});
+    let asked = '';
+    channel.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      asked += chunk.toString('latin1');
+      if (asked.length < LIMITS_REQUEST.length) return;
+      settled = true;
+      clearTimeout(timer);
+      if (asked === LIMITS_REQUEST && limit()) channel.end(LIMITS_IN_FORCE);
+      else {
+        if (asked !== LIMITS_REQUEST) limit();
+        channel.destroy();
+      }
+    });
+  }
+
   private spawnSandboxed(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined, cgroup: WorkerCgroup | undefined, logFd: number): ChildProcess {
+    // Only a worker with a cgroup takes part in the start handshake.
+    if (cgroup) spec = { ...spec, args: [...spec.args, '--startup-fd', String(this.startFd())] };
     const command = buildSandboxCommand(
       spec,
       {
@@ -102,7 +154,7 @@ export class SandboxedLauncher implements WorkerLauncher {
     return spawn(command.file, command.args, {
       env: command.env,
       cwd: '/',
-      stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : [])],
+      stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : []), ...(cgroup ? ['pipe' as const] : [])],
     });
   }
 

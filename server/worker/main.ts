@@ -1,5 +1,5 @@
 // Entry of a tenant's worker process (never run in the edge or supervisor):
-//   node [--max-old-space-size=N] main.js --release <dir> --socket <path> [--exit-with-stdin]
+//   node [--max-old-space-size=N] main.js --release <dir> --socket <path> [--exit-with-stdin] [--startup-fd N]
 // Loads the release's api/ routes and serves them on a unix socket. A route
 // module that fails to load does not stop the worker: its health endpoint
 // answers 500 with the reason, so the pool can report it (and refuse a deploy).
@@ -8,12 +8,14 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { loadRoutes } from './route-loader.js';
 import { createWorkerApp, type RouteState } from './worker-app.js';
+import { awaitLimitsInForce } from './startup-handshake.js';
 
 const { values } = parseArgs({
   options: {
     release: { type: 'string' },
     socket: { type: 'string' },
     'exit-with-stdin': { type: 'boolean' },
+    'startup-fd': { type: 'string' },
   },
   strict: true,
 });
@@ -32,6 +34,9 @@ if (values['exit-with-stdin']) {
   process.stdin.on('error', () => process.exit(0));
   process.stdin.resume();
 }
+
+// Everything above is the platform's own code; the tenant's starts with its routes.
+if (values['startup-fd'] !== undefined) awaitLimitsInForce(Number(values['startup-fd']));
 
 let state: RouteState;
 try {
