@@ -37,7 +37,22 @@ export function findTool(name: string): string | undefined {
   return undefined;
 }
 
+/** The entry in /etc/passwd or /etc/group (where useradd and groupadd put it). */
+function localEntry(db: 'passwd' | 'group', name: string): string[] | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/etc/${db}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) if (line.startsWith(`${name}:`)) return line.split(':');
+  return undefined;
+}
+
+/** The local files first (every worker start looks its user up; a getent process costs ~15 ms), then NSS. */
 function getent(db: 'passwd' | 'group', name: string): string[] | undefined {
+  const local = localEntry(db, name);
+  if (local) return local;
   try {
     return execFileSync('getent', [db, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(':');
   } catch {

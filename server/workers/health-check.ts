@@ -48,13 +48,13 @@ export async function waitUntilHealthy(
   let gone = false;
   void exited.then(() => (gone = true));
   const until = Date.now() + deadlineMs;
-  let delay = 10;
+  const started = Date.now();
   for (;;) {
     if (gone) return { kind: 'unreachable', error: 'exited' };
     const answer = await probeHealth(socketPath, Math.max(100, Math.min(2000, until - Date.now())));
     if (answer.kind !== 'unreachable') return answer;
     if (Date.now() >= until) return { kind: 'unreachable', error: `not ready within ${Math.round(deadlineMs / 1000)} s` };
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 100);
+    // A refused connect costs little: a first request waits on this, so ask often during a normal start.
+    await new Promise((r) => setTimeout(r, Date.now() - started < 2000 ? 3 : 50));
   }
 }
