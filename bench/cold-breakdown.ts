@@ -1,7 +1,9 @@
 // Where a worker's cold start goes: launches one tenant's worker through the
 // real sandboxed launcher (as root, isolation auto) several times and times
 // launch() -> socket listening -> first health answer, next to a bare `node`
-// start and the worker runtime without a sandbox.
+// start and the worker runtime without a sandbox. Runs alternate between the
+// launcher as it is and one that sets the CPU quota before the start (as
+// before the start handshake), so both see the same machine load.
 //   node dist/bench/cold-breakdown.js [--runs 7]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,7 +13,11 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../server/log.js';
 import { DataPaths } from '../server/paths.js';
-import { createSandbox } from '../server/sandbox/sandbox.js';
+import { createSandbox, platformCodePaths } from '../server/sandbox/sandbox.js';
+import { detectIsolation } from '../server/sandbox/detect.js';
+import { SandboxedLauncher } from '../server/sandbox/sandboxed-launcher.js';
+import type { CgroupDriver } from '../server/sandbox/cgroups.js';
+import type { WorkerLauncher } from '../server/supervisor/worker-launch.js';
 import { probeHealth, waitUntilHealthy } from '../server/workers/health-check.js';
 import { DEFAULT_LIMITS } from '../server/tenants/limits.js';
 
@@ -72,11 +78,23 @@ try {
 
   if (!sandbox.launcher) throw new Error('no sandboxed launcher here (not root?)');
   console.log(sandbox.report ? `isolation: ${JSON.stringify(sandbox.report).slice(0, 300)}` : '');
+  const { capabilities: caps } = detectIsolation({ mode: 'auto', privilegeSeparated: false });
+  const driver = caps.cgroups!;
+  const quotaFirst: CgroupDriver = Object.assign(Object.create(driver) as CgroupDriver, {
+    createWorkerGroup: (...a: Parameters<CgroupDriver['createWorkerGroup']>) => driver.createWorkerGroup(a[0], a[1], a[2]),
+  });
+  const before = new SandboxedLauncher({
+    dataRoot: root, tools: caps.tools, namespaces: caps.namespaces, users: caps.users, cgroups: quotaFirst,
+    seccompProgram: caps.seccompProgram, platformCode: platformCodePaths(), nodeBinary: process.execPath,
+    nodePermissions: caps.nodePermissions, platform: { uid: 0, gid: 0 }, log,
+  });
   const launched: number[] = [];
   const listening: number[] = [];
   const ready: number[] = [];
   const poolWait: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
+  const quotaFirstReady: number[] = [];
+  for (let i = 0; i < RUNS * 2; i++) {
+    const launcher: WorkerLauncher = i % 2 === 0 ? sandbox.launcher : before;
     const socket = path.join(paths.run(tenantId), `w-${i}.sock`);
     const spec = {
       tenantId,
@@ -92,9 +110,12 @@ try {
       network: 'none' as const,
     };
     const t0 = performance.now();
-    const w = await sandbox.launcher.launch(spec);
+    const w = await launcher.launch(spec);
     const t1 = performance.now();
-    if (i % 2 === 0) {
+    if (launcher === before) {
+      await waitUntilHealthy(socket, w.exited, 10_000);
+      quotaFirstReady.push(performance.now() - t0);
+    } else if (i % 4 === 0) {
       await until(() => fs.existsSync(socket));
       const t2 = performance.now();
       await healthy(socket);
@@ -113,6 +134,7 @@ try {
   row('sandboxed: socket file exists', listening);
   row('sandboxed: healthy (1 ms polling)', ready);
   row('sandboxed: healthy (the pool\'s waitUntilHealthy)', poolWait);
+  row('same, CPU quota set before the start', quotaFirstReady);
 } finally {
   await sandbox.removeTenant(tenantId).catch((err) => console.error(err));
   await sandbox.close();
