@@ -3,7 +3,9 @@
 // keep-alive pool per worker. The edge sets X-Forwarded-* itself (client
 // values are dropped), bounds the wait for the answer (504), answers 502 when
 // the worker dies mid-request, and writes one access line per request.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { TLSSocket } from 'node:tls';
 import type { SiteIndex } from '../site/site-index.js';
 import type { Logger } from '../log.js';
@@ -14,6 +16,14 @@ import { decodeRequestPath } from './static-files.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
+// Dropped on the way to the worker: hop-by-hop, the framing (undici frames the
+// body itself), "Expect" (the edge already answered any 100-continue) and
+// forwarding claims, which only the edge may make.
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding', 'expect', 'forwarded', 'x-real-ip']);
+// Dropped on the way back: hop-by-hop and the framing (the edge frames its own answer).
+const NOT_RETURNED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
+// Requests go over the worker's unix socket; the origin only names the pool.
+const WORKER_ORIGIN = 'http://worker';
 
 export interface WorkerProxyDeps {
   readonly workers: WorkerPool;
@@ -48,13 +58,39 @@ export function forwardedHeaders(req: IncomingMessage): http.OutgoingHttpHeaders
   return out;
 }
 
-function responseHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name === 'transfer-encoding') continue;
-    out[name] = value;
+/** The same as forwardedHeaders, as the flat name/value list undici takes. */
+function forwardedHeaderList(req: IncomingMessage): string[] {
+  const headers = req.headers;
+  const out: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || NOT_FORWARDED.has(name) || name.startsWith('x-forwarded-') || name.startsWith('x-tenantry-')) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const one of value) out.push(name, one);
+  }
+  out.push('x-forwarded-for', req.socket.remoteAddress ?? '');
+  out.push('x-forwarded-proto', (req.socket as TLSSocket).encrypted ? 'https' : 'http');
+  if (headers.host) out.push('x-forwarded-host', headers.host);
+  return out;
+}
+
+/** The worker's raw response headers, minus hop-by-hop ones, as a flat list for writeHead. */
+function responseHeaderList(raw: Buffer[] | string[] | null): string[] {
+  const out: string[] = [];
+  if (!raw) return out;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    if (NOT_RETURNED.has(name.toLowerCase())) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
   }
   return out;
+}
+
+/** Whether the request has a body to stream (a length above zero, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
 }
 
 function sendJsonError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
@@ -96,8 +132,8 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
   /**
    * One attempt at the worker. A connection the worker's socket refused (the
    * worker died and the pool has not heard yet) never reached tenant code, so
-   * it is tried once more on a fresh worker; the body is only sent once the
-   * connection is up, so it is still unread then.
+   * it is tried once more on a fresh worker; undici only reads the body once
+   * the connection is up, so it is still unread then.
    */
   async function relay(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse, url: string, attempt: number): Promise<void> {
     let worker: Worker;
@@ -118,68 +154,139 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
       deps.workers.release(worker);
       return;
     }
-    let released = false;
-    const done = () => {
-      if (released) return;
-      released = true;
-      deps.workers.release(worker);
-    };
-    let answered = false;
-    let bodySent = false;
-    const upstream = http.request({
-      socketPath: worker.socketPath,
-      agent: worker.agent,
-      method: req.method,
-      path: url,
-      headers: forwardedHeaders(req),
-    });
-    const sendBody = () => {
-      if (bodySent) return;
-      bodySent = true;
-      req.pipe(upstream);
-    };
-    upstream.on('socket', (socket) => {
-      if (socket.connecting) socket.once('connect', sendBody);
-      else sendBody();
-    });
-    const timer = setTimeout(() => {
-      deps.siteLogs.append(tenantId, `tenantry: ${req.method} ${pathOf(url)} timed out after ${deps.requestTimeoutSeconds} s`);
-      sendJsonError(res, 'worker_timeout', `The route did not answer within ${deps.requestTimeoutSeconds} s.`);
-      upstream.destroy();
-      deps.workers.reportTimeout(worker);
-    }, timeoutMs);
+    const exchange = new WorkerExchange(tenantId, site, req, res, url, attempt, worker);
+    exchange.start();
+  }
 
-    upstream.on('response', (ures) => {
-      clearTimeout(timer);
-      if (res.headersSent) {
-        ures.resume();
-        return;
+  /**
+   * One request/response exchange with a worker, as an undici dispatch
+   * handler: one object per request instead of a handful of closures, and the
+   * response is written straight to the client with backpressure.
+   */
+  class WorkerExchange implements Dispatcher.DispatchHandlers {
+    private released = false;
+    private connected = false;
+    private finished = false;
+    private abortUpstream: ((err?: Error) => void) | undefined;
+    private resumeUpstream: (() => void) | undefined;
+    private timer: NodeJS.Timeout | undefined;
+
+    constructor(
+      private readonly tenantId: string,
+      private readonly site: SiteIndex,
+      private readonly req: IncomingMessage,
+      private readonly res: ServerResponse,
+      private readonly url: string,
+      private readonly attempt: number,
+      private readonly worker: Worker,
+    ) {}
+
+    start(): void {
+      const { req, res } = this;
+      this.timer = setTimeout(onTimeout, timeoutMs, this);
+      res.once('close', () => this.clientClosed());
+      this.worker.dispatcher.dispatch(
+        {
+          origin: WORKER_ORIGIN,
+          method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+          path: this.url,
+          headers: forwardedHeaderList(req),
+          // Read lazily (only once connected), and never destroyed by undici:
+          // a failed exchange must still be able to answer the client.
+          body: hasBody(req) ? (req.iterator({ destroyOnReturn: false }) as unknown as Dispatcher.DispatchOptions['body']) : null,
+          // The edge's own timer bounds the wait for the headers; while the
+          // body streams, a worker silent for a whole timeout is cut off.
+          headersTimeout: 0,
+          bodyTimeout: timeoutMs,
+        },
+        this,
+      );
+    }
+
+    timedOut(): void {
+      this.timer = undefined;
+      if (this.finished) return;
+      deps.siteLogs.append(this.tenantId, `tenantry: ${this.req.method} ${pathOf(this.url)} timed out after ${deps.requestTimeoutSeconds} s`);
+      sendJsonError(this.res, 'worker_timeout', `The route did not answer within ${deps.requestTimeoutSeconds} s.`);
+      this.abort();
+      deps.workers.reportTimeout(this.worker);
+    }
+
+    private clientClosed(): void {
+      this.stopTimer();
+      if (!this.finished) this.abort();
+      this.release();
+    }
+
+    private abort(): void {
+      this.finished = true;
+      // Not yet connected: onConnect sees `finished` and aborts then.
+      this.abortUpstream?.(new Error('the client went away'));
+    }
+
+    private stopTimer(): void {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+
+    private release(): void {
+      if (this.released) return;
+      this.released = true;
+      deps.workers.release(this.worker);
+    }
+
+    onConnect(abort: (err?: Error) => void): void {
+      this.connected = true;
+      this.abortUpstream = abort;
+      if (this.finished) abort(new Error('the client went away'));
+    }
+
+    onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
+      // Interim (1xx) answers are not relayed; the real one follows.
+      if (statusCode < 200) return true;
+      this.stopTimer();
+      const res = this.res;
+      if (res.headersSent || res.destroyed) {
+        this.abort();
+        return false;
       }
-      res.writeHead(ures.statusCode ?? 502, responseHeaders(ures.headers));
-      // While streaming, a worker that goes silent for a whole timeout is cut off.
-      upstream.setTimeout(timeoutMs, () => upstream.destroy());
-      ures.on('end', () => (answered = true));
-      ures.on('error', () => res.destroy());
-      ures.on('aborted', () => res.destroy());
-      ures.pipe(res);
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      done();
-      const neverArrived = !bodySent && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
+      this.resumeUpstream = resume;
+      res.writeHead(statusCode, responseHeaderList(rawHeaders));
+      return true;
+    }
+
+    onData(chunk: Buffer): boolean {
+      const res = this.res;
+      if (res.destroyed) return true;
+      if (res.write(chunk)) return true;
+      res.once('drain', this.resumeUpstream!);
+      return false;
+    }
+
+    onComplete(): void {
+      this.finished = true;
+      if (!this.res.destroyed) this.res.end();
+    }
+
+    onError(err: Error & { code?: string }): void {
+      this.stopTimer();
+      this.release();
+      if (this.finished) return;
+      this.finished = true;
+      const { res, worker } = this;
+      const neverArrived = !this.connected && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
       if (neverArrived) deps.workers.reportUnreachable(worker);
-      if (neverArrived && attempt === 1 && !res.headersSent && !res.destroyed) {
-        void relay(tenantId, site, req, res, url, attempt + 1);
+      if (neverArrived && this.attempt === 1 && !res.headersSent && !res.destroyed) {
+        void relay(this.tenantId, this.site, this.req, res, this.url, this.attempt + 1);
         return;
       }
       // Before the headers: the worker died or refused; after: cut the client off too.
       sendJsonError(res, 'worker_failed', ERRORS.worker_failed.message);
-    });
-    res.once('close', () => {
-      clearTimeout(timer);
-      if (!answered) upstream.destroy();
-      done();
-    });
+    }
+  }
+
+  function onTimeout(exchange: WorkerExchange): void {
+    exchange.timedOut();
   }
 
   /** The SiteRequestStep for /api paths of sites that have api/. */

@@ -14,10 +14,16 @@ const CHECK_EVERY_BYTES = 64 * 1024;
 interface OpenLog {
   readonly stream: fs.WriteStream;
   writtenSinceCheck: number;
+  /** Lines appended during this tick, written together at its end. */
+  pending: string;
 }
 
 export class TenantLogs {
   private readonly open = new Map<string, OpenLog>();
+  private readonly unflushed = new Set<OpenLog>();
+  private flushScheduled = false;
+  private stampMs = 0;
+  private stamp = '';
 
   constructor(
     private readonly paths: DataPaths,
@@ -39,29 +45,49 @@ export class TenantLogs {
       }
       const stream = fs.createWriteStream(this.file(tenantId), { flags: 'a', mode: 0o640 });
       stream.on('error', () => this.open.delete(tenantId));
-      log = { stream, writtenSinceCheck: 0 };
+      log = { stream, writtenSinceCheck: 0, pending: '' };
       this.open.set(tenantId, log);
     }
-    const text = `${new Date().toISOString()} ${line.replace(/[\r\n]+/g, ' ')}\n`;
-    log.stream.write(text);
-    log.writtenSinceCheck += text.length;
-    if (log.writtenSinceCheck >= CHECK_EVERY_BYTES) {
-      log.writtenSinceCheck = 0;
-      log.stream.write('', () => this.rotateIfLarge(tenantId));
+    const oneLine = line.includes('\n') || line.includes('\r') ? line.replace(/[\r\n]+/g, ' ') : line;
+    log.pending += `${this.timestamp()} ${oneLine}\n`;
+    this.unflushed.add(log);
+    if (!this.flushScheduled) {
+      // One write per log per tick rather than one per line: under load the
+      // edge appends an access line for every request.
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
     }
+  }
+
+  /** Writes the lines appended so far to their files. */
+  flush(): void {
+    this.flushScheduled = false;
+    for (const log of this.unflushed) {
+      const text = log.pending;
+      log.pending = '';
+      log.stream.write(text);
+      log.writtenSinceCheck += text.length;
+      if (log.writtenSinceCheck >= CHECK_EVERY_BYTES) {
+        log.writtenSinceCheck = 0;
+        const file = log.stream.path as string;
+        log.stream.write('', () => rotateIfLarge(file, this.maxBytes));
+      }
+    }
+    this.unflushed.clear();
+  }
+
+  private timestamp(): string {
+    const now = Date.now();
+    if (now !== this.stampMs) {
+      this.stampMs = now;
+      this.stamp = new Date(now).toISOString();
+    }
+    return this.stamp;
   }
 
   /** Copy-and-truncate once the file passes the cap; keeps one old file. */
   rotateIfLarge(tenantId: string): void {
-    const file = this.file(tenantId);
-    try {
-      const st = fs.statSync(file, { throwIfNoEntry: false });
-      if (!st || st.size < this.maxBytes) return;
-      fs.copyFileSync(file, file + '.1');
-      fs.truncateSync(file, 0);
-    } catch {
-      /* the tenant may be going away */
-    }
+    rotateIfLarge(this.file(tenantId), this.maxBytes);
   }
 
   /** The last `lines` lines, oldest first, across the rotated file and the current one. */
@@ -114,13 +140,26 @@ export class TenantLogs {
   }
 
   close(tenantId: string): void {
+    this.flush();
     this.open.get(tenantId)?.stream.end();
     this.open.delete(tenantId);
   }
 
   closeAll(): Promise<void> {
+    this.flush();
     const ends = [...this.open.values()].map((l) => new Promise<void>((resolve) => l.stream.end(resolve)));
     this.open.clear();
     return Promise.all(ends).then(() => {});
+  }
+}
+
+function rotateIfLarge(file: string, maxBytes: number): void {
+  try {
+    const st = fs.statSync(file, { throwIfNoEntry: false });
+    if (!st || st.size < maxBytes) return;
+    fs.copyFileSync(file, file + '.1');
+    fs.truncateSync(file, 0);
+  } catch {
+    /* the tenant may be going away */
   }
 }

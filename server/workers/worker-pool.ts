@@ -8,7 +8,7 @@
 // Invariant: a Worker's inFlight is counted in the same tick it is chosen for
 // a request, so retiring it can never cut a request that was already routed.
 import fs from 'node:fs';
-import http from 'node:http';
+import { Pool } from 'undici';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
@@ -41,14 +41,22 @@ export class Worker {
   stopRequested = false;
   stopped: Promise<void> | undefined;
   probing = false;
-  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  /** Keep-alive connections to the worker's socket, one request at a time each. */
+  readonly dispatcher: Pool;
 
   constructor(
     readonly tenantId: string,
     readonly releaseDir: string,
     readonly socketPath: string,
     readonly launched: LaunchedWorker,
-  ) {}
+  ) {
+    this.dispatcher = new Pool('http://worker', { connect: { socketPath }, connections: 256, pipelining: 1 });
+  }
+
+  /** Closes the connections to the worker; requests still on them fail. */
+  closeConnections(): void {
+    this.dispatcher.destroy().catch(() => {});
+  }
 
   get pid(): number {
     return this.launched.pid;
@@ -189,7 +197,7 @@ export class WorkerPool {
     if (t?.current === w) t.current = undefined;
     if (t?.pending === w) t.pending = undefined;
     w.state = 'lost';
-    w.agent.destroy();
+    w.closeConnections();
     void w.launched.kill();
   }
 
@@ -305,7 +313,7 @@ export class WorkerPool {
     const wasReady = w.state === 'ready' || w.state === 'lost';
     const expected = w.stopRequested;
     w.state = 'exited';
-    w.agent.destroy();
+    w.closeConnections();
     bestEffort(() => fs.rmSync(w.socketPath, { force: true }));
     const t = this.tenants.get(w.tenantId);
     if (!t) return;
@@ -362,7 +370,7 @@ export class WorkerPool {
       w.state = 'stopping';
       this.deps.logs.append(w.tenantId, `tenantry: stopping the worker (pid ${w.pid}): ${why}`);
     }
-    w.agent.destroy();
+    w.closeConnections();
     await w.launched.kill();
   }
 
