@@ -274,7 +274,9 @@ export function createWorkerProxy(deps: WorkerProxyDeps) {
       if (this.finished) return;
       this.finished = true;
       const { res, worker } = this;
-      const neverArrived = !this.connected && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
+      // Refused, or the pool was closed because another request found the
+      // worker gone: either way this request never reached tenant code.
+      const neverArrived = !this.connected && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT' || err.code === 'UND_ERR_DESTROYED');
       if (neverArrived) deps.workers.reportUnreachable(worker);
       if (neverArrived && this.attempt === 1 && !res.headersSent && !res.destroyed) {
         void relay(this.tenantId, this.site, this.req, res, this.url, this.attempt + 1);
