@@ -1,5 +1,6 @@
 // Asks a worker over its unix socket whether it is up, and waits for a freshly
 // launched one to become healthy (or to say why it cannot).
+import fs from 'node:fs';
 import http from 'node:http';
 
 export const HEALTH_PATH = '/__tenantry/health';
@@ -51,10 +52,13 @@ export async function waitUntilHealthy(
   const started = Date.now();
   for (;;) {
     if (gone) return { kind: 'unreachable', error: 'exited' };
-    const answer = await probeHealth(socketPath, Math.max(100, Math.min(2000, until - Date.now())));
-    if (answer.kind !== 'unreachable') return answer;
+    // Until the socket exists a stat is all it takes to know: no HTTP request takes CPU from the
+    // starting worker (on a small machine they share a core). A first request waits on this loop.
+    if (fs.existsSync(socketPath)) {
+      const answer = await probeHealth(socketPath, Math.max(100, Math.min(2000, until - Date.now())));
+      if (answer.kind !== 'unreachable') return answer;
+    }
     if (Date.now() >= until) return { kind: 'unreachable', error: `not ready within ${Math.round(deadlineMs / 1000)} s` };
-    // A refused connect costs little: a first request waits on this, so ask often during a normal start.
-    await new Promise((r) => setTimeout(r, Date.now() - started < 2000 ? 3 : 50));
+    await new Promise((r) => setTimeout(r, Date.now() - started < 2000 ? 4 : 50));
   }
 }
