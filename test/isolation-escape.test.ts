@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startTestPlatform, type TestPlatform } from './helpers/harness.js';
 import { apiJson, createTenant, uploadArchive } from './helpers/deploy-archives.js';
 import { probe, probeSiteArchive } from './helpers/escape-probe.js';
+import { isAlive } from './helpers/worker-sites.js';
 import type { LayerName } from '../server/sandbox/detect.js';
 import { lookupUser, tenantUserName } from '../server/sandbox/unix-users.js';
 import { hostSeccompArch, SYSCALL_TABLES } from '../server/sandbox/seccomp-filter.js';
@@ -32,15 +33,6 @@ function uidOf(user: string): number {
   return Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
 }
 
-/** Running, not merely a zombie waiting for its parent to collect it. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

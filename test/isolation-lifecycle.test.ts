@@ -9,6 +9,7 @@ import path from 'node:path';
 import { CLI, httpRequest, startServerProcess, tempDir } from './helpers/harness.js';
 import { createTenant, uploadArchive } from './helpers/deploy-archives.js';
 import { probe, probeSiteArchive } from './helpers/escape-probe.js';
+import { isAlive } from './helpers/worker-sites.js';
 import { probeCgroups } from '../server/sandbox/cgroups.js';
 import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
 import { PLATFORM_USER } from '../server/supervisor/supervisor.js';
@@ -30,14 +31,6 @@ after(async () => {
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Users and cgroups a server process made for these tenants (the server itself can no longer clean up). */
 async function removeLeftovers(tenantIds: string[]): Promise<void> {

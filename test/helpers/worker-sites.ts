@@ -127,10 +127,11 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 1
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Running, not merely a zombie waiting for its parent to collect it. */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
