@@ -14,12 +14,8 @@ export type SiteRequestStep = (tenantId: string, site: SiteIndex, req: IncomingM
 
 export function createTenantSiteHandler(p: Platform, steps: readonly SiteRequestStep[] = []) {
   return (tenantId: string, req: IncomingMessage, res: ServerResponse): void => {
-    let site: SiteIndex | undefined;
-    try {
-      site = p.sites.get(tenantId);
-    } catch (err) {
-      p.log.error('cannot load live release', { tenant: tenantId, err });
-    }
+    // Undefined when the tenant has no live release or it failed to load (logged there).
+    const site = p.sites.get(tenantId);
     if (!site) {
       sendPlain(res, 503, 'Service Unavailable: this site has no live release.', { 'Retry-After': '30' });
       return;

@@ -10,8 +10,13 @@ import { readManifest, scanReleaseAsync, writeManifest } from './release-manifes
 import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './file-cache.js';
 import { needsCompression, precompressSite } from './precompress.js';
 
+/** How long a release that failed to load is left alone before the next try. */
+const LOAD_RETRY_MS = 30_000;
+
 export class SiteRegistry {
   private readonly sites = new Map<string, SiteIndex>();
+  /** Tenants whose live release could not be loaded, and when: not retried on every request. */
+  private readonly loadFailures = new Map<string, number>();
   readonly fileCache: FileCache;
   /** Compression runs one release at a time, in this order. */
   private compressQueue: Promise<void> = Promise.resolve();
@@ -35,7 +40,18 @@ export class SiteRegistry {
     } catch {
       return undefined;
     }
-    const { site, fromManifest } = loadSiteIndex(releaseDir);
+    const failedAt = this.loadFailures.get(tenantId);
+    if (failedAt !== undefined && Date.now() - failedAt < LOAD_RETRY_MS) return undefined;
+    let loaded: ReturnType<typeof loadSiteIndex>;
+    try {
+      loaded = loadSiteIndex(releaseDir);
+    } catch (err) {
+      this.loadFailures.set(tenantId, Date.now());
+      this.log.error('cannot load the live release; retrying in 30 s', { tenant: tenantId, release: releaseDir, err });
+      return undefined;
+    }
+    this.loadFailures.delete(tenantId);
+    const { site, fromManifest } = loaded;
     if (!fromManifest) this.storeManifest(site);
     this.logWarnings(site);
     this.set(tenantId, site);
@@ -57,6 +73,7 @@ export class SiteRegistry {
   }
 
   set(tenantId: string, site: SiteIndex): void {
+    this.loadFailures.delete(tenantId);
     const previous = this.sites.get(tenantId);
     this.sites.set(tenantId, site);
     if (previous && previous !== site) this.release(previous);
