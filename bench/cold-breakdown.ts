@@ -17,13 +17,13 @@ import { createSandbox, platformCodePaths } from '../server/sandbox/sandbox.js';
 import { detectIsolation } from '../server/sandbox/detect.js';
 import { SandboxedLauncher } from '../server/sandbox/sandboxed-launcher.js';
 import type { CgroupDriver } from '../server/sandbox/cgroups.js';
-import type { WorkerLauncher } from '../server/supervisor/worker-launch.js';
-import { probeHealth, waitUntilHealthy } from '../server/workers/health-check.js';
-import { DEFAULT_LIMITS } from '../server/tenants/limits.js';
+import type { WorkerLauncher } from '../server/launch/worker-launch.js';
+import { probeHealth, waitUntilHealthy } from '../server/pool/health-check.js';
+import { DEFAULT_LIMITS } from '../server/model/limits.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '7' }, cpu: { type: 'string' } } });
 const RUNS = Number(values.runs);
-const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../server/worker/main.js');
+import { WORKER_ENTRY } from '../server/launch/entries.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

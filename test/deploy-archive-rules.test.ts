@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ArchiveJudge, ArchiveRuleError, normalizeEntryPath, symlinkStaysInside } from '../server/deploy/archive-rules.js';
-import { resolveConfined } from '../server/deploy/release-links.js';
+import { resolveConfined } from '../server/deploy/archive-links.js';
 import { tempDir } from './helpers/harness.js';
 
 test('entry names: normalised, or refused with the rule', () => {

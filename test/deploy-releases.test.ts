@@ -254,7 +254,7 @@ test('the tenant lock: a second deploy waits its turn, and gives up with 409 aft
 });
 
 test('retention choice: the live release counts among the kept ones even when it is old', async () => {
-  const { releasesToPrune } = await import('../server/deploy/retention.js');
+  const { releasesToPrune } = await import('../server/releases/retention.js');
   const d = (id: string, status: 'ready' | 'failed' | 'pruned' = 'ready') =>
     ({ id, tenantId: 't', createdAt: '', source: 'upload', message: null, actor: 'a', status, files: 1, bytes: 1, error: null }) as const;
   const history = [d('d6'), d('d5', 'failed'), d('d4'), d('d3'), d('d2', 'pruned'), d('d1')];

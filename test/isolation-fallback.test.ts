@@ -15,8 +15,8 @@ import { applyTenantFileModes, hardenDataFolder } from '../server/sandbox/file-m
 import { platformCodePaths } from '../server/sandbox/sandbox.js';
 import { SandboxedLauncher } from '../server/sandbox/sandboxed-launcher.js';
 import { ensureSystemUser, findTool, removeSystemUser } from '../server/sandbox/unix-users.js';
-import { WORKER_ENTRY } from '../server/supervisor/supervisor.js';
-import { DEFAULT_LIMITS } from '../server/tenants/limits.js';
+import { WORKER_ENTRY } from '../server/launch/entries.js';
+import { DEFAULT_LIMITS } from '../server/model/limits.js';
 
 function post(socketPath: string, body: unknown): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {

@@ -16,9 +16,9 @@ import { DataPaths } from '../server/paths.js';
 import { createSandbox } from '../server/sandbox/sandbox.js';
 import { serveEdgeRequests } from '../server/supervisor/edge-requests.js';
 import { MAX_FRAME_BYTES, readFrames, writeFrame } from '../server/supervisor/ipc-protocol.js';
-import { DEFAULT_LIMITS } from '../server/tenants/limits.js';
+import { DEFAULT_LIMITS } from '../server/model/limits.js';
 
-const WORKER_ENTRY = '/opt/tenantry/dist/server/worker/main.js';
+const WORKER_ENTRY = '/opt/tenantry/dist/server/runtime/main.js';
 
 interface Peer {
   readonly socket: net.Socket;

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './helpers/harness.js';
-import { FileCache } from '../server/site/file-cache.js';
-import { makeVariant, type FileVariant } from '../server/site/site-index.js';
+import { FileCache } from '../server/static/serve/file-cache.js';
+import { makeVariant, type FileVariant } from '../server/static/index/site-index.js';
 
 function variants(dir: string, sizes: number[]): FileVariant[] {
   return sizes.map((size, i) => {

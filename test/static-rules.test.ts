@@ -3,13 +3,13 @@
 // Accept-Encoding, hashed asset names and content types.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluateRedirects, parseRedirects, type RedirectOutcome } from '../server/site/redirect-rules.js';
-import { headersForPath, parseHeaders } from '../server/site/header-rules.js';
-import { parseByteRange } from '../server/edge/byte-range.js';
-import { parseAcceptEncoding } from '../server/edge/accept-encoding.js';
-import { hasContentHash, cacheControlFor } from '../server/site/cache-policy.js';
-import { contentTypeFor, isCompressible } from '../server/site/content-type.js';
-import { decodeRequestPath } from '../server/edge/static-files.js';
+import { evaluateRedirects, parseRedirects, type RedirectOutcome } from '../server/static/index/redirect-rules.js';
+import { headersForPath, parseHeaders } from '../server/static/index/header-rules.js';
+import { parseByteRange } from '../server/static/serve/byte-range.js';
+import { parseAcceptEncoding } from '../server/static/serve/accept-encoding.js';
+import { hasContentHash, cacheControlFor } from '../server/static/index/cache-policy.js';
+import { contentTypeFor, isCompressible } from '../server/static/index/content-type.js';
+import { decodeRequestPath } from '../server/static/serve/static-files.js';
 
 function run(rulesText: string, path: string, opts: { query?: string; host?: string; exists?: boolean } = {}): RedirectOutcome | undefined {
   return evaluateRedirects(parseRedirects(rulesText), { path, query: opts.query ?? '', host: opts.host ?? 'site.example', exists: opts.exists ?? false });

@@ -11,8 +11,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { startTestPlatform, type TestPlatform } from './helpers/harness.js';
 import { publishSite } from './helpers/site-release.js';
-import { loadSiteIndex } from '../server/site/site-index.js';
-import { SiteRegistry } from '../server/site/site-registry.js';
+import { loadSiteIndex } from '../server/static/index/site-index.js';
+import { SiteRegistry } from '../server/static/site-registry.js';
 
 interface Answer {
   status: number;

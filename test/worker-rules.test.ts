@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildRouteTable, routeForFile } from '../server/worker/route-table.js';
-import { handlersOf } from '../server/worker/route-loader.js';
-import { CrashHistory, CRASH_LOOP_HOLD_MS } from '../server/workers/crash-history.js';
-import { TenantLogs } from '../server/workers/tenant-logs.js';
+import { buildRouteTable, routeForFile } from '../server/runtime/route-table.js';
+import { handlersOf } from '../server/runtime/route-loader.js';
+import { CrashHistory, CRASH_LOOP_HOLD_MS } from '../server/pool/crash-history.js';
+import { TenantLogs } from '../server/tenants/tenant-logs.js';
 import { DataPaths } from '../server/paths.js';
-import { buildWorkerEnv, envKeyProblem } from '../server/workers/worker-env.js';
+import { buildWorkerEnv, envKeyProblem } from '../server/pool/worker-env.js';
 import { tempDir } from './helpers/harness.js';
 
 test('route files map to paths', () => {

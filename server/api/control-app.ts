@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { createAuthenticator } from './auth.js';
 import { errorMiddleware, notFoundMiddleware } from './error-middleware.js';
 import { tenantsRouter } from './tenants-routes.js';

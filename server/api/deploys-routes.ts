@@ -10,7 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { actorName, requireScope } from './auth.js';
 import { AppError } from '../errors.js';
 

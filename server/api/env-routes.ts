@@ -2,10 +2,10 @@
 // PUT replaces the whole set (values are never shown back); GET lists the keys.
 // A change restarts the tenant's worker (gracefully) and lifts a crash-loop hold.
 import { Router } from 'express';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { actorName, requireScope } from './auth.js';
 import { AppError } from '../errors.js';
-import { envKeyProblem, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS } from '../workers/worker-env.js';
+import { envKeyProblem, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS } from '../pool/worker-env.js';
 
 /** The JSON body -> a validated {KEY: "value"} map; the first problem is a 400. */
 export function parseEnvBody(body: unknown): Record<string, string> {

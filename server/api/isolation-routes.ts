@@ -1,6 +1,6 @@
 // GET /api/v1/isolation (admin): every isolation layer, active or missing, and why.
 import express, { type Router } from 'express';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { requireAdmin } from './auth.js';
 import { summarizeReport } from '../sandbox/detect.js';
 

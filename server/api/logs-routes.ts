@@ -1,7 +1,7 @@
 // GET /api/v1/tenants/:id/logs?lines=N: the tenant's site log (worker output,
 // access lines, worker starts and stops), newest last.
 import { Router } from 'express';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { requireScope } from './auth.js';
 import { AppError } from '../errors.js';
 

@@ -1,13 +1,13 @@
 // /api/v1/tenants: create, list, show, change, delete (admin only).
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { actorName, requireAdmin } from './auth.js';
 import { parseBody } from './validate.js';
 import { tenantView } from './tenant-view.js';
-import { limitsPatchSchema } from '../tenants/limits.js';
+import { limitsPatchSchema } from '../model/limits.js';
 import { AppError } from '../errors.js';
-import { isValidTenantId } from '../tenants/tenant-id.js';
+import { isValidTenantId } from '../model/tenant-id.js';
 
 const createSchema = z.strictObject({
   id: z.unknown(),

@@ -1,7 +1,7 @@
 // /api/v1/tenants/:id/tokens: tenant tokens, shown once, stored hashed.
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { actorName, requireAdmin } from './auth.js';
 import { parseBody } from './validate.js';
 import { ALL_SCOPES, type Scope } from '../db/store.js';

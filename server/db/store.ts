@@ -1,7 +1,7 @@
 // Typed queries over the platform database, one small section per table.
 // Every statement is prepared once. Nothing here knows about HTTP.
 import type { Db } from './database.js';
-import { effectiveLimits, type Limits, type LimitsPatch } from '../tenants/limits.js';
+import { effectiveLimits, type Limits, type LimitsPatch } from '../model/limits.js';
 
 export type Network = 'none' | 'all';
 

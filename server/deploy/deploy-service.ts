@@ -15,7 +15,7 @@ import type { TenantLifecycleHooks, TenantService } from '../tenants/tenant-serv
 import { newDeployId } from '../auth/token-hash.js';
 import { ArchiveRuleError, type ArchiveLimits } from './archive-rules.js';
 import { extractArchive } from './extract-archive.js';
-import { releasesToPrune } from './retention.js';
+import { releasesToPrune } from '../releases/retention.js';
 import { TenantLocks } from './tenant-lock.js';
 
 export type DeploySource = 'upload' | 'git';

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { ArchiveJudge, ArchiveRuleError, formatMiB, type ArchiveLimits } from './archive-rules.js';
-import { findBadLink } from './release-links.js';
+import { findBadLink } from './archive-links.js';
 
 export interface ExtractResult {
   /** The folder that becomes the release (the tree, or its single top folder). */

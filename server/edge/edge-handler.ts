@@ -1,7 +1,7 @@
 // The edge's request entry: Host -> platform (control API) or a tenant's site.
 // One Map lookup per request; no database query.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Platform } from '../platform.js';
+import type { Platform } from '../app/platform.js';
 import { normalizeHost } from '../tenants/domain-map.js';
 import { createControlApp } from '../api/control-app.js';
 import { createTenantSiteHandler, type SiteRequestStep } from './tenant-site-handler.js';

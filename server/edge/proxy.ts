@@ -7,12 +7,12 @@ import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { TLSSocket } from 'node:tls';
-import type { SiteIndex } from '../site/site-index.js';
+import type { SiteIndex } from '../static/index/site-index.js';
 import type { Logger } from '../log.js';
-import type { TenantLogs } from '../workers/tenant-logs.js';
-import { WorkerUnavailableError, type Worker, type WorkerPool } from '../workers/worker-pool.js';
+import type { TenantLogs } from '../tenants/tenant-logs.js';
+import { WorkerUnavailableError, type Worker, type WorkerPool } from '../pool/worker-pool.js';
 import type { SiteRequestStep } from './tenant-site-handler.js';
-import { decodeRequestPath } from './static-files.js';
+import { decodeRequestPath } from '../static/serve/static-files.js';
 import { ERRORS, type ErrorCode } from '../errors.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);

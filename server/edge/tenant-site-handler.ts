@@ -1,9 +1,9 @@
 // A request on a tenant's domain: its live release's static files. Dynamic
 // routes (api/) are handed to the tenant's worker by the route step set here.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Platform } from '../platform.js';
-import type { SiteIndex } from '../site/site-index.js';
-import { applySiteRules, serveStatic } from './static-files.js';
+import type { Platform } from '../app/platform.js';
+import type { SiteIndex } from '../static/index/site-index.js';
+import { applySiteRules, serveStatic } from '../static/serve/static-files.js';
 import { sendPlain } from './plain-pages.js';
 
 /**

@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Store } from '../db/store.js';
 import type { DataPaths } from '../paths.js';
-import type { SiteRegistry } from '../site/site-registry.js';
-import type { SiteIndex } from '../site/site-index.js';
+import type { SiteRegistry } from '../static/site-registry.js';
+import type { SiteIndex } from '../static/index/site-index.js';
 import type { Logger } from '../log.js';
 import { pointLiveAt, readLiveDeployId } from './live-link.js';
 

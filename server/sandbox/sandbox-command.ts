@@ -11,9 +11,9 @@
 //
 // Without bwrap, `unshare` gives the namespaces (no file view, no seccomp).
 import path from 'node:path';
-import type { WorkerLaunchSpec } from '../supervisor/worker-launch.js';
+import type { WorkerLaunchSpec } from '../launch/worker-launch.js';
 import type { UnixIdentity } from './unix-users.js';
-import { workerNodeFlags } from '../supervisor/node-flags.js';
+import { workerNodeFlags } from '../launch/node-flags.js';
 
 export interface SandboxTools {
   readonly sh: string;

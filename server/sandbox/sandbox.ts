@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { IsolationMode } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
-import type { WorkerLauncher } from '../supervisor/worker-launch.js';
+import type { WorkerLauncher } from '../launch/worker-launch.js';
 import { describeReport, detectIsolation, strictRefusal, type IsolationReport, type SandboxCapabilities } from './detect.js';
 import { applyTenantFileModes, hardenDataFolder, sealRelease, sealReleaseAsPlatform, type PlatformIdentity } from './file-modes.js';
 import { SandboxedLauncher } from './sandboxed-launcher.js';

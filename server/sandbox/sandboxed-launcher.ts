@@ -6,13 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../log.js';
-import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../supervisor/worker-launch.js';
+import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../launch/worker-launch.js';
 import type { CgroupDriver, WorkerCgroup } from './cgroups.js';
 import type { PlatformIdentity } from './file-modes.js';
 import { buildSandboxCommand, filterWorkerEnv, type HostPathKind, type SandboxTools } from './sandbox-command.js';
 import { lookupUser, tenantUserName, type UnixIdentity } from './unix-users.js';
 import { mkdirBeneath, openBeneath, removeBeneath } from './safe-path.js';
-import { LIMITS_IN_FORCE, LIMITS_REQUEST } from '../worker/startup-handshake.js';
+import { LIMITS_IN_FORCE, LIMITS_REQUEST } from '../launch/startup-handshake.js';
 
 export interface SandboxedLauncherOptions {
   /** The data folder: every path of a spec lies below it, and is reached without following links. */

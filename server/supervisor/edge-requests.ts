@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import type { LaunchedWorker, WorkerLaunchSpec } from './worker-launch.js';
+import type { LaunchedWorker, WorkerLaunchSpec } from '../launch/worker-launch.js';
 import { readFrames, requestSchema, writeFrame, type SupervisorMessage, type SupervisorRequest } from './ipc-protocol.js';
 
 /** Why a spec is refused; undefined when it names only what belongs to its tenant. */

@@ -7,7 +7,7 @@
 // which is disconnected right after.
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
-import { isValidTenantId } from '../tenants/tenant-id.js';
+import { isValidTenantId } from '../model/tenant-id.js';
 
 /** Largest frame accepted: a launch spec with the biggest allowed environment fits with room. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;

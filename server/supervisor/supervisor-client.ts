@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { IsolationReport } from '../sandbox/detect.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { readFrames, supervisorMessageSchema, writeFrame, type SupervisorRequest } from './ipc-protocol.js';
-import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from './worker-launch.js';
+import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../launch/worker-launch.js';
 
 const REQUEST_DEADLINE_MS = 60_000;
 

@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -16,12 +15,9 @@ import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 import { handDataFolderTo } from '../sandbox/file-modes.js';
 import { ensureSystemUser, type UnixIdentity } from '../sandbox/unix-users.js';
 import { serveEdgeRequests } from './edge-requests.js';
+import { EDGE_ENTRY, WORKER_ENTRY } from '../launch/entries.js';
 
 export const PLATFORM_USER = 'tenantry';
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const EDGE_ENTRY = path.join(here, 'edge-process.js');
-/** The same file the worker pool names; the supervisor launches nothing else. */
-export const WORKER_ENTRY = path.resolve(here, '../worker/main.js');
 const STOP_DEADLINE_MS = 15_000;
 
 /** The edge's environment: the platform's settings and little else; never secrets of the host. */

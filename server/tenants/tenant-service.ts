@@ -11,10 +11,10 @@ import type { ReleaseManager } from '../releases/release-manager.js';
 import { copyStarterSite } from '../releases/starter-site.js';
 import { newDeployId } from '../auth/token-hash.js';
 import type { DomainMap } from './domain-map.js';
-import { normalizeDomain } from './domain-name.js';
-import type { LimitsPatch } from './limits.js';
-import { isValidTenantId } from './tenant-id.js';
-import type { SiteRegistry } from '../site/site-registry.js';
+import { normalizeDomain } from '../model/domain-name.js';
+import type { LimitsPatch } from '../model/limits.js';
+import { isValidTenantId } from '../model/tenant-id.js';
+import type { SiteRegistry } from '../static/site-registry.js';
 
 /**
  * Lifecycle steps other subsystems attach to (Unix users, git repositories,

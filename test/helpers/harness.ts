@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type Config } from '../../server/config.js';
 import { silentLogger } from '../../server/log.js';
-import { startServer, type RunningServer } from '../../server/serve.js';
+import { startServer, type RunningServer } from '../../server/app/serve.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI = path.join(REPO_ROOT, 'bin/tenantry.js');

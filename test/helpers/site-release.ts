@@ -2,7 +2,7 @@
 // the real ReleaseManager (as the deploy pipeline does after unpacking).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Platform } from '../../server/platform.js';
+import type { Platform } from '../../server/app/platform.js';
 import { newDeployId } from '../../server/auth/token-hash.js';
 
 export type SiteFiles = Record<string, string | Buffer>;

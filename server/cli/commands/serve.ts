@@ -1,7 +1,7 @@
 // tenantry serve [--port N] [--data-dir D] ...: runs the platform in the foreground.
 import { ConfigError, loadConfig, type Config } from '../../config.js';
 import { createLogger, type Logger } from '../../log.js';
-import { startServer } from '../../serve.js';
+import { startServer } from '../../app/serve.js';
 import { CliError } from '../api-client.js';
 import { shouldSupervise, startSupervisor } from '../../supervisor/supervisor.js';
 

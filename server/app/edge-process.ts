@@ -6,8 +6,8 @@
 import net from 'node:net';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { startServer } from '../serve.js';
-import { connectSupervisedSandbox, SupervisorClient } from './supervisor-client.js';
+import { startServer } from './serve.js';
+import { connectSupervisedSandbox, SupervisorClient } from '../supervisor/supervisor-client.js';
 
 const SUPERVISOR_FD = 4;
 const HANDOVER_DEADLINE_MS = 10_000;

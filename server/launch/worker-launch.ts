@@ -2,7 +2,7 @@
 // edge) and "how it is run" (plain child process, or a sandbox under the
 // tenant's own user with namespaces, seccomp and cgroups, done by the
 // supervisor). The pool sees only this interface.
-import type { Limits } from '../tenants/limits.js';
+import type { Limits } from '../model/limits.js';
 import type { Network } from '../db/store.js';
 
 export interface WorkerLaunchSpec {

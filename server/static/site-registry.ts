@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import type { DataPaths } from '../paths.js';
 import { silentLogger, type Logger } from '../log.js';
-import { assembleSiteIndex, loadSiteIndex, type SiteIndex } from './site-index.js';
-import { readManifest, scanReleaseAsync, writeManifest } from './release-manifest.js';
-import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './file-cache.js';
-import { needsCompression, precompressSite } from './precompress.js';
+import { assembleSiteIndex, loadSiteIndex, type SiteIndex } from './index/site-index.js';
+import { readManifest, scanReleaseAsync, writeManifest } from './index/release-manifest.js';
+import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './serve/file-cache.js';
+import { needsCompression, precompressSite } from './index/precompress.js';
 
 /** How long a release that failed to load is left alone before the next try. */
 const LOAD_RETRY_MS = 30_000;

@@ -10,21 +10,20 @@
 import fs from 'node:fs';
 import { Pool } from 'undici';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import type { Store, TenantRecord } from '../db/store.js';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
-import type { SiteIndex } from '../site/site-index.js';
+import type { SiteIndex } from '../static/index/site-index.js';
 import type { ActivationHooks } from '../releases/release-manager.js';
 import type { TenantLifecycleHooks } from '../tenants/tenant-service.js';
-import type { LaunchedWorker, WorkerExit, WorkerLauncher } from '../supervisor/worker-launch.js';
+import type { LaunchedWorker, WorkerExit, WorkerLauncher } from '../launch/worker-launch.js';
+import { WORKER_ENTRY } from '../launch/entries.js';
 import { CrashHistory, CRASH_LOOP_HOLD_MS } from './crash-history.js';
 import { probeHealth, waitUntilHealthy } from './health-check.js';
 import { buildWorkerEnv } from './worker-env.js';
-import type { TenantLogs } from './tenant-logs.js';
+import type { TenantLogs } from '../tenants/tenant-logs.js';
 
-export const WORKER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../worker/main.js');
 const START_DEADLINE_MS = 15_000;
 const HANG_PROBE_MS = 2_000;
 /** A worker started for a deploy that never went live is stopped after this. */

@@ -2,13 +2,13 @@
 // listen, and print what the operator needs (URL, admin token once, demo URL).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from './config.js';
-import type { Logger } from './log.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
 import type net from 'node:net';
 import { createPlatform, type Platform } from './platform.js';
-import type { Sandbox } from './sandbox/sandbox.js';
-import { createEdgeHandler } from './edge/edge-handler.js';
-import { createWorkerProxy } from './edge/proxy.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { createEdgeHandler } from '../edge/edge-handler.js';
+import { createWorkerProxy } from '../edge/proxy.js';
 
 export interface RunningServer {
   readonly platform: Platform;

@@ -1,22 +1,22 @@
 // The platform's parts, built once and wired together. Everything that serves
 // requests or runs commands receives this object instead of reaching for globals.
 import fs from 'node:fs';
-import type { Config } from './config.js';
-import { openDatabase } from './db/database.js';
-import { Store } from './db/store.js';
-import { loadSecrets, type PlatformSecrets } from './auth/secrets.js';
-import type { Logger } from './log.js';
-import { DataPaths } from './paths.js';
-import { DomainMap } from './tenants/domain-map.js';
-import { SiteRegistry } from './site/site-registry.js';
-import { ReleaseManager } from './releases/release-manager.js';
-import { TenantService } from './tenants/tenant-service.js';
-import { GitService } from './git/git-service.js';
-import { DeployService } from './deploy/deploy-service.js';
-import { TenantLogs } from './workers/tenant-logs.js';
-import { WorkerPool } from './workers/worker-pool.js';
-import { PlainWorkerLauncher } from './supervisor/plain-launcher.js';
-import { createSandbox, type Sandbox } from './sandbox/sandbox.js';
+import type { Config } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { Store } from '../db/store.js';
+import { loadSecrets, type PlatformSecrets } from '../auth/secrets.js';
+import type { Logger } from '../log.js';
+import { DataPaths } from '../paths.js';
+import { DomainMap } from '../tenants/domain-map.js';
+import { SiteRegistry } from '../static/site-registry.js';
+import { ReleaseManager } from '../releases/release-manager.js';
+import { TenantService } from '../tenants/tenant-service.js';
+import { GitService } from '../git/git-service.js';
+import { DeployService } from '../deploy/deploy-service.js';
+import { TenantLogs } from '../tenants/tenant-logs.js';
+import { WorkerPool } from '../pool/worker-pool.js';
+import { PlainWorkerLauncher } from '../sandbox/plain-launcher.js';
+import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 
 export interface Platform {
   readonly config: Config;

@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 import { MANIFEST_DIR, writeManifest, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
 import { makeVariant, type SiteFile, type SiteIndex } from './site-index.js';
 

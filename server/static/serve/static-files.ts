@@ -6,10 +6,10 @@
 // no rule compilation. Small files come from the shared memory cache.
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FileVariant, SiteFile, SiteIndex } from '../site/site-index.js';
-import type { FileCache } from '../site/file-cache.js';
-import { evaluateRedirects } from '../site/redirect-rules.js';
-import { headersForPath, headersOfRules, matchingHeaderRules } from '../site/header-rules.js';
+import type { FileVariant, SiteFile, SiteIndex } from '../index/site-index.js';
+import type { FileCache } from './file-cache.js';
+import { evaluateRedirects } from '../index/redirect-rules.js';
+import { headersForPath, headersOfRules, matchingHeaderRules } from '../index/header-rules.js';
 import {
   errorPageHeaders,
   notModifiedHeaders,
@@ -18,9 +18,9 @@ import {
   plainHeaders,
   prepareHeaders,
   type PreparedHeaders,
-} from '../site/response-headers.js';
-import { HSTS } from '../site/security-headers.js';
-import { normalizeHost } from '../tenants/domain-map.js';
+} from './response-headers.js';
+import { HSTS } from './security-headers.js';
+import { normalizeHost } from '../../tenants/domain-map.js';
 import { acceptedEncodings } from './accept-encoding.js';
 import { parseByteRange } from './byte-range.js';
 

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { loadRoutes } from './route-loader.js';
 import { createWorkerApp, type RouteState } from './worker-app.js';
-import { awaitLimitsInForce } from './startup-handshake.js';
+import { awaitLimitsInForce } from '../launch/startup-handshake.js';
 
 const { values } = parseArgs({
   options: {

@@ -5,8 +5,8 @@
 // worker sees end-of-file and exits, so no worker outlives the platform.
 import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from './worker-launch.js';
-import { workerNodeFlags } from './node-flags.js';
+import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../launch/worker-launch.js';
+import { workerNodeFlags } from '../launch/node-flags.js';
 
 const TERM_GRACE_MS = 2000;
 

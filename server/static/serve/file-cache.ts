@@ -4,7 +4,7 @@
 // the release index (open + read + close, no stat); concurrent misses of one
 // file share a single read.
 import fs from 'node:fs';
-import type { FileVariant } from './site-index.js';
+import type { FileVariant } from '../index/site-index.js';
 
 export interface FileCacheOptions {
   /** Total bytes held across tenants. */

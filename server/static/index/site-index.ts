@@ -11,7 +11,7 @@ import { cacheControlFor } from './cache-policy.js';
 import { NO_REDIRECTS, parseRedirects, type RedirectRules } from './redirect-rules.js';
 import { NO_HEADER_RULES, parseHeaders, type HeaderRules } from './header-rules.js';
 import { readManifest, scanRelease, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
-import type { PreparedHeaders } from './response-headers.js';
+import type { PreparedHeaders } from '../serve/response-headers.js';
 
 export { contentTypeFor } from './content-type.js';
 

@@ -1,8 +1,8 @@
 // Response headers of a file, as flat [name, value, name, value, ...] arrays
 // that res.writeHead() takes as they are. Built once per (route, encoding) on
 // first use and kept: a request only picks an array.
-import type { Encoding, FileVariant, SiteFile } from './site-index.js';
-import { REVALIDATE } from './cache-policy.js';
+import type { Encoding, FileVariant, SiteFile } from '../index/site-index.js';
+import { REVALIDATE } from '../index/cache-policy.js';
 import { SECURITY_HEADERS } from './security-headers.js';
 
 export type HeaderPair = readonly [string, string];

@@ -1,0 +1,12 @@
+// The two scripts the platform starts as processes of their own. Paths, not
+// imports: the root supervisor never loads the code it launches.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const serverRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The runtime inside a tenant's sandbox (server/runtime/main.ts, compiled). */
+export const WORKER_ENTRY = path.join(serverRoot, 'runtime', 'main.js');
+
+/** The unprivileged edge process (server/app/edge-process.ts, compiled). */
+export const EDGE_ENTRY = path.join(serverRoot, 'app', 'edge-process.js');
