@@ -1,6 +1,6 @@
 // The one catalogue of API errors: a stable snake_case code, an HTTP status and
-// a default message. Handlers throw these; server/api/error-middleware.ts turns
-// them into `{"error": {"code", "message"}}`. Callers branch on `code`, never on text.
+// a default message. Handlers throw these (or the edge sends them with
+// error-response.ts); every answer is `{"error": {"code", "message"}}`. Callers branch on `code`, never on text.
 
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request is not valid.' },
@@ -14,6 +14,7 @@ export const ERRORS = {
   not_found: { status: 404, message: 'Not found.' },
   tenant_not_found: { status: 404, message: 'No such tenant.' },
   deploy_not_found: { status: 404, message: 'No such deploy.' },
+  unknown_host: { status: 404, message: 'No site is configured for this host name.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   tenant_exists: { status: 409, message: 'A tenant with this id already exists.' },
   domain_taken: { status: 409, message: 'This domain belongs to another tenant.' },
@@ -27,6 +28,7 @@ export const ERRORS = {
   internal_error: { status: 500, message: 'Something went wrong on our side.' },
   worker_failed: { status: 502, message: "The site's dynamic route failed before it answered." },
   worker_unavailable: { status: 503, message: 'The site is temporarily unavailable.' },
+  no_live_release: { status: 503, message: 'This site has no live release.' },
   worker_timeout: { status: 504, message: "The site's dynamic route did not answer in time." },
 } as const satisfies Record<string, { status: number; message: string }>;
 

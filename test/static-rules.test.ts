@@ -9,7 +9,7 @@ import { parseByteRange } from '../server/static/serve/byte-range.js';
 import { parseAcceptEncoding } from '../server/static/serve/accept-encoding.js';
 import { hasContentHash, cacheControlFor } from '../server/static/index/cache-policy.js';
 import { contentTypeFor, isCompressible } from '../server/static/index/content-type.js';
-import { decodeRequestPath } from '../server/static/serve/static-files.js';
+import { decodeRequestPath } from '../server/static/serve/request-path.js';
 
 function run(rulesText: string, path: string, opts: { query?: string; host?: string; exists?: boolean } = {}): RedirectOutcome | undefined {
   return evaluateRedirects(parseRedirects(rulesText), { path, query: opts.query ?? '', host: opts.host ?? 'site.example', exists: opts.exists ?? false });

@@ -1,22 +1,47 @@
-// The control API (CONTRACT.md section 4), served only on the platform host.
+// The platform host's application: /healthz, the control API (/api/v1), git
+// smart HTTP (/git) and the platform's own pages. The edge hands it every
+// request whose Host is the platform host. Each router gets the few services
+// it uses, and is mounted under its own prefix.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import express, { type Express } from 'express';
+import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
-import type { Platform } from '../app/platform.js';
-import { createAuthenticator } from './auth.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../db/store.js';
+import type { PrincipalResolver } from '../auth/principal.js';
+import type { IsolationReport } from '../sandbox/detect.js';
+import type { TenantService } from '../tenants/tenant-service.js';
+import type { TenantLogs } from '../tenants/tenant-logs.js';
+import type { WorkerPool } from '../pool/worker-pool.js';
+import type { DeployService } from '../deploy/deploy-service.js';
+import type { GitService } from '../git/git-service.js';
+import { gitHttpHandler } from '../git/git-http.js';
+import { authenticate } from './auth-middleware.js';
 import { errorMiddleware, notFoundMiddleware } from './error-middleware.js';
 import { tenantsRouter } from './tenants-routes.js';
 import { tokensRouter } from './tokens-routes.js';
 import { deploysRouter } from './deploys-routes.js';
 import { envRouter } from './env-routes.js';
 import { logsRouter } from './logs-routes.js';
-import { gitHttpHandler } from '../git/git-http.js';
 import { isolationRouter } from './isolation-routes.js';
 
 const PLATFORM_PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../public');
 
-export function createControlApp(p: Platform): Express {
+export interface ControlAppDeps {
+  readonly log: Logger;
+  readonly store: Store;
+  /** The master secret (tokens are stored as keyed hashes). */
+  readonly secret: string;
+  readonly principalFor: PrincipalResolver;
+  readonly isolation: IsolationReport;
+  readonly tenants: TenantService;
+  readonly siteLogs: TenantLogs;
+  readonly workers: WorkerPool;
+  readonly deploys: DeployService;
+  readonly git: GitService;
+}
+
+export function createControlApp(d: ControlAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -27,23 +52,25 @@ export function createControlApp(p: Platform): Express {
     res.json({ ok: true });
   });
 
-  const { authenticate, principalFor } = createAuthenticator(p.store, p.secrets);
   // git smart HTTP: Basic auth of its own, and the raw body (a pack stream) untouched.
-  app.use('/git', gitHttpHandler({ git: p.git, store: p.store, principalFor, log: p.log }));
-  const api = express.Router();
-  api.use(authenticate);
-  api.use(express.json({ limit: '1mb' }));
-  api.use(tenantsRouter(p));
-  api.use(tokensRouter(p));
-  api.use(deploysRouter(p));
-  api.use(envRouter(p));
-  api.use(logsRouter(p));
-  api.use(isolationRouter(p));
+  app.use('/git', gitHttpHandler({ git: d.git, store: d.store, principalFor: d.principalFor, log: d.log }));
+
+  // Every /api/v1 route needs a token; bodies are read per route, after its scope check.
+  const api = Router();
+  api.use(authenticate(d.principalFor));
+  api.use('/isolation', isolationRouter(d.isolation));
+  api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store }));
+  const tenant = Router({ mergeParams: true });
+  tenant.use('/tokens', tokensRouter({ tenants: d.tenants, store: d.store, secret: d.secret }));
+  tenant.use('/deploys', deploysRouter({ tenants: d.tenants, deploys: d.deploys }));
+  tenant.use('/env', envRouter({ tenants: d.tenants, store: d.store, workers: d.workers }));
+  tenant.use('/logs', logsRouter({ tenants: d.tenants, siteLogs: d.siteLogs }));
+  api.use('/tenants/:id', tenant);
   app.use('/api/v1', api);
 
   // The platform's own pages (public/): what a browser opening the platform host sees.
   app.use(express.static(PLATFORM_PUBLIC_DIR, { index: 'index.html', dotfiles: 'ignore' }));
   app.use(notFoundMiddleware);
-  app.use(errorMiddleware(p.log));
+  app.use(errorMiddleware(d.log));
   return app;
 }

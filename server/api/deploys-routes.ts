@@ -10,8 +10,10 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
-import type { Platform } from '../app/platform.js';
-import { actorName, requireScope } from './auth.js';
+import type { TenantService } from '../tenants/tenant-service.js';
+import type { DeployService } from '../deploy/deploy-service.js';
+import { actorName } from '../auth/principal.js';
+import { requireScope } from './auth-middleware.js';
 import { AppError } from '../errors.js';
 
 /** Raw body types; the content itself is sniffed (gzip magic or not). */
@@ -73,10 +75,16 @@ function messageFrom(req: Request): string | undefined {
   return raw;
 }
 
-export function deploysRouter(p: Platform): Router {
-  const r = Router();
+export interface DeploysRouterDeps {
+  readonly tenants: TenantService;
+  readonly deploys: DeployService;
+}
 
-  r.post('/tenants/:id/deploys', requireScope('deploy'), async (req, res) => {
+/** Mounted at /api/v1/tenants/:id/deploys. */
+export function deploysRouter(p: DeploysRouterDeps): Router {
+  const r = Router({ mergeParams: true });
+
+  r.post('/', requireScope('deploy'), async (req, res) => {
     const tenantId = req.params.id as string;
     p.tenants.get(tenantId);
     const type = mediaType(req);
@@ -110,11 +118,11 @@ export function deploysRouter(p: Platform): Router {
     }
   });
 
-  r.get('/tenants/:id/deploys', requireScope('read'), (req, res) => {
+  r.get('/', requireScope('read'), (req, res) => {
     res.json({ deploys: p.deploys.list(req.params.id as string) });
   });
 
-  r.post('/tenants/:id/deploys/:deployId/activate', requireScope('deploy'), async (req, res) => {
+  r.post('/:deployId/activate', requireScope('deploy'), async (req, res) => {
     const d = await p.deploys.activate(req.params.id as string, req.params.deployId as string, actorName(req.principal));
     res.json(d);
   });

@@ -2,8 +2,12 @@
 // PUT replaces the whole set (values are never shown back); GET lists the keys.
 // A change restarts the tenant's worker (gracefully) and lifts a crash-loop hold.
 import { Router } from 'express';
-import type { Platform } from '../app/platform.js';
-import { actorName, requireScope } from './auth.js';
+import type { Store } from '../db/store.js';
+import type { TenantService } from '../tenants/tenant-service.js';
+import type { WorkerPool } from '../pool/worker-pool.js';
+import { actorName } from '../auth/principal.js';
+import { requireScope } from './auth-middleware.js';
+import { jsonBody } from './json-body.js';
 import { AppError } from '../errors.js';
 import { envKeyProblem, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS } from '../pool/worker-env.js';
 
@@ -26,16 +30,26 @@ export function parseEnvBody(body: unknown): Record<string, string> {
   return vars;
 }
 
-export function envRouter(p: Platform): Router {
-  const r = Router();
+export interface EnvRouterDeps {
+  readonly tenants: TenantService;
+  readonly store: Store;
+  readonly workers: Pick<WorkerPool, 'restartTenant'>;
+}
 
-  r.get('/tenants/:id/env', requireScope('deploy'), (req, res) => {
+/** A flat object of strings: MAX_ENV_VARS values of at most MAX_ENV_VALUE_BYTES fit under the cap. */
+const ENV_JSON = { limit: '1mb', maxDepth: 1 } as const;
+
+/** Mounted at /api/v1/tenants/:id/env. */
+export function envRouter(p: EnvRouterDeps): Router {
+  const r = Router({ mergeParams: true });
+
+  r.get('/', requireScope('deploy'), (req, res) => {
     const id = req.params.id as string;
     p.tenants.get(id);
     res.json({ keys: Object.keys(p.store.env.get(id)) });
   });
 
-  r.put('/tenants/:id/env', requireScope('deploy'), (req, res) => {
+  r.put('/', requireScope('deploy'), jsonBody(ENV_JSON), (req, res) => {
     const id = req.params.id as string;
     p.tenants.get(id);
     const vars = parseEnvBody(req.body);

@@ -3,7 +3,8 @@
 // errorId that matches the log line, never a stack or a path.
 import crypto from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, ERRORS } from '../errors.js';
+import { AppError } from '../errors.js';
+import { errorBody } from '../error-response.js';
 import type { Logger } from '../log.js';
 
 interface HttpishError {
@@ -28,12 +29,12 @@ export function errorMiddleware(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const known = err instanceof AppError ? err : fromLibraryError((err ?? {}) as HttpishError);
     if (known) {
-      res.status(known.status).json({ error: { code: known.code, message: known.message, ...known.details } });
+      res.status(known.status).json(errorBody(known.code, known.message, known.details));
       return;
     }
     const errorId = crypto.randomBytes(6).toString('hex');
     log.error('request failed', { errorId, method: req.method, path: req.path, err, stack: (err as Error)?.stack });
-    res.status(500).json({ error: { code: 'internal_error', message: ERRORS.internal_error.message, errorId } });
+    res.status(500).json(errorBody('internal_error', undefined, { errorId }));
   };
 }
 

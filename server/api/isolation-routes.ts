@@ -1,14 +1,14 @@
 // GET /api/v1/isolation (admin): every isolation layer, active or missing, and why.
 import express, { type Router } from 'express';
-import type { Platform } from '../app/platform.js';
-import { requireAdmin } from './auth.js';
-import { summarizeReport } from '../sandbox/detect.js';
+import { requireAdmin } from './auth-middleware.js';
+import { summarizeReport, type IsolationReport } from '../sandbox/detect.js';
 
-export function isolationRouter(p: Platform): Router {
+/** Mounted at /api/v1/isolation. */
+export function isolationRouter(report: IsolationReport): Router {
   const r = express.Router();
-  r.get('/isolation', requireAdmin, (_req, res) => {
-    const { active, missing } = summarizeReport(p.sandbox.report);
-    const { mode, degraded, layers } = p.sandbox.report;
+  r.get('/', requireAdmin, (_req, res) => {
+    const { active, missing } = summarizeReport(report);
+    const { mode, degraded, layers } = report;
     res.json({ mode, degraded, active, missing, layers });
   });
   return r;

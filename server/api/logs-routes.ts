@@ -1,16 +1,23 @@
 // GET /api/v1/tenants/:id/logs?lines=N: the tenant's site log (worker output,
 // access lines, worker starts and stops), newest last.
 import { Router } from 'express';
-import type { Platform } from '../app/platform.js';
-import { requireScope } from './auth.js';
+import type { TenantService } from '../tenants/tenant-service.js';
+import type { TenantLogs } from '../tenants/tenant-logs.js';
+import { requireScope } from './auth-middleware.js';
 import { AppError } from '../errors.js';
 
 export const DEFAULT_LOG_LINES = 100;
 export const MAX_LOG_LINES = 10_000;
 
-export function logsRouter(p: Platform): Router {
-  const r = Router();
-  r.get('/tenants/:id/logs', requireScope('read'), (req, res) => {
+export interface LogsRouterDeps {
+  readonly tenants: TenantService;
+  readonly siteLogs: TenantLogs;
+}
+
+/** Mounted at /api/v1/tenants/:id/logs. */
+export function logsRouter(p: LogsRouterDeps): Router {
+  const r = Router({ mergeParams: true });
+  r.get('/', requireScope('read'), (req, res) => {
     const id = req.params.id as string;
     p.tenants.get(id);
     const raw = req.query.lines;

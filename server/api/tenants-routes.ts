@@ -1,8 +1,11 @@
 // /api/v1/tenants: create, list, show, change, delete (admin only).
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Platform } from '../app/platform.js';
-import { actorName, requireAdmin } from './auth.js';
+import type { Store } from '../db/store.js';
+import type { TenantService } from '../tenants/tenant-service.js';
+import { actorName } from '../auth/principal.js';
+import { requireAdmin } from './auth-middleware.js';
+import { jsonBody, SMALL_JSON } from './json-body.js';
 import { parseBody } from './validate.js';
 import { tenantView } from './tenant-view.js';
 import { limitsPatchSchema } from '../model/limits.js';
@@ -26,26 +29,32 @@ const patchSchema = z.strictObject({
   keepReleases: z.number().int().min(1).max(1000).optional(),
 });
 
-export function tenantsRouter(p: Platform): Router {
+export interface TenantsRouterDeps {
+  readonly tenants: TenantService;
+  readonly store: Store;
+}
+
+/** Mounted at /api/v1/tenants. */
+export function tenantsRouter(p: TenantsRouterDeps): Router {
   const r = Router();
   const view = (id: string) => tenantView(p.tenants.get(id), p.store, (i) => p.tenants.urlOf(i));
 
-  r.post('/tenants', requireAdmin, async (req, res) => {
+  r.post('/', requireAdmin, jsonBody(SMALL_JSON), async (req, res) => {
     const body = parseBody(createSchema, req.body);
     if (!isValidTenantId(body.id)) throw new AppError('invalid_tenant_id');
     const t = await p.tenants.create({ id: body.id, domains: body.domains, limits: body.limits, network: body.network }, actorName(req.principal));
     res.status(201).json(view(t.id));
   });
 
-  r.get('/tenants', requireAdmin, (_req, res) => {
+  r.get('/', requireAdmin, (_req, res) => {
     res.json({ tenants: p.store.tenants.list().map((t) => view(t.id)) });
   });
 
-  r.get('/tenants/:id', requireAdmin, (req, res) => {
+  r.get('/:id', requireAdmin, (req, res) => {
     res.json(view(req.params.id as string));
   });
 
-  r.patch('/tenants/:id', requireAdmin, async (req, res) => {
+  r.patch('/:id', requireAdmin, jsonBody(SMALL_JSON), async (req, res) => {
     const id = req.params.id as string;
     p.tenants.get(id);
     const body = parseBody(patchSchema, req.body);
@@ -53,7 +62,7 @@ export function tenantsRouter(p: Platform): Router {
     res.json(view(id));
   });
 
-  r.delete('/tenants/:id', requireAdmin, async (req, res) => {
+  r.delete('/:id', requireAdmin, async (req, res) => {
     const id = req.params.id as string;
     p.tenants.get(id);
     await p.tenants.delete(id, actorName(req.principal));

@@ -1,10 +1,12 @@
 // /api/v1/tenants/:id/tokens: tenant tokens, shown once, stored hashed.
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Platform } from '../app/platform.js';
-import { actorName, requireAdmin } from './auth.js';
+import type { TenantService } from '../tenants/tenant-service.js';
+import { actorName } from '../auth/principal.js';
+import { requireAdmin } from './auth-middleware.js';
+import { jsonBody, SMALL_JSON } from './json-body.js';
 import { parseBody } from './validate.js';
-import { ALL_SCOPES, type Scope } from '../db/store.js';
+import { ALL_SCOPES, type Scope, type Store } from '../db/store.js';
 import { hashToken, newId, newTokenValue } from '../auth/token-hash.js';
 import { AppError } from '../errors.js';
 
@@ -16,28 +18,36 @@ const createSchema = z.strictObject({
     .default(['deploy', 'read']),
 });
 
-export function tokensRouter(p: Platform): Router {
-  const r = Router();
+export interface TokensRouterDeps {
+  readonly tenants: TenantService;
+  readonly store: Store;
+  /** The master secret tokens are hashed with. */
+  readonly secret: string;
+}
 
-  r.post('/tenants/:id/tokens', requireAdmin, (req, res) => {
+/** Mounted at /api/v1/tenants/:id/tokens. */
+export function tokensRouter(p: TokensRouterDeps): Router {
+  const r = Router({ mergeParams: true });
+
+  r.post('/', requireAdmin, jsonBody(SMALL_JSON), (req, res) => {
     const tenantId = req.params.id as string;
     p.tenants.get(tenantId);
     const body = parseBody(createSchema, req.body);
     const token = newTokenValue();
     const id = newId('tok');
     const scopes = [...new Set(body.scopes)];
-    p.store.tokens.insert({ id, tenantId, name: body.name, hash: hashToken(p.secrets.secret, token), scopes });
+    p.store.tokens.insert({ id, tenantId, name: body.name, hash: hashToken(p.secret, token), scopes });
     p.store.audit.record({ actor: actorName(req.principal), action: 'token.create', tenantId, detail: { id, name: body.name, scopes } });
     res.status(201).json({ token, id, name: body.name, scopes });
   });
 
-  r.get('/tenants/:id/tokens', requireAdmin, (req, res) => {
+  r.get('/', requireAdmin, (req, res) => {
     const tenantId = req.params.id as string;
     p.tenants.get(tenantId);
     res.json({ tokens: p.store.tokens.forTenant(tenantId) });
   });
 
-  r.delete('/tenants/:id/tokens/:tokenId', requireAdmin, (req, res) => {
+  r.delete('/:tokenId', requireAdmin, (req, res) => {
     const tenantId = req.params.id as string;
     if (!p.store.tokens.delete(tenantId, req.params.tokenId as string)) throw new AppError('not_found', 'No such token.');
     p.store.audit.record({ actor: actorName(req.principal), action: 'token.delete', tenantId, detail: { id: req.params.tokenId } });

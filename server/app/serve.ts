@@ -8,7 +8,9 @@ import type net from 'node:net';
 import { createPlatform, type Platform } from './platform.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { createEdgeHandler } from '../edge/edge-handler.js';
-import { createWorkerProxy } from '../edge/proxy.js';
+import { createWorkerProxy } from '../edge/proxy/worker-proxy.js';
+import { createControlApp } from '../api/control-app.js';
+import { createPrincipalResolver } from '../auth/principal.js';
 
 export interface RunningServer {
   readonly platform: Platform;
@@ -46,7 +48,26 @@ export async function startServer(
     log,
     requestTimeoutSeconds: config.requestTimeoutSeconds,
   });
-  const server = http.createServer(createEdgeHandler(platform, [workerProxy.apiStep]));
+  const platformApp = createControlApp({
+    log,
+    store: platform.store,
+    secret: platform.secrets.secret,
+    principalFor: createPrincipalResolver(platform.store, platform.secrets),
+    isolation: platform.sandbox.report,
+    tenants: platform.tenants,
+    siteLogs: platform.siteLogs,
+    workers: platform.workers,
+    deploys: platform.deploys,
+    git: platform.git,
+  });
+  const edge = createEdgeHandler({
+    platformHost: config.platformHost,
+    platformApp,
+    domains: platform.domains,
+    sites: platform.sites,
+    proxy: workerProxy,
+  });
+  const server = http.createServer(edge);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {

@@ -1,29 +1,29 @@
-// The edge's request entry: Host -> platform (control API) or a tenant's site.
-// One Map lookup per request; no database query.
+// The edge's request entry: every request on the HTTP listener goes through
+// this one list of steps, in order. A new step is one line here (and a small
+// function in steps.ts); see README "Request path".
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Platform } from '../app/platform.js';
-import { normalizeHost } from '../tenants/domain-map.js';
-import { createControlApp } from '../api/control-app.js';
-import { createTenantSiteHandler, type SiteRequestStep } from './tenant-site-handler.js';
-import { sendUnknownHost } from './plain-pages.js';
+import type { DomainMap } from '../tenants/domain-map.js';
+import type { SiteRegistry } from '../static/site-registry.js';
+import type { WorkerProxy } from './proxy/worker-proxy.js';
+import { runSteps, type RequestHandler, type Step } from './pipeline.js';
+import { apiRoutes, platformHost, siteRules, staticFiles, tenantSite } from './steps.js';
 
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export interface EdgeParts {
+  readonly platformHost: string;
+  /** The platform host's application (control API, git, pages), built by app/. */
+  readonly platformApp: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly domains: DomainMap;
+  readonly sites: SiteRegistry;
+  readonly proxy: WorkerProxy;
+}
 
-export function createEdgeHandler(p: Platform, siteSteps: readonly SiteRequestStep[] = []): RequestHandler {
-  const control = createControlApp(p);
-  const site = createTenantSiteHandler(p, siteSteps);
-  const platformHost = p.config.platformHost;
-  return (req, res) => {
-    const host = normalizeHost(req.headers.host);
-    if (host === platformHost) {
-      control(req, res);
-      return;
-    }
-    const tenantId = p.domains.lookup(host);
-    if (tenantId === undefined) {
-      sendUnknownHost(res);
-      return;
-    }
-    site(tenantId, req, res);
-  };
+export function createEdgeHandler(parts: EdgeParts): RequestHandler {
+  const steps: Step[] = [
+    platformHost(parts.platformHost, parts.platformApp), // the platform's own host name
+    tenantSite(parts.domains, parts.sites), // host -> tenant -> live release (404 / 503 otherwise)
+    siteRules(parts.sites), // _redirects: redirects, status rewrites, 200 rewrites (before api/)
+    apiRoutes(parts.proxy), // /api/...: the tenant's worker
+    staticFiles(parts.sites), // files, fallbacks, 404
+  ];
+  return runSteps(steps);
 }

@@ -3,7 +3,7 @@
 // scope; cloning and fetching need `read` (or `deploy`). The admin token may do both.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Scope } from '../db/store.js';
-import { allowedFor, bearerFrom, type Principal } from '../api/auth.js';
+import { actorName, allowedFor, bearerFrom, type Principal, type PrincipalResolver } from '../auth/principal.js';
 
 export type GitAccess = 'push' | 'fetch';
 
@@ -37,14 +37,14 @@ export function authorizeGit(
   headers: IncomingHttpHeaders,
   tenantId: string,
   access: GitAccess,
-  principalFor: (token: string) => Principal | undefined,
+  principalFor: PrincipalResolver,
 ): GitAuthDecision {
   const basic = basicCredentialsFrom(headers.authorization);
   const token = basic?.password || bearerFrom(headers.authorization);
   if (!token) return { ok: false, status: 401, message: 'A token is required: use a deploy token as the password.' };
   const principal = principalFor(token);
   if (!principal) return { ok: false, status: 401, message: 'The token is not valid.' };
-  const userName = principal.kind === 'admin' ? 'admin' : `token:${principal.tokenId}`;
+  const userName = actorName(principal);
   if (principal.kind === 'admin') return { ok: true, principal, userName };
   if (principal.tenantId !== tenantId) return { ok: false, status: 403, message: 'This token belongs to another tenant.' };
   const needed: readonly Scope[] = access === 'push' ? ['deploy'] : ['read', 'deploy'];

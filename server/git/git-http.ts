@@ -4,8 +4,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NextFunction, Request, Response } from 'express';
-import type { Principal } from '../api/auth.js';
+import type { PrincipalResolver } from '../auth/principal.js';
 import type { Logger } from '../log.js';
+import { sendError } from '../error-response.js';
 import type { Store } from '../db/store.js';
 import { accessFor, authorizeGit } from './git-auth.js';
 import { baseGitEnv } from './git-command.js';
@@ -24,14 +25,10 @@ export function parseGitPath(url: string): { tenantId: string; tail: string; que
   return { tenantId: m[1]!, tail: m[2] ?? '/', query };
 }
 
-function plain(res: Response, status: number, message: string, headers: Record<string, string> = {}): void {
-  res.status(status).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', ...headers }).send(message + '\n');
-}
-
 export interface GitHttpDeps {
   git: GitService;
   store: Store;
-  principalFor: (token: string) => Principal | undefined;
+  principalFor: PrincipalResolver;
   log: Logger;
 }
 
@@ -40,17 +37,17 @@ export function gitHttpHandler(deps: GitHttpDeps) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
       const parsed = parseGitPath(req.url);
-      if (!parsed) return plain(res, 404, 'Not a git repository URL: use /git/<tenant>.git');
-      if (req.method !== 'GET' && req.method !== 'POST') return plain(res, 405, 'Method not allowed.', { Allow: 'GET, POST' });
+      if (!parsed) return sendError(res, 'not_found', 'Not a git repository URL: use /git/<tenant>.git');
+      if (req.method !== 'GET' && req.method !== 'POST') return sendError(res, 'method_not_allowed', undefined, { Allow: 'GET, POST' });
       const access = accessFor(parsed.tail, parsed.query);
       const decision = authorizeGit(req.headers, parsed.tenantId, access, deps.principalFor);
       if (!decision.ok) {
         // 401 with a Basic challenge makes git ask for credentials (or use its helper).
         const challenge: Record<string, string> = decision.status === 401 ? { 'WWW-Authenticate': 'Basic realm="Tenantry"' } : {};
-        return plain(res, decision.status, decision.message, challenge);
+        return sendError(res, decision.status === 401 ? 'unauthorized' : 'forbidden', decision.message, challenge);
       }
       const tenant = store.tenants.get(parsed.tenantId);
-      if (!tenant) return plain(res, 404, `No tenant with the id "${parsed.tenantId}".`);
+      if (!tenant) return sendError(res, 'tenant_not_found', `No tenant with the id "${parsed.tenantId}".`);
       await git.repositories.ensure(tenant.id, tenant.deployBranch);
 
       const env = baseGitEnv({
@@ -81,7 +78,7 @@ export function gitHttpHandler(deps: GitHttpDeps) {
       await git.pushes.oneAtATime(tenant.id, async () => {
         const ticket = git.pushes.issueTicket({
           tenantId: tenant.id,
-          actor: decision.principal.kind === 'admin' ? 'admin' : `token:${decision.principal.tokenId}`,
+          actor: decision.userName,
         });
         env.TENANTRY_PUSH_TICKET = ticket;
         env.TENANTRY_HOOK_ADDRESS = await git.pushes.address();

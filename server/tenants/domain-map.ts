@@ -24,17 +24,3 @@ export class DomainMap {
     return this.byHost.size;
   }
 }
-
-/** Host header -> lowercase name without port or trailing dot; '' when absent or malformed. */
-export function normalizeHost(header: string | undefined): string {
-  if (!header) return '';
-  let h = header.trim().toLowerCase();
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end > 0 ? h.slice(0, end + 1) : '';
-  }
-  const colon = h.indexOf(':');
-  if (colon >= 0) h = h.slice(0, colon);
-  if (h.endsWith('.')) h = h.slice(0, -1);
-  return h;
-}

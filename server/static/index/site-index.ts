@@ -11,11 +11,32 @@ import { cacheControlFor } from './cache-policy.js';
 import { NO_REDIRECTS, parseRedirects, type RedirectRules } from './redirect-rules.js';
 import { NO_HEADER_RULES, parseHeaders, type HeaderRules } from './header-rules.js';
 import { readManifest, scanRelease, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
-import type { PreparedHeaders } from '../serve/response-headers.js';
 
 export { contentTypeFor } from './content-type.js';
 
 export type Encoding = 'identity' | 'br' | 'gzip';
+
+/**
+ * A route's response headers, filled in by the hot path (static/serve/response-headers.ts)
+ * on first use and kept on the index, so a request only picks an array.
+ */
+export type HeaderPair = readonly [string, string];
+
+export interface PreparedHeaders {
+  /** Headers from `_headers` for this path. */
+  readonly extras: readonly HeaderPair[];
+  /** 200, by encoding. */
+  readonly ok: Partial<Record<Encoding, string[]>>;
+  /** 304, by encoding. */
+  readonly notModified: Partial<Record<Encoding, string[]>>;
+  /** 404/410/451 answered with this file (no validators), by encoding. */
+  readonly error: Partial<Record<Encoding, string[]>>;
+}
+
+export function prepareHeaders(extras: readonly HeaderPair[]): PreparedHeaders {
+  return { extras, ok: {}, notModified: {}, error: {} };
+}
+
 
 /** One stored representation of a file. */
 export interface FileVariant {

@@ -1,26 +1,11 @@
 // Response headers of a file, as flat [name, value, name, value, ...] arrays
 // that res.writeHead() takes as they are. Built once per (route, encoding) on
 // first use and kept: a request only picks an array.
-import type { Encoding, FileVariant, SiteFile } from '../index/site-index.js';
+import type { FileVariant, HeaderPair, PreparedHeaders, SiteFile } from '../index/site-index.js';
+
+export { prepareHeaders, type HeaderPair, type PreparedHeaders } from '../index/site-index.js';
 import { REVALIDATE } from '../index/cache-policy.js';
 import { SECURITY_HEADERS } from './security-headers.js';
-
-export type HeaderPair = readonly [string, string];
-
-export interface PreparedHeaders {
-  /** Headers from `_headers` for this path. */
-  readonly extras: readonly HeaderPair[];
-  /** 200, by encoding. */
-  readonly ok: Partial<Record<Encoding, string[]>>;
-  /** 304, by encoding. */
-  readonly notModified: Partial<Record<Encoding, string[]>>;
-  /** 404/410/451 answered with this file (no validators), by encoding. */
-  readonly error: Partial<Record<Encoding, string[]>>;
-}
-
-export function prepareHeaders(extras: readonly HeaderPair[]): PreparedHeaders {
-  return { extras, ok: {}, notModified: {}, error: {} };
-}
 
 /** Defaults first, each replaced by a `_headers` value of the same name; other extras appended. */
 function merge(defaults: readonly HeaderPair[], extras: readonly HeaderPair[]): string[] {

@@ -20,50 +20,10 @@ import {
   type PreparedHeaders,
 } from './response-headers.js';
 import { HSTS } from './security-headers.js';
-import { normalizeHost } from '../../tenants/domain-map.js';
+import { normalizeHost } from '../../model/domain-name.js';
+import { decodeRequestPath, encodePath, isApiPath } from './request-path.js';
 import { acceptedEncodings } from './accept-encoding.js';
 import { parseByteRange } from './byte-range.js';
-
-export type Resolution =
-  | { kind: 'file'; file: SiteFile; status: 200 | 404 }
-  | { kind: 'redirect'; location: string; status: 301 }
-  | { kind: 'not-found' };
-
-/** Pure: which file (or redirect) answers this decoded path, rules aside. */
-export function resolveStaticPath(site: SiteIndex, urlPath: string, search: string): Resolution {
-  const route = site.routes.get(urlPath);
-  if (route?.kind === 'file') return { kind: 'file', file: route.file, status: 200 };
-  if (route?.kind === 'slash') return { kind: 'redirect', location: encodePath(route.location) + search, status: 301 };
-  if (site.spaPage) return { kind: 'file', file: site.spaPage, status: 200 };
-  if (site.notFoundPage) return { kind: 'file', file: site.notFoundPage, status: 404 };
-  return { kind: 'not-found' };
-}
-
-const NEEDS_DECODING = /%|\\|\0|\/\/|\/\.|^[^/]/;
-
-/** Decodes and normalises a request path; undefined for malformed or escaping paths. */
-export function decodeRequestPath(rawPath: string): string | undefined {
-  if (!NEEDS_DECODING.test(rawPath)) return rawPath;
-  let p: string;
-  try {
-    p = decodeURIComponent(rawPath);
-  } catch {
-    return undefined;
-  }
-  if (!p.startsWith('/') || p.includes('\0') || p.includes('\\')) return undefined;
-  const segments = p.split('/');
-  if (segments.some((s) => s === '..' || s === '.')) return undefined;
-  return p.replace(/\/{2,}/g, '/');
-}
-
-/** A decoded path back into URL form (for Location and rewritten request URLs). */
-export function encodePath(p: string): string {
-  return p.split('/').map(encodeURIComponent).join('/');
-}
-
-function isApiPath(p: string): boolean {
-  return p === '/api' || p.startsWith('/api/');
-}
 
 function splitUrl(url: string): { path: string | undefined; query: string } {
   const q = url.indexOf('?');

@@ -1,0 +1,40 @@
+// The control API's guards: a bearer token on every /api/v1 request, then the
+// admin or the right tenant scope per route, before any body is read.
+import type { NextFunction, Request, Response } from 'express';
+import { AppError } from '../errors.js';
+import type { Scope } from '../db/store.js';
+import { bearerFrom, refusalFor, type Principal, type PrincipalResolver } from '../auth/principal.js';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      principal?: Principal;
+    }
+  }
+}
+
+export function authenticate(resolve: PrincipalResolver) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const value = bearerFrom(req.headers.authorization);
+    if (!value) throw new AppError('unauthorized');
+    const p = resolve(value);
+    if (!p) throw new AppError('unauthorized', 'The token is not valid.');
+    req.principal = p;
+    next();
+  };
+}
+
+export function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
+  if (req.principal?.kind !== 'admin') throw new AppError('forbidden', 'Only the admin token may do this.');
+  next();
+}
+
+/** Admin, or a token of the tenant named by `:id` with the scope. */
+export function requireScope(scope: Scope) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const refusal = refusalFor(req.principal, String(req.params.id), scope);
+    if (refusal) throw new AppError(refusal.status === 401 ? 'unauthorized' : 'forbidden', refusal.message);
+    next();
+  };
+}

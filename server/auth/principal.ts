@@ -1,0 +1,53 @@
+// Who is asking: a bearer token resolved to the admin or to one tenant's token
+// with its scopes, and the checks every entry point (API, git, dashboard) shares.
+// No HTTP framework here: the API's middleware and git's Basic auth build on it.
+import type { Scope, Store } from '../db/store.js';
+import { constantTimeEqual, hashToken } from './token-hash.js';
+
+export type Principal =
+  | { readonly kind: 'admin' }
+  | { readonly kind: 'tenant'; readonly tenantId: string; readonly scopes: readonly Scope[]; readonly tokenId: string };
+
+/** Resolves a token value to who it belongs to; undefined when it matches nothing. */
+export type PrincipalResolver = (token: string) => Principal | undefined;
+
+/** The reason a principal may not act on a tenant, or undefined when it may. */
+export type Refusal = { readonly status: 401 | 403; readonly message: string };
+
+export function actorName(p: Principal | undefined): string {
+  if (!p) return 'anonymous';
+  return p.kind === 'admin' ? 'admin' : `token:${p.tokenId}`;
+}
+
+export function bearerFrom(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+export function createPrincipalResolver(store: Store, secrets: { readonly secret: string; readonly adminToken: string }): PrincipalResolver {
+  const adminHash = hashToken(secrets.secret, secrets.adminToken);
+  return (value) => {
+    const h = hashToken(secrets.secret, value);
+    if (constantTimeEqual(h, adminHash)) return { kind: 'admin' };
+    const t = store.tokens.byHash(h);
+    if (!t) return undefined;
+    store.tokens.touch(t.id);
+    return { kind: 'tenant', tenantId: t.tenantId, scopes: t.scopes, tokenId: t.id };
+  };
+}
+
+/** Admin, or a token of `tenantId` holding `scope`. */
+export function refusalFor(p: Principal | undefined, tenantId: string, scope: Scope): Refusal | undefined {
+  if (!p) return { status: 401, message: 'A valid token is required.' };
+  if (p.kind === 'admin') return undefined;
+  if (p.tenantId !== tenantId) return { status: 403, message: 'This token belongs to another tenant.' };
+  if (!p.scopes.includes(scope)) return { status: 403, message: `This token lacks the "${scope}" scope.` };
+  return undefined;
+}
+
+/** Admin, or a token of `tenantId` holding any of `scopes`. */
+export function allowedFor(p: Principal | undefined, tenantId: string, scopes: readonly Scope[]): boolean {
+  if (!p) return false;
+  return p.kind === 'admin' || (p.tenantId === tenantId && scopes.some((s) => p.scopes.includes(s)));
+}

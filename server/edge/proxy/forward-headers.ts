@@ -1,0 +1,48 @@
+// Which headers cross the hop between the edge and a tenant's worker. The edge
+// alone says who the client is (X-Forwarded-*); a client's own claims are
+// dropped, as are hop-by-hop headers and the framing, which each side sets itself.
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
+// Dropped on the way to the worker: hop-by-hop, the framing (undici frames the
+// body itself), "Expect" (the edge already answered any 100-continue) and
+// forwarding claims, which only the edge may make.
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding', 'expect', 'forwarded', 'x-real-ip']);
+// Dropped on the way back: hop-by-hop and the framing (the edge frames its own answer).
+const NOT_RETURNED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
+
+/** The client's headers for the worker, as the flat name/value list undici takes, with the edge's X-Forwarded-*. */
+export function forwardedHeaderList(req: IncomingMessage): string[] {
+  const headers = req.headers;
+  const out: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || NOT_FORWARDED.has(name) || name.startsWith('x-forwarded-') || name.startsWith('x-tenantry-')) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const one of value) out.push(name, one);
+  }
+  out.push('x-forwarded-for', req.socket.remoteAddress ?? '');
+  out.push('x-forwarded-proto', (req.socket as TLSSocket).encrypted ? 'https' : 'http');
+  if (headers.host) out.push('x-forwarded-host', headers.host);
+  return out;
+}
+
+/** The worker's raw response headers, minus hop-by-hop ones, as a flat list for writeHead. */
+export function responseHeaderList(raw: Buffer[] | string[] | null): string[] {
+  const out: string[] = [];
+  if (!raw) return out;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    if (NOT_RETURNED.has(name.toLowerCase())) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  return out;
+}
+
+/** Whether the request has a body to stream (a length above zero, or chunked). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
