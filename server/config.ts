@@ -35,6 +35,10 @@ const settingsSchema = z.strictObject({
   workerIdleSeconds: z.coerce.number().int().min(1).default(300),
   /** Per-request timeout for dynamic routes (504 after it). */
   requestTimeoutSeconds: z.coerce.number().int().min(1).default(30),
+  /** Open connections one client address may hold; more are closed at once. */
+  maxConnectionsPerAddress: z.coerce.number({ error: 'must be a number' }).int().min(1).max(1_000_000).default(256),
+  /** Open connections in all; default: what the descriptor limit leaves after a reserve for workers and files. */
+  maxConnections: z.coerce.number({ error: 'must be a number' }).int().min(16).max(10_000_000).optional(),
 });
 
 type SettingKey = keyof z.input<typeof settingsSchema>;
@@ -54,6 +58,8 @@ export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
   secret: 'TENANTRY_SECRET',
   workerIdleSeconds: 'TENANTRY_WORKER_IDLE_SECONDS',
   requestTimeoutSeconds: 'TENANTRY_REQUEST_TIMEOUT_SECONDS',
+  maxConnectionsPerAddress: 'TENANTRY_MAX_CONNECTIONS_PER_ADDRESS',
+  maxConnections: 'TENANTRY_MAX_CONNECTIONS',
 };
 
 export function flagFor(key: SettingKey): string {
@@ -74,6 +80,9 @@ export interface Config {
   readonly secret: string | undefined;
   readonly workerIdleSeconds: number;
   readonly requestTimeoutSeconds: number;
+  readonly maxConnectionsPerAddress: number;
+  /** Undefined: derived from the descriptor limit at start (edge/connection-guard.ts). */
+  readonly maxConnections: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -123,5 +132,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     secret: s.secret,
     workerIdleSeconds: s.workerIdleSeconds,
     requestTimeoutSeconds: s.requestTimeoutSeconds,
+    maxConnectionsPerAddress: s.maxConnectionsPerAddress,
+    maxConnections: s.maxConnections,
   });
 }

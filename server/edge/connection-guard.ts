@@ -1,0 +1,89 @@
+// Connection caps for the edge's listeners: one client address may hold only
+// so many connections, all clients together stay below the process's file
+// descriptor limit (with a reserve for worker sockets, release files and git),
+// and a connection that has not finished its request headers in time is cut.
+// Without them one client dribbling partial headers on thousands of
+// connections takes every tenant down (no descriptors left, every dynamic
+// route 502). Refusals are logged, at most once a minute per kind.
+import fs from 'node:fs';
+import type net from 'node:net';
+import type http from 'node:http';
+import type { Logger } from '../log.js';
+
+/** Descriptors kept for everything that is not a client connection. */
+const DESCRIPTOR_RESERVE = 1024;
+const FALLBACK_DESCRIPTOR_LIMIT = 1024;
+/** Time a client has to send a complete request head. */
+export const HEADERS_TIMEOUT_MS = 15_000;
+const LOG_EVERY_MS = 60_000;
+
+/** The soft RLIMIT_NOFILE of this process (Linux), or a cautious guess. */
+export function descriptorLimit(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return m[1] === 'unlimited' ? 1_048_576 : Number(m[1]);
+  } catch {
+    /* not Linux */
+  }
+  return FALLBACK_DESCRIPTOR_LIMIT;
+}
+
+/** The default total cap: the descriptor limit less the reserve, and never below 64. */
+export function defaultConnectionCap(limit = descriptorLimit()): number {
+  return Math.max(64, limit - Math.min(DESCRIPTOR_RESERVE, Math.floor(limit / 2)));
+}
+
+export interface ConnectionCaps {
+  readonly perAddress: number;
+  readonly total: number;
+}
+
+export class ConnectionGuard {
+  private readonly byAddress = new Map<string, number>();
+  private readonly lastLogged = new Map<string, number>();
+  private open = 0;
+
+  constructor(
+    readonly caps: ConnectionCaps,
+    private readonly log: Logger,
+  ) {}
+
+  /** Applies the caps and the header timeout to a server; may be called for several listeners (one budget). */
+  protect(server: http.Server): void {
+    server.headersTimeout = HEADERS_TIMEOUT_MS;
+    // Node checks headersTimeout on this interval (default 30 s): check often enough to mean it.
+    (server as http.Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = 1000;
+    server.on('connection', (socket: net.Socket) => this.admit(socket));
+  }
+
+  /** Open connections now (for the metrics and tests). */
+  get openConnections(): number {
+    return this.open;
+  }
+
+  private admit(socket: net.Socket): void {
+    const address = socket.remoteAddress ?? '';
+    if (this.open >= this.caps.total) return this.refuse(socket, 'total', `connection refused: ${this.caps.total} open connections in all (TENANTRY_MAX_CONNECTIONS)`, address);
+    const held = this.byAddress.get(address) ?? 0;
+    if (held >= this.caps.perAddress) {
+      return this.refuse(socket, `address:${address}`, `connection refused: ${address} holds ${held} connections (TENANTRY_MAX_CONNECTIONS_PER_ADDRESS)`, address);
+    }
+    this.open++;
+    this.byAddress.set(address, held + 1);
+    socket.once('close', () => {
+      this.open--;
+      const n = (this.byAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.byAddress.delete(address);
+      else this.byAddress.set(address, n);
+    });
+  }
+
+  private refuse(socket: net.Socket, kind: string, message: string, address: string): void {
+    socket.destroy();
+    const now = Date.now();
+    if (now - (this.lastLogged.get(kind) ?? 0) < LOG_EVERY_MS) return;
+    this.lastLogged.set(kind, now);
+    if (this.lastLogged.size > 1000) this.lastLogged.clear();
+    this.log.warn(message, { address });
+  }
+}
