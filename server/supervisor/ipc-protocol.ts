@@ -7,6 +7,7 @@
 // which is disconnected right after.
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
+import { limitsSchema } from '../model/limits.js';
 import { isValidTenantId } from '../model/tenant-id.js';
 
 /** Largest frame accepted: a launch spec with the biggest allowed environment fits with room. */
@@ -25,13 +26,7 @@ export const launchSpecSchema = z.strictObject({
   entry: absPath,
   args: z.array(z.string().max(4096)).max(32),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(64 * 1024)).refine((e) => Object.keys(e).length <= 256, 'too many variables'),
-  limits: z.strictObject({
-    memoryMB: z.number().int().min(32).max(65536),
-    cpuPercent: z.number().int().min(1).max(6400),
-    pids: z.number().int().min(64).max(65536),
-    archiveMB: z.number().int().min(1).max(65536),
-    files: z.number().int().min(1).max(1_000_000),
-  }),
+  limits: limitsSchema,
   network: z.enum(['none', 'all']),
 });
 
