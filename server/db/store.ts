@@ -1,15 +1,17 @@
 // Typed queries over the platform database, one small section per table.
-// Every statement is prepared once. Nothing here knows about HTTP.
+// Every statement is prepared once. Nothing here knows about HTTP or policy:
+// rows come back as stored (a tenant's limits are its overrides;
+// model/limits.ts merges them over the defaults).
 import type { Db } from './database.js';
-import { effectiveLimits, type Limits, type LimitsPatch } from '../model/limits.js';
+import type { LimitsPatch } from '../model/limits.js';
 
 export type Network = 'none' | 'all';
 
 export interface TenantRecord {
   id: string;
   createdAt: string;
+  /** Only the limits set for this tenant; effectiveLimits() gives the values in force. */
   limitOverrides: LimitsPatch;
-  limits: Limits;
   network: Network;
   deployBranch: string;
   keepReleases: number;
@@ -64,12 +66,10 @@ type Row = Record<string, unknown>;
 const now = () => new Date().toISOString();
 
 function toTenant(r: Row): TenantRecord {
-  const overrides = JSON.parse(String(r.limits_json)) as LimitsPatch;
   return {
     id: String(r.id),
     createdAt: String(r.created_at),
-    limitOverrides: overrides,
-    limits: effectiveLimits(overrides),
+    limitOverrides: JSON.parse(String(r.limits_json)) as LimitsPatch,
     network: r.network as Network,
     deployBranch: String(r.deploy_branch),
     keepReleases: Number(r.keep_releases),
