@@ -1,4 +1,4 @@
-// The control API (CONTRACT.md section 4), served only on the platform host.
+// The control API (README, "HTTP API"), served only on the platform host.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
