@@ -1,4 +1,4 @@
-// git push deploys (CONTRACT.md section 6): the real git client against the real server.
+// git push deploys (README, "git push"): the real git client against the real server.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';

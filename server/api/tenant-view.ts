@@ -1,5 +1,6 @@
 // The JSON shape of a tenant in API answers.
 import type { Store, TenantRecord } from '../db/store.js';
+import { effectiveLimits } from '../model/limits.js';
 
 export function tenantView(t: TenantRecord, store: Store, urlOf: (id: string) => string) {
   return {
@@ -8,7 +9,7 @@ export function tenantView(t: TenantRecord, store: Store, urlOf: (id: string) =>
     url: urlOf(t.id),
     domains: store.domains.forTenant(t.id).map((d) => ({ domain: d.domain, verified: d.verified, default: d.isDefault })),
     liveDeployId: t.liveDeployId,
-    limits: t.limits,
+    limits: effectiveLimits(t.limitOverrides),
     network: t.network,
     deployBranch: t.deployBranch,
     keepReleases: t.keepReleases,

@@ -1,15 +1,18 @@
 // Typed queries over the platform database, one small section per table.
-// Every statement is prepared once. Nothing here knows about HTTP.
+// Each statement is prepared on its first use and reused after. Nothing here
+// knows about HTTP or policy: rows come back as stored (a tenant's limits are
+// its overrides; model/limits.ts merges them over the defaults).
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
-import { effectiveLimits, type Limits, type LimitsPatch } from '../model/limits.js';
+import type { LimitsPatch } from '../model/limits.js';
 
 export type Network = 'none' | 'all';
 
 export interface TenantRecord {
   id: string;
   createdAt: string;
+  /** Only the limits set for this tenant; effectiveLimits() gives the values in force. */
   limitOverrides: LimitsPatch;
-  limits: Limits;
   network: Network;
   deployBranch: string;
   keepReleases: number;
@@ -64,12 +67,10 @@ type Row = Record<string, unknown>;
 const now = () => new Date().toISOString();
 
 function toTenant(r: Row): TenantRecord {
-  const overrides = JSON.parse(String(r.limits_json)) as LimitsPatch;
   return {
     id: String(r.id),
     createdAt: String(r.created_at),
-    limitOverrides: overrides,
-    limits: effectiveLimits(overrides),
+    limitOverrides: JSON.parse(String(r.limits_json)) as LimitsPatch,
     network: r.network as Network,
     deployBranch: String(r.deploy_branch),
     keepReleases: Number(r.keep_releases),
@@ -112,17 +113,32 @@ function toDeploy(r: Row): DeployRecord {
 }
 
 export class Store {
+  /** Prepared statements by their SQL text (a fixed set: every SQL string here is a literal). */
+  private readonly statements = new Map<string, Statement>();
+
   constructor(readonly db: Db) {}
+
+  // Reuse is safe: the store only calls get/all/run, which finish before they
+  // return (only an unfinished iterate() leaves a statement busy), and the
+  // schema is migrated by openDatabase() before any store exists.
+  private prepare(sql: string): Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
 
   // ---- tenants
   readonly tenants = {
     get: (id: string): TenantRecord | undefined => {
-      const r = this.db.prepare('SELECT * FROM tenants WHERE id = ?').get(id) as Row | undefined;
+      const r = this.prepare('SELECT * FROM tenants WHERE id = ?').get(id) as Row | undefined;
       return r && toTenant(r);
     },
-    list: (): TenantRecord[] => (this.db.prepare('SELECT * FROM tenants ORDER BY id').all() as Row[]).map(toTenant),
+    list: (): TenantRecord[] => (this.prepare('SELECT * FROM tenants ORDER BY id').all() as Row[]).map(toTenant),
     insert: (t: { id: string; limits?: LimitsPatch; network?: Network }): void => {
-      this.db
+      this
         .prepare('INSERT INTO tenants (id, created_at, limits_json, network) VALUES (?, ?, ?, ?)')
         .run(t.id, now(), JSON.stringify(t.limits ?? {}), t.network ?? 'none');
     },
@@ -132,7 +148,7 @@ export class Store {
     ): void => {
       const cur = this.tenants.get(id);
       if (!cur) return;
-      this.db
+      this
         .prepare('UPDATE tenants SET limits_json = ?, network = ?, deploy_branch = ?, keep_releases = ? WHERE id = ?')
         .run(
           JSON.stringify({ ...cur.limitOverrides, ...(patch.limits ?? {}) }),
@@ -143,104 +159,104 @@ export class Store {
         );
     },
     setLive: (id: string, deployId: string | null): void => {
-      this.db.prepare('UPDATE tenants SET live_deploy_id = ? WHERE id = ?').run(deployId, id);
+      this.prepare('UPDATE tenants SET live_deploy_id = ? WHERE id = ?').run(deployId, id);
     },
     delete: (id: string): void => {
-      this.db.prepare('DELETE FROM tenants WHERE id = ?').run(id);
+      this.prepare('DELETE FROM tenants WHERE id = ?').run(id);
     },
   };
 
   // ---- domains
   readonly domains = {
     get: (domain: string): DomainRecord | undefined => {
-      const r = this.db.prepare('SELECT * FROM domains WHERE domain = ?').get(domain) as Row | undefined;
+      const r = this.prepare('SELECT * FROM domains WHERE domain = ?').get(domain) as Row | undefined;
       return r && toDomain(r);
     },
     forTenant: (tenantId: string): DomainRecord[] =>
-      (this.db.prepare('SELECT * FROM domains WHERE tenant_id = ? ORDER BY is_default DESC, domain').all(tenantId) as Row[]).map(
+      (this.prepare('SELECT * FROM domains WHERE tenant_id = ? ORDER BY is_default DESC, domain').all(tenantId) as Row[]).map(
         toDomain,
       ),
     allVerified: (): DomainRecord[] =>
-      (this.db.prepare('SELECT * FROM domains WHERE verified = 1').all() as Row[]).map(toDomain),
+      (this.prepare('SELECT * FROM domains WHERE verified = 1').all() as Row[]).map(toDomain),
     insert: (d: Omit<DomainRecord, 'createdAt'>): void => {
-      this.db
+      this
         .prepare(
           'INSERT INTO domains (domain, tenant_id, verified, verification_token, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?)',
         )
         .run(d.domain, d.tenantId, d.verified ? 1 : 0, d.verificationToken, d.isDefault ? 1 : 0, now());
     },
     setVerified: (domain: string): void => {
-      this.db.prepare('UPDATE domains SET verified = 1 WHERE domain = ?').run(domain);
+      this.prepare('UPDATE domains SET verified = 1 WHERE domain = ?').run(domain);
     },
     delete: (domain: string): void => {
-      this.db.prepare('DELETE FROM domains WHERE domain = ?').run(domain);
+      this.prepare('DELETE FROM domains WHERE domain = ?').run(domain);
     },
   };
 
   // ---- tokens (only hashes are stored)
   readonly tokens = {
     insert: (t: { id: string; tenantId: string; name: string; hash: string; scopes: readonly Scope[] }): void => {
-      this.db
+      this
         .prepare('INSERT INTO tokens (id, tenant_id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(t.id, t.tenantId, t.name, t.hash, t.scopes.join(','), now());
     },
     byHash: (hash: string): TokenRecord | undefined => {
-      const r = this.db.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
+      const r = this.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
       return r && toToken(r);
     },
     forTenant: (tenantId: string): TokenRecord[] =>
-      (this.db.prepare('SELECT * FROM tokens WHERE tenant_id = ? ORDER BY created_at').all(tenantId) as Row[]).map(toToken),
+      (this.prepare('SELECT * FROM tokens WHERE tenant_id = ? ORDER BY created_at').all(tenantId) as Row[]).map(toToken),
     touch: (id: string): void => {
-      this.db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now(), id);
+      this.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now(), id);
     },
     delete: (tenantId: string, id: string): boolean =>
-      this.db.prepare('DELETE FROM tokens WHERE tenant_id = ? AND id = ?').run(tenantId, id).changes > 0,
+      this.prepare('DELETE FROM tokens WHERE tenant_id = ? AND id = ?').run(tenantId, id).changes > 0,
   };
 
   // ---- deploys
   readonly deploys = {
     get: (tenantId: string, id: string): DeployRecord | undefined => {
-      const r = this.db.prepare('SELECT * FROM deploys WHERE tenant_id = ? AND id = ?').get(tenantId, id) as Row | undefined;
+      const r = this.prepare('SELECT * FROM deploys WHERE tenant_id = ? AND id = ?').get(tenantId, id) as Row | undefined;
       return r && toDeploy(r);
     },
     /** Newest first. */
     forTenant: (tenantId: string): DeployRecord[] =>
       (
-        this.db.prepare('SELECT * FROM deploys WHERE tenant_id = ? ORDER BY created_at DESC, rowid DESC').all(tenantId) as Row[]
+        this.prepare('SELECT * FROM deploys WHERE tenant_id = ? ORDER BY created_at DESC, rowid DESC').all(tenantId) as Row[]
       ).map(toDeploy),
     byStatus: (status: DeployStatus): DeployRecord[] =>
-      (this.db.prepare('SELECT * FROM deploys WHERE status = ?').all(status) as Row[]).map(toDeploy),
+      (this.prepare('SELECT * FROM deploys WHERE status = ?').all(status) as Row[]).map(toDeploy),
     insert: (d: { id: string; tenantId: string; source: string; message: string | null; actor: string }): void => {
-      this.db
+      this
         .prepare("INSERT INTO deploys (id, tenant_id, created_at, source, message, actor, status) VALUES (?, ?, ?, ?, ?, ?, 'staging')")
         .run(d.id, d.tenantId, now(), d.source, d.message, d.actor);
     },
     /** Counts of a release still being made live (so a crash mid-activation keeps them). */
     setStats: (id: string, stats: { files: number; bytes: number }): void => {
-      this.db.prepare('UPDATE deploys SET files = ?, bytes = ? WHERE id = ?').run(stats.files, stats.bytes, id);
+      this.prepare('UPDATE deploys SET files = ?, bytes = ? WHERE id = ?').run(stats.files, stats.bytes, id);
     },
     markReady: (id: string, stats: { files: number; bytes: number }): void => {
-      this.db.prepare("UPDATE deploys SET status = 'ready', files = ?, bytes = ?, error = NULL WHERE id = ?").run(stats.files, stats.bytes, id);
+      this.prepare("UPDATE deploys SET status = 'ready', files = ?, bytes = ?, error = NULL WHERE id = ?").run(stats.files, stats.bytes, id);
     },
     markFailed: (id: string, error: string): void => {
-      this.db.prepare("UPDATE deploys SET status = 'failed', error = ? WHERE id = ?").run(error, id);
+      this.prepare("UPDATE deploys SET status = 'failed', error = ? WHERE id = ?").run(error, id);
     },
     markPruned: (id: string): void => {
-      this.db.prepare("UPDATE deploys SET status = 'pruned' WHERE id = ?").run(id);
+      this.prepare("UPDATE deploys SET status = 'pruned' WHERE id = ?").run(id);
     },
   };
 
   // ---- tenant environment variables
   readonly env = {
     get: (tenantId: string): Record<string, string> => {
-      const rows = this.db.prepare('SELECT key, value FROM tenant_env WHERE tenant_id = ? ORDER BY key').all(tenantId) as Row[];
+      const rows = this.prepare('SELECT key, value FROM tenant_env WHERE tenant_id = ? ORDER BY key').all(tenantId) as Row[];
       return Object.fromEntries(rows.map((r) => [String(r.key), String(r.value)]));
     },
     /** Replaces the whole set in one transaction. */
     replace: (tenantId: string, vars: Record<string, string>): void => {
       this.db.transaction(() => {
-        this.db.prepare('DELETE FROM tenant_env WHERE tenant_id = ?').run(tenantId);
-        const ins = this.db.prepare('INSERT INTO tenant_env (tenant_id, key, value) VALUES (?, ?, ?)');
+        this.prepare('DELETE FROM tenant_env WHERE tenant_id = ?').run(tenantId);
+        const ins = this.prepare('INSERT INTO tenant_env (tenant_id, key, value) VALUES (?, ?, ?)');
         for (const [k, v] of Object.entries(vars)) ins.run(tenantId, k, v);
       })();
     },
@@ -249,12 +265,12 @@ export class Store {
   // ---- audit log
   readonly audit = {
     record: (e: { actor: string; action: string; tenantId?: string | null; detail?: Record<string, unknown> }): void => {
-      this.db
+      this
         .prepare('INSERT INTO audit_log (at, actor, action, tenant_id, detail) VALUES (?, ?, ?, ?, ?)')
         .run(now(), e.actor, e.action, e.tenantId ?? null, JSON.stringify(e.detail ?? {}));
     },
     forTenant: (tenantId: string, limit = 100): AuditEntry[] =>
-      (this.db.prepare('SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY id DESC LIMIT ?').all(tenantId, limit) as Row[]).map(
+      (this.prepare('SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY id DESC LIMIT ?').all(tenantId, limit) as Row[]).map(
         (r) => ({
           id: Number(r.id),
           at: String(r.at),

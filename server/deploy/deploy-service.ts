@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import type { DeployRecord, Store } from '../db/store.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { effectiveLimits } from '../model/limits.js';
 import type { DataPaths } from '../paths.js';
 import type { ReleaseManager } from '../releases/release-manager.js';
 import type { TenantLifecycleHooks, TenantService } from '../tenants/tenant-service.js';
@@ -74,7 +75,7 @@ export class DeployService {
 
   /** The archive caps of a tenant (its `archiveMB` and `files` limits). */
   limitsFor(tenantId: string): ArchiveLimits {
-    const { limits } = this.deps.tenants.get(tenantId);
+    const limits = effectiveLimits(this.deps.tenants.get(tenantId).limitOverrides);
     const maxBytes = limits.archiveMB * MiB;
     return { maxBytes, maxFileBytes: Math.min(maxBytes, MAX_FILE_MB * MiB), maxEntries: limits.files };
   }

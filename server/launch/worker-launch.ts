@@ -17,7 +17,7 @@ export interface WorkerLaunchSpec {
   readonly socketPath: string;
   /** File that receives the worker's stdout and stderr (appended). */
   readonly logFile: string;
-  /** Absolute path of the worker runtime's entry script (dist/server/runtime/main.js, see entries.ts). */
+  /** Absolute path of the worker runtime's entry script (dist/server/runtime/main.js). */
   readonly entry: string;
   readonly args: readonly string[];
   /** Exactly the environment the worker sees; nothing of the platform's own. */

@@ -1,7 +1,19 @@
-// Per-tenant resource limits: defaults, validation, and the effective values.
+// Per-tenant resource limits: their allowed ranges, defaults, and the
+// effective values. The one definition of what a valid limit is: the API
+// checks patches against it and the supervisor checks launch specs against it.
 import { z } from 'zod';
 
-export const DEFAULT_LIMITS = Object.freeze({
+/** A full set of limits, each within the range the platform accepts. */
+export const limitsSchema = z.strictObject({
+  memoryMB: z.number().int().min(32).max(65536),
+  cpuPercent: z.number().int().min(1).max(6400),
+  pids: z.number().int().min(64).max(65536),
+  archiveMB: z.number().int().min(1).max(65536),
+  files: z.number().int().min(1).max(1_000_000),
+});
+export type Limits = z.infer<typeof limitsSchema>;
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   /** Memory for the tenant's worker (cgroup limit; V8 heap gets ~75%). */
   memoryMB: 256,
   /** Share of one CPU core, in percent (cgroup quota). */
@@ -14,15 +26,8 @@ export const DEFAULT_LIMITS = Object.freeze({
   files: 20000,
 });
 
-export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
-
-export const limitsPatchSchema = z.strictObject({
-  memoryMB: z.number().int().min(32).max(65536).optional(),
-  cpuPercent: z.number().int().min(1).max(6400).optional(),
-  pids: z.number().int().min(64).max(65536).optional(),
-  archiveMB: z.number().int().min(1).max(65536).optional(),
-  files: z.number().int().min(1).max(1_000_000).optional(),
-});
+/** A tenant's overrides: any subset of the limits, same ranges, unknown names refused. */
+export const limitsPatchSchema = limitsSchema.partial();
 export type LimitsPatch = z.infer<typeof limitsPatchSchema>;
 
 /** Stored overrides merged over the defaults. */

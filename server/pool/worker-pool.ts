@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Store, TenantRecord } from '../db/store.js';
 import type { Logger } from '../log.js';
+import { effectiveLimits } from '../model/limits.js';
 import type { DataPaths } from '../paths.js';
 import type { SiteIndex } from '../static/index/site-index.js';
 import type { ActivationHooks } from '../releases/release-manager.js';
@@ -262,7 +263,7 @@ export class WorkerPool {
         entry: this.deps.entry ?? WORKER_ENTRY,
         args: ['--release', site.releaseDir, '--socket', socketPath],
         env: this.envFor(tenant, site),
-        limits: tenant.limits,
+        limits: effectiveLimits(tenant.limitOverrides),
         network: tenant.network,
       });
     } catch (err) {

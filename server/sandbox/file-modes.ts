@@ -1,4 +1,4 @@
-// Who may read and write what on disk (DESIGN.md, "Isolation layers" 1):
+// Who may read and write what on disk (README, "Security model", "A Unix user and group per tenant"):
 //   <data>/                      platform 0711 (others may pass through, not list)
 //   platform.db*, secret, admin-token   platform 0600
 //   git/, outbox/                platform 0700

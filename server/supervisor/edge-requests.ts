@@ -9,7 +9,10 @@ import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { LaunchedWorker, WorkerLaunchSpec } from '../launch/worker-launch.js';
-import { readFrames, requestSchema, writeFrame, type SupervisorMessage, type SupervisorRequest } from './ipc-protocol.js';
+import { readFrames, requestSchema, writeFrame, type ReplyOf, type RequestOf, type SupervisorMessage, type SupervisorOp } from './ipc-protocol.js';
+
+/** One handler per operation, each returning exactly the reply the edge expects for it (ipc-protocol.ts, Replies). */
+type Handlers = { [Op in SupervisorOp]: (r: RequestOf<Op>) => Promise<ReplyOf<Op>> };
 
 /** Why a spec is refused; undefined when it names only what belongs to its tenant. */
 export function launchSpecProblem(spec: WorkerLaunchSpec, paths: DataPaths, workerEntry: string): string | undefined {
@@ -45,37 +48,41 @@ export function serveEdgeRequests(o: EdgeRequestHandlerOptions): { workers: Map<
     if (!o.channel.destroyed) writeFrame(o.channel, m);
   };
 
-  async function perform(r: SupervisorRequest): Promise<unknown> {
-    const launcher = o.sandbox.launcher;
-    switch (r.op) {
-      case 'hello':
-        return o.sandbox.report;
-      case 'provisionTenant':
-        return o.sandbox.provisionTenant(r.tenantId);
-      case 'removeTenant':
-        return o.sandbox.removeTenant(r.tenantId);
-      case 'sealRelease':
-        return o.sandbox.sealRelease(r.tenantId, r.deployId);
-      case 'launchWorker': {
-        const spec = r.spec as WorkerLaunchSpec;
-        const problem = launchSpecProblem(spec, o.paths, o.workerEntry);
-        if (problem) throw new Error(`launch refused: ${problem}`);
-        if (!launcher) throw new Error('no sandboxed launcher on this host');
-        const w = await launcher.launch(spec);
-        const workerId = nextWorkerId++;
-        workers.set(workerId, w);
-        void w.exited.then((exit) => {
-          workers.delete(workerId);
-          send({ type: 'workerExited', workerId, code: exit.code, signal: exit.signal });
-        });
-        return { workerId, pid: w.pid };
-      }
-      case 'killWorker': {
-        await workers.get(r.workerId)?.kill();
-        return null;
-      }
-    }
-  }
+  const handlers: Handlers = {
+    hello: async () => o.sandbox.report,
+    provisionTenant: async (r) => {
+      await o.sandbox.provisionTenant(r.tenantId);
+      return null;
+    },
+    removeTenant: async (r) => {
+      await o.sandbox.removeTenant(r.tenantId);
+      return null;
+    },
+    sealRelease: async (r) => {
+      await o.sandbox.sealRelease(r.tenantId, r.deployId);
+      return null;
+    },
+    launchWorker: async ({ spec }) => {
+      const problem = launchSpecProblem(spec, o.paths, o.workerEntry);
+      if (problem) throw new Error(`launch refused: ${problem}`);
+      const launcher = o.sandbox.launcher;
+      if (!launcher) throw new Error('no sandboxed launcher on this host');
+      const w = await launcher.launch(spec);
+      const workerId = nextWorkerId++;
+      workers.set(workerId, w);
+      void w.exited.then((exit) => {
+        workers.delete(workerId);
+        send({ type: 'workerExited', workerId, code: exit.code, signal: exit.signal });
+      });
+      return { workerId, pid: w.pid };
+    },
+    killWorker: async (r) => {
+      await workers.get(r.workerId)?.kill();
+      return null;
+    },
+  };
+  // Generic in the op so that TypeScript pairs handlers[op] with its own request type.
+  const perform = <Op extends SupervisorOp>(op: Op, r: RequestOf<Op>): Promise<ReplyOf<Op>> => handlers[op](r);
 
   readFrames(o.channel, {
     onDropped: (reason) => o.log.warn('edge message dropped', { reason }),
@@ -88,8 +95,8 @@ export function serveEdgeRequests(o: EdgeRequestHandlerOptions): { workers: Map<
         return;
       }
       const r = parsed.data;
-      perform(r).then(
-        (value) => send({ type: 'result', id: r.id, value: value ?? null }),
+      perform(r.op, r).then(
+        (value) => send({ type: 'result', id: r.id, value }),
         (err: Error) => {
           o.log.warn('edge request failed', { op: r.op, err });
           send({ type: 'error', id: r.id, message: err.message });

@@ -7,7 +7,9 @@
 // which is disconnected right after.
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
+import { limitsSchema } from '../model/limits.js';
 import { isValidTenantId } from '../model/tenant-id.js';
+import type { IsolationReport } from '../sandbox/detect.js';
 
 /** Largest frame accepted: a launch spec with the biggest allowed environment fits with room. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
@@ -25,13 +27,7 @@ export const launchSpecSchema = z.strictObject({
   entry: absPath,
   args: z.array(z.string().max(4096)).max(32),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(64 * 1024)).refine((e) => Object.keys(e).length <= 256, 'too many variables'),
-  limits: z.strictObject({
-    memoryMB: z.number().int().min(32).max(65536),
-    cpuPercent: z.number().int().min(1).max(6400),
-    pids: z.number().int().min(64).max(65536),
-    archiveMB: z.number().int().min(1).max(65536),
-    files: z.number().int().min(1).max(1_000_000),
-  }),
+  limits: limitsSchema,
   network: z.enum(['none', 'all']),
 });
 
@@ -47,6 +43,27 @@ export const requestSchema = z.discriminatedUnion('op', [
   z.strictObject({ id, op: z.literal('killWorker'), workerId: id }),
 ]);
 export type SupervisorRequest = z.infer<typeof requestSchema>;
+export type SupervisorOp = SupervisorRequest['op'];
+/** The request of one operation, as the supervisor receives it. */
+export type RequestOf<Op extends SupervisorOp> = Extract<SupervisorRequest, { op: Op }>;
+/** The same without its id: what the edge fills in (the client numbers requests). */
+export type RequestBody<Op extends SupervisorOp> = Omit<RequestOf<Op>, 'id'>;
+
+/**
+ * The `value` of the supervisor's `result` for each operation. An operation
+ * added to requestSchema without an entry here does not compile (ReplyOf
+ * indexes this table by every op), and the supervisor's handler table must
+ * return exactly these types.
+ */
+export interface Replies {
+  hello: IsolationReport;
+  provisionTenant: null;
+  removeTenant: null;
+  sealRelease: null;
+  launchWorker: { workerId: number; pid: number };
+  killWorker: null;
+}
+export type ReplyOf<Op extends SupervisorOp> = Replies[Op];
 
 /** What the supervisor sends: answers to requests, and worker exits. */
 export const supervisorMessageSchema = z.discriminatedUnion('type', [

@@ -3,16 +3,13 @@
 // the root supervisor. The edge itself holds no privilege.
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
-import type { IsolationReport } from '../sandbox/detect.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import { readFrames, supervisorMessageSchema, writeFrame, type SupervisorRequest } from './ipc-protocol.js';
+import { readFrames, supervisorMessageSchema, writeFrame, type ReplyOf, type RequestBody, type SupervisorOp } from './ipc-protocol.js';
 import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../launch/worker-launch.js';
 
 const REQUEST_DEADLINE_MS = 60_000;
 
 type Pending = { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout };
-/** A request without its id (one variant at a time, so the union stays discriminated). */
-type RequestBody = SupervisorRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 
 export class SupervisorClient {
   private nextId = 1;
@@ -52,14 +49,21 @@ export class SupervisorClient {
     });
   }
 
-  request(body: RequestBody): Promise<unknown> {
+  /**
+   * Sends one request; resolves with the supervisor's answer to that op
+   * (ipc-protocol.ts, Replies). The `& { op: Op }` is where TypeScript reads Op from.
+   */
+  request<Op extends SupervisorOp>(body: RequestBody<Op> & { op: Op }): Promise<ReplyOf<Op>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new Error(`the supervisor did not answer ${body.op} within ${REQUEST_DEADLINE_MS / 1000} s`));
       }, REQUEST_DEADLINE_MS);
-      this.pending.set(id, { resolve, reject, timer });
+      // The one place the reply's type is asserted rather than checked: the
+      // supervisor is the trusted side, and its handler for this op is typed to
+      // return exactly ReplyOf<Op> (edge-requests.ts).
+      this.pending.set(id, { resolve: (v) => resolve(v as ReplyOf<Op>), reject, timer });
       writeFrame(this.channel, { ...body, id });
     });
   }
@@ -87,10 +91,7 @@ export class SupervisedWorkerLauncher implements WorkerLauncher {
   constructor(private readonly client: SupervisorClient) {}
 
   async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
-    const { workerId, pid } = (await this.client.request({ op: 'launchWorker', spec: { ...spec, args: [...spec.args], env: { ...spec.env }, limits: { ...spec.limits } } })) as {
-      workerId: number;
-      pid: number;
-    };
+    const { workerId, pid } = await this.client.request({ op: 'launchWorker', spec: { ...spec, args: [...spec.args], env: { ...spec.env }, limits: { ...spec.limits } } });
     const exited = this.client.workerExit(workerId);
     const worker: LaunchedWorker = {
       pid,
@@ -112,7 +113,7 @@ export class SupervisedWorkerLauncher implements WorkerLauncher {
 
 /** The Sandbox of a privilege-separated edge: every operation is a request to the supervisor. */
 export async function connectSupervisedSandbox(client: SupervisorClient): Promise<Sandbox> {
-  const report = (await client.request({ op: 'hello' })) as IsolationReport;
+  const report = await client.request({ op: 'hello' });
   const launcher = new SupervisedWorkerLauncher(client);
   return {
     report,
