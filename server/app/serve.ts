@@ -11,11 +11,14 @@ import { createEdgeHandler } from '../edge/edge-handler.js';
 import { createWorkerProxy } from '../edge/proxy/worker-proxy.js';
 import { createControlApp } from '../api/control-app.js';
 import { createPrincipalResolver } from '../auth/principal.js';
+import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap } from '../edge/connection-guard.js';
 
 export interface RunningServer {
   readonly platform: Platform;
   readonly server: http.Server;
   readonly port: number;
+  /** Open client connections and their caps. */
+  readonly connections: ConnectionGuard;
   close(): Promise<void>;
 }
 
@@ -67,9 +70,14 @@ export async function startServer(
     sites: platform.sites,
     proxy: workerProxy,
   });
-  const server = http.createServer(edge);
+  const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, edge);
+  // Longer than the 60 s idle timeout of common load balancers, so they close first.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  const connections = new ConnectionGuard(
+    { perAddress: config.maxConnectionsPerAddress, total: config.maxConnections ?? defaultConnectionCap() },
+    log,
+  );
+  connections.protect(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (options.listenHandle) server.listen(options.listenHandle, () => resolve());
@@ -92,6 +100,7 @@ export async function startServer(
     platform,
     server,
     port,
+    connections,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

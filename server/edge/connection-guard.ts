@@ -16,6 +16,9 @@ const FALLBACK_DESCRIPTOR_LIMIT = 1024;
 /** Time a client has to send a complete request head. */
 export const HEADERS_TIMEOUT_MS = 15_000;
 const LOG_EVERY_MS = 60_000;
+const AWAITING_FIRST_REQUEST = Symbol('awaitingFirstRequest');
+/** How often Node looks for connections past headersTimeout (pass to http.createServer). */
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 
 /** The soft RLIMIT_NOFILE of this process (Linux), or a cautious guess. */
 export function descriptorLimit(): number {
@@ -36,24 +39,38 @@ export function defaultConnectionCap(limit = descriptorLimit()): number {
 export interface ConnectionCaps {
   readonly perAddress: number;
   readonly total: number;
+  /** Time to send a complete first request head (default HEADERS_TIMEOUT_MS). */
+  readonly headersTimeoutMs?: number;
 }
 
 export class ConnectionGuard {
   private readonly byAddress = new Map<string, number>();
   private readonly lastLogged = new Map<string, number>();
   private open = 0;
+  private readonly headersTimeoutMs: number;
 
   constructor(
     readonly caps: ConnectionCaps,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.headersTimeoutMs = caps.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  }
 
   /** Applies the caps and the header timeout to a server; may be called for several listeners (one budget). */
   protect(server: http.Server): void {
-    server.headersTimeout = HEADERS_TIMEOUT_MS;
-    // Node checks headersTimeout on this interval (default 30 s): check often enough to mean it.
-    (server as http.Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = 1000;
+    // headersTimeout bounds a request head that has begun (a dribble of header
+    // lines); Node checks it every connectionsCheckingInterval (30 s unless set
+    // at creation, see createEdgeServer). A connection that sends nothing at
+    // all is not covered by it: an idle timer covers that until the first request.
+    server.headersTimeout = this.headersTimeoutMs;
     server.on('connection', (socket: net.Socket) => this.admit(socket));
+    server.on('request', (req: http.IncomingMessage) => {
+      const socket = req.socket as net.Socket & { [AWAITING_FIRST_REQUEST]?: boolean };
+      if (socket[AWAITING_FIRST_REQUEST]) {
+        socket[AWAITING_FIRST_REQUEST] = false;
+        socket.setTimeout(0);
+      }
+    });
   }
 
   /** Open connections now (for the metrics and tests). */
@@ -70,6 +87,9 @@ export class ConnectionGuard {
     }
     this.open++;
     this.byAddress.set(address, held + 1);
+    // Until its first request: idle this long and the http server's own timeout handler destroys it.
+    (socket as net.Socket & { [AWAITING_FIRST_REQUEST]?: boolean })[AWAITING_FIRST_REQUEST] = true;
+    socket.setTimeout(this.headersTimeoutMs);
     socket.once('close', () => {
       this.open--;
       const n = (this.byAddress.get(address) ?? 1) - 1;
