@@ -3,6 +3,7 @@
 // dropped, as are hop-by-hop headers and the framing, which each side sets itself.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { scopeSetCookie } from './cookie-scope.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
 // Dropped on the way to the worker: hop-by-hop, the framing (undici frames the
@@ -28,14 +29,19 @@ export function forwardedHeaderList(req: IncomingMessage): string[] {
   return out;
 }
 
-/** The worker's raw response headers, minus hop-by-hop ones, as a flat list for writeHead. */
-export function responseHeaderList(raw: Buffer[] | string[] | null): string[] {
+/**
+ * The worker's raw response headers as a flat list for writeHead: minus
+ * hop-by-hop ones, and cookies kept to `host` (the request's own host name).
+ */
+export function responseHeaderList(raw: Buffer[] | string[] | null, host: string): string[] {
   const out: string[] = [];
   if (!raw) return out;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
-    if (NOT_RETURNED.has(name.toLowerCase())) continue;
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    const lower = name.toLowerCase();
+    if (NOT_RETURNED.has(lower)) continue;
+    const value = raw[i + 1]!.toString('latin1');
+    out.push(name, lower === 'set-cookie' ? scopeSetCookie(value, host) : value);
   }
   return out;
 }

@@ -9,6 +9,7 @@ import { sendError } from '../../error-response.js';
 import type { Worker, WorkerPool } from '../../pool/worker-pool.js';
 import type { TenantLogs } from '../../tenants/tenant-logs.js';
 import { pathOf } from '../../static/serve/request-path.js';
+import { normalizeHost } from '../../model/domain-name.js';
 import type { SiteIndex } from '../../static/index/site-index.js';
 import { forwardedHeaderList, hasBody, responseHeaderList } from './forward-headers.js';
 
@@ -116,7 +117,7 @@ export class WorkerExchange implements Dispatcher.DispatchHandlers {
       return false;
     }
     this.resumeUpstream = resume;
-    res.writeHead(statusCode, responseHeaderList(rawHeaders));
+    res.writeHead(statusCode, responseHeaderList(rawHeaders, normalizeHost(this.req.headers.host)));
     return true;
   }
 
