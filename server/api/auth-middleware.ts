@@ -3,7 +3,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError } from '../errors.js';
 import type { Scope } from '../db/store.js';
-import { bearerFrom, refusalFor, type Principal, type PrincipalResolver } from '../auth/principal.js';
+import { bearerFrom, refusalFor, type Principal, type TokenCheck } from '../auth/principal.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -14,13 +14,17 @@ declare global {
   }
 }
 
-export function authenticate(resolve: PrincipalResolver) {
-  return (req: Request, _res: Response, next: NextFunction): void => {
+export function authenticate(check: TokenCheck) {
+  return (req: Request, res: Response, next: NextFunction): void => {
     const value = bearerFrom(req.headers.authorization);
     if (!value) throw new AppError('unauthorized');
-    const p = resolve(value);
-    if (!p) throw new AppError('unauthorized', 'The token is not valid.');
-    req.principal = p;
+    const outcome = check(value, req.socket.remoteAddress ?? '');
+    if (!outcome.ok) {
+      if (outcome.reason === 'invalid') throw new AppError('unauthorized', 'The token is not valid.');
+      res.setHeader('Retry-After', String(outcome.retryAfterSeconds));
+      throw new AppError('rate_limited', `Too many wrong tokens from this address; try again in ${outcome.retryAfterSeconds} s.`);
+    }
+    req.principal = outcome.principal;
     next();
   };
 }

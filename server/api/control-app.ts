@@ -8,7 +8,7 @@ import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../log.js';
 import type { Store } from '../db/store.js';
-import type { PrincipalResolver } from '../auth/principal.js';
+import type { TokenCheck } from '../auth/principal.js';
 import type { IsolationReport } from '../sandbox/detect.js';
 import type { TenantService } from '../tenants/tenant-service.js';
 import type { TenantLogs } from '../tenants/tenant-logs.js';
@@ -32,7 +32,8 @@ export interface ControlAppDeps {
   readonly store: Store;
   /** The master secret (tokens are stored as keyed hashes). */
   readonly secret: string;
-  readonly principalFor: PrincipalResolver;
+  /** Bearer and git tokens, behind the wrong-token throttle. */
+  readonly checkToken: TokenCheck;
   readonly isolation: IsolationReport;
   readonly tenants: TenantService;
   readonly siteLogs: TenantLogs;
@@ -53,11 +54,11 @@ export function createControlApp(d: ControlAppDeps): Express {
   });
 
   // git smart HTTP: Basic auth of its own, and the raw body (a pack stream) untouched.
-  app.use('/git', gitHttpHandler({ git: d.git, store: d.store, principalFor: d.principalFor, log: d.log }));
+  app.use('/git', gitHttpHandler({ git: d.git, store: d.store, checkToken: d.checkToken, log: d.log }));
 
   // Every /api/v1 route needs a token; bodies are read per route, after its scope check.
   const api = Router();
-  api.use(authenticate(d.principalFor));
+  api.use(authenticate(d.checkToken));
   api.use('/isolation', isolationRouter(d.isolation));
   api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store }));
   const tenant = Router({ mergeParams: true });

@@ -10,7 +10,8 @@ import type { Sandbox } from '../sandbox/sandbox.js';
 import { createEdgeHandler } from '../edge/edge-handler.js';
 import { createWorkerProxy } from '../edge/proxy/worker-proxy.js';
 import { createControlApp } from '../api/control-app.js';
-import { createPrincipalResolver } from '../auth/principal.js';
+import { createPrincipalResolver, createTokenCheck } from '../auth/principal.js';
+import { FailureThrottle } from '../auth/failure-throttle.js';
 import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap } from '../edge/connection-guard.js';
 
 export interface RunningServer {
@@ -55,7 +56,7 @@ export async function startServer(
     log,
     store: platform.store,
     secret: platform.secrets.secret,
-    principalFor: createPrincipalResolver(platform.store, platform.secrets),
+    checkToken: createTokenCheck(createPrincipalResolver(platform.store, platform.secrets), new FailureThrottle(log)),
     isolation: platform.sandbox.report,
     tenants: platform.tenants,
     siteLogs: platform.siteLogs,

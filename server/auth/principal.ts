@@ -3,6 +3,7 @@
 // No HTTP framework here: the API's middleware and git's Basic auth build on it.
 import type { Scope, Store } from '../db/store.js';
 import { constantTimeEqual, hashToken } from './token-hash.js';
+import type { FailureThrottle } from './failure-throttle.js';
 
 export type Principal =
   | { readonly kind: 'admin' }
@@ -10,6 +11,25 @@ export type Principal =
 
 /** Resolves a token value to who it belongs to; undefined when it matches nothing. */
 export type PrincipalResolver = (token: string) => Principal | undefined;
+
+/** A token presented by a client: who it is, or why not (throttled: too many wrong tokens from there). */
+export type TokenCheck = (token: string, clientAddress: string) => TokenOutcome;
+export type TokenOutcome =
+  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: false; readonly reason: 'invalid' }
+  | { readonly ok: false; readonly reason: 'throttled'; readonly retryAfterSeconds: number };
+
+/** A resolver behind the failure throttle: over the limit, the token is not even looked at. */
+export function createTokenCheck(resolve: PrincipalResolver, throttle: FailureThrottle): TokenCheck {
+  return (token, clientAddress) => {
+    const wait = throttle.retryAfter(clientAddress, token);
+    if (wait !== undefined) return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
+    const principal = resolve(token);
+    if (principal) return { ok: true, principal };
+    throttle.recordFailure(clientAddress, token);
+    return { ok: false, reason: 'invalid' };
+  };
+}
 
 /** The reason a principal may not act on a tenant, or undefined when it may. */
 export type Refusal = { readonly status: 401 | 403; readonly message: string };

@@ -3,13 +3,13 @@
 // scope; cloning and fetching need `read` (or `deploy`). The admin token may do both.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Scope } from '../db/store.js';
-import { actorName, allowedFor, bearerFrom, type Principal, type PrincipalResolver } from '../auth/principal.js';
+import { actorName, allowedFor, bearerFrom, type Principal, type TokenCheck } from '../auth/principal.js';
 
 export type GitAccess = 'push' | 'fetch';
 
 export type GitAuthDecision =
   | { readonly ok: true; readonly principal: Principal; readonly userName: string }
-  | { readonly ok: false; readonly status: 401 | 403; readonly message: string };
+  | { readonly ok: false; readonly status: 401 | 403 | 429; readonly message: string; readonly retryAfterSeconds?: number };
 
 export interface BasicCredentials {
   readonly user: string;
@@ -37,13 +37,18 @@ export function authorizeGit(
   headers: IncomingHttpHeaders,
   tenantId: string,
   access: GitAccess,
-  principalFor: PrincipalResolver,
+  checkToken: TokenCheck,
+  clientAddress: string,
 ): GitAuthDecision {
   const basic = basicCredentialsFrom(headers.authorization);
   const token = basic?.password || bearerFrom(headers.authorization);
   if (!token) return { ok: false, status: 401, message: 'A token is required: use a deploy token as the password.' };
-  const principal = principalFor(token);
-  if (!principal) return { ok: false, status: 401, message: 'The token is not valid.' };
+  const outcome = checkToken(token, clientAddress);
+  if (!outcome.ok && outcome.reason === 'throttled') {
+    return { ok: false, status: 429, message: `Too many wrong tokens from this address; try again in ${outcome.retryAfterSeconds} s.`, retryAfterSeconds: outcome.retryAfterSeconds };
+  }
+  if (!outcome.ok) return { ok: false, status: 401, message: 'The token is not valid.' };
+  const principal = outcome.principal;
   const userName = actorName(principal);
   if (principal.kind === 'admin') return { ok: true, principal, userName };
   if (principal.tenantId !== tenantId) return { ok: false, status: 403, message: 'This token belongs to another tenant.' };

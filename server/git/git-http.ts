@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NextFunction, Request, Response } from 'express';
-import type { PrincipalResolver } from '../auth/principal.js';
+import type { TokenCheck } from '../auth/principal.js';
 import type { Logger } from '../log.js';
 import { sendError } from '../error-response.js';
 import type { Store } from '../db/store.js';
@@ -28,7 +28,7 @@ export function parseGitPath(url: string): { tenantId: string; tail: string; que
 export interface GitHttpDeps {
   git: GitService;
   store: Store;
-  principalFor: PrincipalResolver;
+  checkToken: TokenCheck;
   log: Logger;
 }
 
@@ -40,11 +40,13 @@ export function gitHttpHandler(deps: GitHttpDeps) {
       if (!parsed) return sendError(res, 'not_found', 'Not a git repository URL: use /git/<tenant>.git');
       if (req.method !== 'GET' && req.method !== 'POST') return sendError(res, 'method_not_allowed', undefined, { Allow: 'GET, POST' });
       const access = accessFor(parsed.tail, parsed.query);
-      const decision = authorizeGit(req.headers, parsed.tenantId, access, deps.principalFor);
+      const decision = authorizeGit(req.headers, parsed.tenantId, access, deps.checkToken, req.socket.remoteAddress ?? '');
       if (!decision.ok) {
         // 401 with a Basic challenge makes git ask for credentials (or use its helper).
-        const challenge: Record<string, string> = decision.status === 401 ? { 'WWW-Authenticate': 'Basic realm="Tenantry"' } : {};
-        return sendError(res, decision.status === 401 ? 'unauthorized' : 'forbidden', decision.message, challenge);
+        const headers: Record<string, string> =
+          decision.status === 401 ? { 'WWW-Authenticate': 'Basic realm="Tenantry"' } : decision.retryAfterSeconds ? { 'Retry-After': String(decision.retryAfterSeconds) } : {};
+        const code = decision.status === 401 ? 'unauthorized' : decision.status === 429 ? 'rate_limited' : 'forbidden';
+        return sendError(res, code, decision.message, headers);
       }
       const tenant = store.tenants.get(parsed.tenantId);
       if (!tenant) return sendError(res, 'tenant_not_found', `No tenant with the id "${parsed.tenantId}".`);
