@@ -11,6 +11,8 @@ import type { Store } from '../db/store.js';
 import { accessFor, authorizeGit } from './git-auth.js';
 import { baseGitEnv } from './git-command.js';
 import { runCgi } from './cgi.js';
+import { diskUsage, maxPushBytes } from './repository-size.js';
+import { effectiveLimits } from '../model/limits.js';
 import type { GitService } from './git-service.js';
 
 const RELAY_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pre-receive-relay.js');
@@ -78,6 +80,18 @@ export function gitHttpHandler(deps: GitHttpDeps) {
       // ref update: the deploy happens before the branch moves, so a second
       // push must not slip in between (see PushReceiver.receive).
       await git.pushes.oneAtATime(tenant.id, async () => {
+        // One pack may not exceed an archive upload nor the room left under the tenant's disk limit;
+        // git itself stops reading past it ("pack exceeds maximum allowed size"). 0 would mean no limit.
+        // Only index-pack enforces the cap, so every push is kept as a pack (unpackLimit 1), never as loose objects.
+        const repoBytes = await diskUsage(git.repositories.pathOf(tenant.id));
+        const maxPack = Math.max(1, maxPushBytes(effectiveLimits(tenant.limitOverrides), repoBytes));
+        Object.assign(env, {
+          GIT_CONFIG_COUNT: '2',
+          GIT_CONFIG_KEY_0: 'receive.maxInputSize',
+          GIT_CONFIG_VALUE_0: String(maxPack),
+          GIT_CONFIG_KEY_1: 'receive.unpackLimit',
+          GIT_CONFIG_VALUE_1: '1',
+        });
         const ticket = git.pushes.issueTicket({
           tenantId: tenant.id,
           actor: decision.userName,

@@ -24,6 +24,8 @@ import type { Store } from '../db/store.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TenantLocks } from '../deploy/tenant-lock.js';
+import { diskUsage, overDiskLimit } from './repository-size.js';
+import { effectiveLimits } from '../model/limits.js';
 import { baseGitEnv, runGit } from './git-command.js';
 import type { GitRepositories } from './repositories.js';
 
@@ -177,6 +179,14 @@ export class PushReceiver {
     const tenant = this.store.tenants.get(ticket.tenantId);
     if (!tenant) {
       out.line('This tenant no longer exists.');
+      return 1;
+    }
+    // Every push counts toward the disk limit, whichever branch it is for: the
+    // repository as it is plus the objects this push brought (in its quarantine folder inside it).
+    const over = overDiskLimit(effectiveLimits(tenant.limitOverrides), await diskUsage(this.repos.pathOf(tenant.id)));
+    if (over) {
+      out.line(over);
+      out.line('Nothing was stored or deployed; remove large files from the history (git filter-repo) or ask for a higher diskMB.');
       return 1;
     }
     const deployRef = `refs/heads/${tenant.deployBranch}`;

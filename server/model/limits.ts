@@ -10,6 +10,7 @@ export const limitsSchema = z.strictObject({
   pids: z.number().int().min(64).max(65536),
   archiveMB: z.number().int().min(1).max(65536),
   files: z.number().int().min(1).max(1_000_000),
+  diskMB: z.number().int().min(16).max(1_048_576),
 });
 export type Limits = z.infer<typeof limitsSchema>;
 
@@ -24,6 +25,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   archiveMB: 512,
   /** File-count cap for an uploaded archive. */
   files: 20000,
+  /** Disk a tenant may fill: its git repository (and, where the host enforces it, its data folder). */
+  diskMB: 1024,
 });
 
 /** A tenant's overrides: any subset of the limits, same ranges, unknown names refused. */
