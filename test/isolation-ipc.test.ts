@@ -156,7 +156,7 @@ test('a launch spec must name only the tenant\'s own folders and the platform\'s
   });
 });
 
-test('a subverted edge that sends a handle, an oversized frame and a shell launch gets nothing, and the supervisor keeps serving', async (t) => {
+test('a subverted edge has no handle channel, and an oversized frame and a shell launch get it nothing; the supervisor keeps serving', async (t) => {
   if (process.getuid?.() !== 0) return t.skip('needs root: the supervisor runs as root and starts the edge as another user');
   const dataDir = tempDir();
   const platformUserExisted = lookupUser(PLATFORM_USER) !== undefined;
@@ -168,11 +168,12 @@ test('a subverted edge that sends a handle, an oversized frame and a shell launc
     assert.equal(code, 0);
     const seen = JSON.parse(fs.readFileSync(path.join(dataDir, 'rogue-edge.json'), 'utf8')) as Record<string, any>;
     assert.equal(seen.timedOut, undefined, `the supervisor answered: ${JSON.stringify(seen)}`);
-    assert.equal(seen.gotListener, true);
+    assert.equal(seen.gotListener, true, 'the listening socket is inherited as fd 5');
+    assert.equal(seen.hasIpcChannel, false, 'no IPC channel to send handles or messages to the supervisor');
     assert.equal(seen.launchShell?.type, 'error');
     assert.match(String(seen.launchShell?.message), /launch refused/);
-    assert.equal(seen.hello?.type, 'result', 'still answering after the handle, the oversized frame and the garbage');
-    assert.equal(lookupUser('tn-isorogue'), undefined, 'a request sent on the handle channel did nothing');
+    assert.equal(seen.hello?.type, 'result', 'still answering after the oversized frame and the garbage');
+    assert.equal(lookupUser('tn-isorogue'), undefined, 'nothing was provisioned');
   } finally {
     await supervisor.stop();
     if (!platformUserExisted) {

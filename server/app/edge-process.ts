@@ -1,31 +1,21 @@
 // Entry of the edge process, started by the supervisor as the user `tenantry`:
 //   node edge-process.js [serve flags]
-// Takes its listening socket from the supervisor (once, over Node's IPC
-// channel, which it then closes) and asks the supervisor, over fd 4, for all
-// that needs root: tenant users, sealed releases, sandboxed workers.
+// Inherits its listening socket from the supervisor as descriptor 5 (it
+// accepts on it once the platform is ready) and asks the supervisor, over
+// fd 4, for all that needs root: tenant users, sealed releases, sandboxed
+// workers. It has no other channel to the supervisor.
 import net from 'node:net';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startServer } from './serve.js';
 import { connectSupervisedSandbox, SupervisorClient } from '../supervisor/supervisor-client.js';
+import { EDGE_LISTEN_FD } from '../launch/entries.js';
 
 const SUPERVISOR_FD = 4;
-const HANDOVER_DEADLINE_MS = 10_000;
 
 function fail(line: string): never {
   process.stderr.write(`tenantry edge: ${line}\n`);
   process.exit(1);
-}
-
-function receiveListener(): Promise<net.Server> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no listening socket from the supervisor')), HANDOVER_DEADLINE_MS);
-    process.once('message', (m: unknown, handle: unknown) => {
-      clearTimeout(timer);
-      if ((m as { type?: unknown })?.type === 'listen' && handle instanceof net.Server) resolve(handle);
-      else reject(new Error('the supervisor sent something other than the listening socket'));
-    });
-  });
 }
 
 async function main(): Promise<void> {
@@ -43,11 +33,9 @@ async function main(): Promise<void> {
     log.error('the supervisor is gone; stopping');
     process.exit(1);
   });
-  const listenHandle = await receiveListener();
-  process.disconnect();
   const client = new SupervisorClient(channel, log);
   const sandbox = await connectSupervisedSandbox(client);
-  const running = await startServer(config, log, console.log, { sandbox, listenHandle });
+  const running = await startServer(config, log, console.log, { sandbox, listenFd: EDGE_LISTEN_FD });
   let stopping = false;
   const stop = () => {
     if (stopping) return;

@@ -4,7 +4,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type net from 'node:net';
 import { createPlatform, type Platform } from './platform.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { createEdgeHandler } from '../edge/edge-handler.js';
@@ -24,6 +23,8 @@ export interface RunningServer {
 }
 
 export const DEMO_TENANT = 'demo';
+/** How long a stop waits for requests in flight (the process's own hard stop is 10 s). */
+const DRAIN_DEADLINE_MS = 8_000;
 
 async function ensureDemoTenant(p: Platform): Promise<boolean> {
   const firstStart = p.store.tenants.list().length === 0 && p.store.audit.forTenant(DEMO_TENANT, 1).length === 0;
@@ -35,8 +36,8 @@ async function ensureDemoTenant(p: Platform): Promise<boolean> {
 export interface StartOptions {
   /** Isolation carried out by the root supervisor (privilege-separated edge). */
   readonly sandbox?: Sandbox;
-  /** A listening socket handed over by the supervisor, instead of binding config.port here. */
-  readonly listenHandle?: net.Server;
+  /** An inherited listening socket (from the supervisor or systemd), instead of binding config.port here. */
+  readonly listenFd?: number;
 }
 
 export async function startServer(
@@ -79,17 +80,27 @@ export async function startServer(
     log,
   );
   connections.protect(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (options.listenHandle) server.listen(options.listenHandle, () => resolve());
-    else server.listen(config.port, config.bind, () => resolve());
-  });
+  // Ready before the first accept: the demo tenant exists and /healthz means it.
+  // Until then connections wait in the kernel's queue (an inherited socket) or
+  // are refused (a port bound here), never accepted and left unanswered.
+  let createdDemo: boolean;
+  try {
+    createdDemo = await ensureDemoTenant(platform);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      if (options.listenFd !== undefined) server.listen({ fd: options.listenFd }, () => resolve());
+      else server.listen(config.port, config.bind, () => resolve());
+    });
+  } catch (err) {
+    await platform.workers.close();
+    platform.close();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   platform.tenants.setListeningPort(port);
-  const createdDemo = await ensureDemoTenant(platform);
   const portPart = port === 80 ? '' : `:${port}`;
   // One write, so that a reader who waits for the first line sees them all.
-  const banner = [`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${config.bind}:${port}, data in ${config.dataDir})`];
+  const banner = [`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${options.listenFd === undefined ? config.bind : (server.address() as AddressInfo).address}:${port}, data in ${config.dataDir})`];
   if (platform.secrets.generatedAdminToken) {
     banner.push(`Admin token (shown once, also saved to ${platform.paths.root}/admin-token): ${platform.secrets.adminToken}`);
   }
@@ -103,10 +114,14 @@ export async function startServer(
     port,
     connections,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      // Stop accepting (an inherited socket stays open with its owner, which
+      // queues new connections for the next process), close idle keep-alive
+      // connections, let requests in flight finish, then cut what is left.
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_DEADLINE_MS).unref());
+      await Promise.race([drained, deadline]);
+      server.closeAllConnections();
       await platform.workers.close();
       await platform.sandbox.close();
       platform.close();

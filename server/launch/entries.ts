@@ -10,3 +10,6 @@ export const WORKER_ENTRY = path.join(serverRoot, 'runtime', 'main.js');
 
 /** The unprivileged edge process (server/app/edge-process.ts, compiled). */
 export const EDGE_ENTRY = path.join(serverRoot, 'app', 'edge-process.js');
+
+/** The descriptor on which the edge finds its listening HTTP socket (fd 4 is its request pipe to the supervisor). */
+export const EDGE_LISTEN_FD = 5;

@@ -1,9 +1,10 @@
 // `tenantry serve` as root: the supervisor. It creates the platform user, the
-// tenants' users, folders and cgroups, binds the listening socket and hands it
-// to the edge, which runs as the unprivileged user `tenantry`. It never
+// tenants' users, folders and cgroups, binds the listening socket (or takes it
+// from systemd) and passes it to the edge as an inherited descriptor; the edge
+// runs as the unprivileged user `tenantry`. It never
 // accepts a connection, never parses HTTP and never runs tenant code; its only
 // input is the edge's request pipe (edge-requests.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,7 +16,8 @@ import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 import { handDataFolderTo } from '../sandbox/file-modes.js';
 import { ensureSystemUser, type UnixIdentity } from '../sandbox/unix-users.js';
 import { serveEdgeRequests } from './edge-requests.js';
-import { EDGE_ENTRY, WORKER_ENTRY } from '../launch/entries.js';
+import { EDGE_ENTRY, EDGE_LISTEN_FD, WORKER_ENTRY } from '../launch/entries.js';
+import { activatedSockets, forgetActivation, httpListenFd } from '../launch/socket-activation.js';
 
 export const PLATFORM_USER = 'tenantry';
 const STOP_DEADLINE_MS = 15_000;
@@ -29,14 +31,26 @@ function edgeEnv(env: NodeJS.ProcessEnv, dataDir: string): Record<string, string
   return out;
 }
 
-function listen(config: Config): Promise<net.Server> {
+/**
+ * Binds the listening socket. The caller hands its descriptor to the edge and
+ * closes it here in the same turn of the event loop, before this process
+ * could ever accept on it: connections wait in the kernel's queue until the
+ * edge is ready, instead of being accepted by nobody.
+ */
+function bindListener(config: Config): Promise<net.Server> {
   const listener = net.createServer();
-  // The edge accepts; a connection that lands here in the moment before the handover is refused, not held.
-  listener.on('connection', (s) => s.destroy());
+  listener.on('connection', (s) => s.destroy()); // never reached (see above); refuse rather than hold
   return new Promise((resolve, reject) => {
     listener.once('error', reject);
     listener.listen(config.port, config.bind, () => resolve(listener));
   });
+}
+
+/** The descriptor of a listening net.Server (Unix). */
+function descriptorOf(listener: net.Server): number {
+  const fd = (listener as net.Server & { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the listening socket has no descriptor');
+  return fd;
 }
 
 /** The first folder on the way to `target` that other users cannot pass, if any. */
@@ -84,25 +98,24 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
   const platformUser: UnixIdentity = ensureSystemUser(PLATFORM_USER);
   const sandbox: Sandbox = createSandbox({ mode: config.isolation, paths, log, platform: platformUser, privilegeSeparated: true });
   handDataFolderTo(paths, platformUser);
-  const listener = await listen(config);
-
+  // Socket-activated (systemd): the socket is already open and stays with systemd
+  // across restarts; otherwise bind it now. Either way the edge inherits it as
+  // descriptor EDGE_LISTEN_FD; this process never accepts on it.
+  const activated = activatedSockets(process.env, process.pid);
+  forgetActivation(process.env);
+  const listener = activated ? undefined : await bindListener(config);
+  const listenFd = activated ? httpListenFd(activated) : descriptorOf(listener!);
+  const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ignore', 'pipe'];
+  stdio[EDGE_LISTEN_FD] = listenFd;
   const edge = spawn(process.execPath, [options.edgeEntry ?? EDGE_ENTRY, ...argv, '--data-dir', config.dataDir], {
     uid: platformUser.uid,
     gid: platformUser.gid,
     env: edgeEnv(process.env, config.dataDir),
     cwd: config.dataDir,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
+    // No IPC channel: the edge's one way to the supervisor is the request pipe (fd 4).
+    stdio,
   });
-  // Whatever the edge sends over Node's channel (it should send nothing) is ignored, handles closed unread.
-  edge.on('message', (_m: unknown, handle: unknown) => {
-    log.warn('edge sent a message on the handle channel; ignored');
-    (handle as { close?: () => void; destroy?: () => void } | undefined)?.close?.();
-    (handle as { destroy?: () => void } | undefined)?.destroy?.();
-  });
-  edge.send({ type: 'listen' }, listener, (err) => {
-    listener.close();
-    if (err) log.error('could not hand the listening socket to the edge', { err });
-  });
+  listener?.close();
 
   const { workers } = serveEdgeRequests({ channel: edge.stdio[4] as Duplex, sandbox, paths, workerEntry: WORKER_ENTRY, log });
   const stopWorkers = async () => {

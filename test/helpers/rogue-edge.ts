@@ -1,8 +1,9 @@
 // A deliberately misbehaving edge for the supervisor tests. Started by the
 // supervisor in place of the real edge (as the user tenantry), it takes the
-// listening socket, then sends a socket handle back over Node's IPC channel,
-// an oversized frame, garbage and a launch of /bin/sh on the request pipe,
-// and finally asks `hello`. It writes what it saw to <data>/rogue-edge.json.
+// inherited listening socket, looks for a handle channel to the supervisor
+// (there must be none), sends an oversized frame, garbage and a launch of
+// /bin/sh on the request pipe, and finally asks `hello`. It writes what it saw
+// to <data>/rogue-edge.json.
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -34,39 +35,44 @@ readFrames(pipe, {
   onDropped: () => {},
 });
 
-process.once('message', (_m: unknown, listener: unknown) => {
-  results.gotListener = listener instanceof net.Server;
-  // A handle the supervisor must close unread: a connected socket of our own.
-  const a = net.createServer().listen(0, '127.0.0.1', () => {
-    const sock = net.connect((a.address() as net.AddressInfo).port, '127.0.0.1', () => {
-      process.send!({ type: 'provisionTenant', tenantId: 'isorogue' }, sock, () => {
-        // Then the request pipe: an oversized frame, garbage, a launch of a shell, and hello.
-        const head = Buffer.alloc(4);
-        head.writeUInt32BE(MAX_FRAME_BYTES + 1);
-        pipe.write(head);
-        pipe.write(Buffer.alloc(MAX_FRAME_BYTES + 1, 0x20));
-        const junk = Buffer.alloc(4);
-        junk.writeUInt32BE(5);
-        pipe.write(Buffer.concat([junk, Buffer.from('}{}{}')]));
-        writeFrame(pipe, {
-          id: 2,
-          op: 'launchWorker',
-          spec: {
-            tenantId: 'isorogue',
-            releaseDir: '/',
-            dataDir: '/',
-            runDir: '/tmp',
-            socketPath: '/tmp/x.sock',
-            logFile: '/etc/passwd',
-            entry: '/bin/sh',
-            args: ['-c', 'id'],
-            env: {},
-            limits: { memoryMB: 256, cpuPercent: 50, pids: 128, archiveMB: 512, files: 20000 },
-            network: 'all',
-          },
-        });
-        writeFrame(pipe, { id: 3, op: 'hello' });
-      });
-    });
-  });
+// The listening socket is inherited as fd 5; there is no IPC channel to send anything back on.
+results.hasIpcChannel = typeof process.send === 'function';
+const inherited = net.createServer();
+inherited.once('error', (err) => {
+  results.gotListener = `error: ${err.message}`;
+  attack();
 });
+inherited.listen({ fd: 5 }, () => {
+  results.gotListener = true;
+  inherited.close();
+  attack();
+});
+
+function attack(): void {
+  // The request pipe: an oversized frame, garbage, a launch of a shell, and hello.
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(MAX_FRAME_BYTES + 1);
+  pipe.write(head);
+  pipe.write(Buffer.alloc(MAX_FRAME_BYTES + 1, 0x20));
+  const junk = Buffer.alloc(4);
+  junk.writeUInt32BE(5);
+  pipe.write(Buffer.concat([junk, Buffer.from('}{}{}')]));
+  writeFrame(pipe, {
+    id: 2,
+    op: 'launchWorker',
+    spec: {
+      tenantId: 'isorogue',
+      releaseDir: '/',
+      dataDir: '/',
+      runDir: '/tmp',
+      socketPath: '/tmp/x.sock',
+      logFile: '/etc/passwd',
+      entry: '/bin/sh',
+      args: ['-c', 'id'],
+      env: {},
+      limits: { memoryMB: 256, cpuPercent: 50, pids: 128, archiveMB: 512, files: 20000, diskMB: 1024 },
+      network: 'all',
+    },
+  });
+  writeFrame(pipe, { id: 3, op: 'hello' });
+}

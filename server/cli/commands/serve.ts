@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '../../log.js';
 import { startServer } from '../../app/serve.js';
 import { CliError } from '../api-client.js';
 import { shouldSupervise, startSupervisor } from '../../supervisor/supervisor.js';
+import { activatedSockets, forgetActivation, httpListenFd } from '../../launch/socket-activation.js';
 
 export async function serveCommand(args: string[]): Promise<void> {
   let config;
@@ -21,9 +22,12 @@ export async function serveCommand(args: string[]): Promise<void> {
     });
   }
   if (shouldSupervise(config, log)) return superviseCommand(config, args, log);
+  // Started by a systemd socket unit: serve on its socket (kept open by systemd across restarts).
+  const activated = activatedSockets(process.env, process.pid);
+  forgetActivation(process.env);
   let running;
   try {
-    running = await startServer(config, log);
+    running = await startServer(config, log, console.log, { listenFd: activated ? httpListenFd(activated) : undefined });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${config.port} on ${config.bind} is in use; stop the other server or set TENANTRY_PORT`);
