@@ -18,6 +18,7 @@ import { ArchiveRuleError, type ArchiveLimits } from './archive-rules.js';
 import { extractArchive } from './extract-archive.js';
 import { releasesToPrune } from '../releases/retention.js';
 import { TenantLocks } from './tenant-lock.js';
+import type { RuleWarning } from '../static/index/rule-warning.js';
 
 export type DeploySource = 'upload' | 'git';
 
@@ -34,6 +35,10 @@ export interface DeployResult {
   url: string;
   files: number;
   bytes: number;
+  /** Rules in force in the new release: `_redirects` rules and `_headers` blocks. */
+  rules: { redirects: number; headers: number };
+  /** Lines of `_redirects`/`_headers` that were left out, and why (the release is live without them). */
+  warnings: RuleWarning[];
 }
 
 export interface DeployView {
@@ -157,16 +162,25 @@ export class DeployService {
       return refuse(err);
     }
 
+    let site: Awaited<ReturnType<ReleaseManager['activateRelease']>>;
     try {
-      await this.deps.releases.activateRelease(tenantId, id);
+      site = await this.deps.releases.activateRelease(tenantId, id);
     } catch (err) {
       return refuse(isAppError(err) && err.code === 'deploy_failed' ? err : new AppError('deploy_failed', `The release could not be made live: ${reasonOf(err)}`));
     }
     store.deploys.markReady(id, stats);
     store.audit.record({ actor: opts.actor, action: 'deploy.create', tenantId, detail: { id, source: opts.source, message, ...stats } });
-    log.info('deploy live', { tenant: tenantId, deploy: id, source: opts.source, ...stats });
+    log.info('deploy live', { tenant: tenantId, deploy: id, source: opts.source, ...stats, ruleWarnings: site.warnings.length });
     await this.pruneUnlocked(tenantId, opts.actor);
-    return { id, live: true, url: this.deps.tenants.urlOf(tenantId), files: stats.files, bytes: stats.bytes };
+    return {
+      id,
+      live: true,
+      url: this.deps.tenants.urlOf(tenantId),
+      files: stats.files,
+      bytes: stats.bytes,
+      rules: { ...site.ruleCounts },
+      warnings: site.warnings.map((w) => ({ file: w.file, line: w.line, message: w.message })),
+    };
   }
 
   /** Makes an earlier (or later) release live again: rollback and forward. */

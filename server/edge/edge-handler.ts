@@ -6,7 +6,7 @@ import type { DomainMap } from '../tenants/domain-map.js';
 import type { SiteRegistry } from '../static/site-registry.js';
 import type { WorkerProxy } from './proxy/worker-proxy.js';
 import { runSteps, type RequestHandler, type Step } from './pipeline.js';
-import { apiRoutes, platformHost, siteRules, staticFiles, tenantSite } from './steps.js';
+import { apiRoutes, basicAuth, platformHost, siteRules, staticFiles, tenantSite } from './steps.js';
 
 export interface EdgeParts {
   readonly platformHost: string;
@@ -21,6 +21,7 @@ export function createEdgeHandler(parts: EdgeParts): RequestHandler {
   const steps: Step[] = [
     platformHost(parts.platformHost, parts.platformApp), // the platform's own host name
     tenantSite(parts.domains, parts.sites), // host -> tenant -> live release (404 / 503 otherwise)
+    basicAuth(), // _headers Basic-Auth: 401 without the credentials the path asks for
     siteRules(parts.sites), // _redirects: redirects, status rewrites, 200 rewrites (before api/)
     apiRoutes(parts.proxy), // /api/...: the tenant's worker
     staticFiles(parts.sites), // files, fallbacks, 404

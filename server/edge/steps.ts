@@ -5,6 +5,7 @@ import { sendError } from '../error-response.js';
 import type { DomainMap } from '../tenants/domain-map.js';
 import type { SiteRegistry } from '../static/site-registry.js';
 import { applySiteRules, serveStatic } from '../static/serve/static-files.js';
+import { checkBasicAuth } from '../static/serve/basic-auth.js';
 import { isApiPath, pathOf } from '../static/serve/request-path.js';
 import type { WorkerProxy } from './proxy/worker-proxy.js';
 import { siteStep, type Step } from './pipeline.js';
@@ -38,6 +39,15 @@ export function tenantSite(domains: DomainMap, sites: SiteRegistry): Step {
     ctx.tenant = { tenantId, site };
     return false;
   };
+}
+
+/**
+ * `Basic-Auth` in `_headers`: 401 unless the request carries the credentials
+ * its path asks for. Before the rules, so it holds whatever answers the path.
+ * A site without any `Basic-Auth` costs one property read.
+ */
+export function basicAuth(): Step {
+  return siteStep(({ site }, req, res) => site.headerRules.authRules.length !== 0 && checkBasicAuth(site, req, res));
 }
 
 /** `_redirects`: answers redirects and status rewrites; a 200 rewrite changes req.url for the steps after it. */

@@ -28,6 +28,7 @@ import { diskUsage, overDiskLimit } from './repository-size.js';
 import { effectiveLimits } from '../model/limits.js';
 import { baseGitEnv, runGit } from './git-command.js';
 import type { GitRepositories } from './repositories.js';
+import { formatRuleWarning, type RuleWarning } from '../static/index/rule-warning.js';
 
 /** What the deploy pipeline offers; the same call serves uploads. */
 export interface ArchiveDeployer {
@@ -35,7 +36,15 @@ export interface ArchiveDeployer {
     tenantId: string,
     archive: NodeJS.ReadableStream | string,
     opts: { source: string; message?: string; actor: string },
-  ): Promise<{ id: string; live: boolean; url: string; files: number; bytes: number }>;
+  ): Promise<{
+    id: string;
+    live: boolean;
+    url: string;
+    files: number;
+    bytes: number;
+    rules?: { redirects: number; headers: number };
+    warnings?: readonly RuleWarning[];
+  }>;
 }
 
 export interface PushTicket {
@@ -222,6 +231,10 @@ export class PushReceiver {
         actor: ticket.actor,
       });
       out.line(`Deployed ${result.id}: ${result.files} files, ${result.bytes} bytes.`);
+      if (result.rules && (result.rules.redirects || result.rules.headers || result.warnings?.length)) {
+        out.line(`Rules: ${result.rules.redirects} in _redirects, ${result.rules.headers} path blocks in _headers.`);
+      }
+      for (const w of result.warnings ?? []) out.line(`Warning: ${formatRuleWarning(w)}`);
       out.line(`Live at ${result.url}`);
       return 0;
     } catch (err) {

@@ -9,6 +9,7 @@ import { assembleSiteIndex, loadSiteIndex, type SiteIndex } from './index/site-i
 import { readManifest, scanReleaseAsync, writeManifest } from './index/release-manifest.js';
 import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './serve/file-cache.js';
 import { needsCompression, precompressSite } from './index/precompress.js';
+import { formatRuleWarning } from './index/rule-warning.js';
 
 /** How long a release that failed to load is left alone before the next try. */
 const LOAD_RETRY_MS = 30_000;
@@ -108,7 +109,7 @@ export class SiteRegistry {
   }
 
   private logWarnings(site: SiteIndex): void {
-    for (const w of site.warnings) this.log.warn('site rule ignored', { release: site.releaseDir, warning: w });
+    for (const w of site.warnings) this.log.warn('site rule ignored', { release: site.releaseDir, warning: formatRuleWarning(w) });
   }
 
   private storeManifest(site: SiteIndex): void {

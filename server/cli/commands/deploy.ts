@@ -18,6 +18,13 @@ interface DeployJson {
   url: string;
   files: number;
   bytes: number;
+  rules?: { redirects: number; headers: number };
+  /** Lines of _redirects/_headers left out (the deploy is live without them). */
+  warnings?: { file: string; line: number; message: string }[];
+}
+
+function warningLine(w: { file: string; line: number; message: string }): string {
+  return `warning: ${w.file}${w.line > 0 ? ` line ${w.line}` : ''}: ${w.message}`;
 }
 
 function isGzip(file: string): boolean {
@@ -98,7 +105,13 @@ export async function deployCommand(args: string[], print: (s: string) => void):
       upload.done();
     }
     if (values.json) print(JSON.stringify(result, null, 2));
-    else print(`deployed ${result.id} (${result.files} files, ${humanBytes(result.bytes)}): ${result.url}`);
+    else {
+      print(`deployed ${result.id} (${result.files} files, ${humanBytes(result.bytes)}): ${result.url}`);
+      const rules = result.rules;
+      if (rules && (rules.redirects || rules.headers)) print(`rules: ${rules.redirects} in _redirects, ${rules.headers} path blocks in _headers`);
+      // Part of the result (stdout): the deploy is live, these lines of it were left out.
+      for (const w of result.warnings ?? []) print(warningLine(w));
+    }
   } finally {
     if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
   }

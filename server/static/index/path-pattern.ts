@@ -1,8 +1,10 @@
 // Netlify-style path patterns, shared by _redirects and _headers:
 //   /blog/*            splat: the rest of the path (also matches /blog itself)
+//   /*/index.html      a `*` segment before others: any number of segments, none included
 //   /news/:year/:month placeholders: one path segment each
 //   https://a.example.com/*  a pattern bound to one host
-// Compiled once into a RegExp when a release is loaded; matching is one exec().
+// Repeated slashes count as one and a trailing slash is dropped ('//a//b/' is
+// '/a/b'). Compiled once into a RegExp when a release is loaded; matching is one exec().
 
 export interface PathPattern {
   readonly source: string;
@@ -24,8 +26,13 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+export interface PatternOptions {
+  /** `_headers` paths match whatever the case (Netlify compiles them with the `i` flag). */
+  readonly caseInsensitive?: boolean;
+}
+
 /** Returns undefined when the pattern is not a path ('/...') or an http(s) URL. */
-export function compilePathPattern(source: string): PathPattern | undefined {
+export function compilePathPattern(source: string, opts: PatternOptions = {}): PathPattern | undefined {
   let host: string | undefined;
   let p = source;
   const url = /^https?:\/\/([^/]+)(\/.*)?$/i.exec(source);
@@ -34,7 +41,7 @@ export function compilePathPattern(source: string): PathPattern | undefined {
     p = url[2] ?? '/';
   }
   if (!p.startsWith('/')) return undefined;
-  p = withoutTrailingSlash(p);
+  p = withoutTrailingSlash(p.replace(/\/{2,}/g, '/'));
   const names: string[] = [];
   let re = '';
   for (let i = 0; i < p.length; ) {
@@ -44,6 +51,13 @@ export function compilePathPattern(source: string): PathPattern | undefined {
       names.push('splat');
       re += '(?:/(.*))?';
       break;
+    }
+    if (rest.startsWith('/*/')) {
+      // A whole `*` segment with more after it may also be empty: /*/a matches /a and /x/y/a.
+      names.push('splat');
+      re += '(?:/(.*))?';
+      i += 2;
+      continue;
     }
     if (p[i] === '*') {
       names.push('splat');
@@ -61,7 +75,7 @@ export function compilePathPattern(source: string): PathPattern | undefined {
     re += escapeRegex(p[i]!);
     i++;
   }
-  return { source, host, regex: new RegExp(`^${re}/?$`), names };
+  return { source, host, regex: new RegExp(`^${re}/?$`, opts.caseInsensitive ? 'i' : ''), names };
 }
 
 /** Captured values by name, or undefined when the path does not match. `path` is decoded. */

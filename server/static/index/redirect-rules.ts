@@ -6,9 +6,11 @@
 //   /store id=:id      /blog/:id        301
 //   /app/*             /app/index.html  200!
 //   /ecommerce         /store-closed    404
+//   /admin/*           200              (no target: /admin/:splat)
 // First match wins. A rule does not apply when the path exists (a file, a
 // folder index, a clean URL, a dynamic route) unless it is forced with `!`.
 import { compilePathPattern, matchPathPattern, type PathPattern } from './path-pattern.js';
+import type { RuleWarning } from './rule-warning.js';
 
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
 export type RewriteStatus = 200 | 404 | 410 | 451;
@@ -26,23 +28,32 @@ export interface RedirectRule {
 export interface RedirectRules {
   readonly rules: readonly RedirectRule[];
   readonly hasForced: boolean;
-  readonly warnings: readonly string[];
+  readonly warnings: readonly RuleWarning[];
 }
 
 export const NO_REDIRECTS: RedirectRules = Object.freeze({ rules: [], hasForced: false, warnings: [] });
 
 const STATUSES = new Set([200, 301, 302, 303, 307, 308, 404, 410, 451]);
-const CONDITION = /^(country|language|role|cookie|signed)=/i;
+const STATUS_TOKEN = /^\d{3}!?$/;
+/** Netlify's conditions (any case), by what each is called in a warning. */
+const CONDITIONS: Record<string, string> = {
+  country: 'country conditions (Country=)',
+  language: 'language conditions (Language=)',
+  role: 'role conditions (Role=)',
+  cookie: 'cookie conditions (Cookie=)',
+  sign: 'signed rules (Sign=)',
+  signed: 'signed rules (Sign=)',
+};
 
 export function parseRedirects(text: string): RedirectRules {
   const rules: RedirectRule[] = [];
-  const warnings: string[] = [];
+  const warnings: RuleWarning[] = [];
   const lines = text.split(/\r?\n/);
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n]!.replace(/(^|\s)#.*$/, '').trim();
     if (!line) continue;
     const rule = parseLine(line, n + 1);
-    if (typeof rule === 'string') warnings.push(`_redirects line ${n + 1}: ${rule}; rule ignored`);
+    if (typeof rule === 'string') warnings.push({ file: '_redirects', line: n + 1, message: `${rule}; rule ignored` });
     else rules.push(rule);
   }
   return { rules, hasForced: rules.some((r) => r.force), warnings };
@@ -54,34 +65,50 @@ function isTarget(token: string): boolean {
 
 function parseLine(line: string, lineNo: number): RedirectRule | string {
   const tokens = line.split(/\s+/);
+  if (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:$/.test(tokens[0]!) && !isTarget(tokens[0]!)) {
+    return `"${tokens[0]}" looks like a header: headers go in _headers`;
+  }
   const from = compilePathPattern(tokens[0]!);
   if (!from) return `"${tokens[0]}" is not a path`;
   let i = 1;
   const query: RedirectRule['query'][number][] = [];
-  while (i < tokens.length && !isTarget(tokens[i]!) && tokens[i]!.includes('=')) {
-    const [key, ...rest] = tokens[i]!.split('=');
-    const value = rest.join('=');
-    query.push({ key: key!, value: value.startsWith(':') ? value.slice(1) : value, capture: value.startsWith(':') });
-    i++;
+  let to: string | undefined;
+  if (tokens[1] !== undefined && STATUS_TOKEN.test(tokens[1])) {
+    // A forward rule: `/admin/* 200` means `/admin/* /admin/:splat 200` (netlify/build redirect-parser normalize.js).
+    if (!(tokens[0]!.endsWith('/*') && tokens[1].startsWith('2'))) return 'no target path or URL (only "/path/* 200" may leave it out)';
+    to = tokens[0]!.replace(/\/\*$/, '/:splat');
+  } else {
+    while (i < tokens.length && !isTarget(tokens[i]!) && tokens[i]!.includes('=')) {
+      const [key, ...rest] = tokens[i]!.split('=');
+      const value = rest.join('=');
+      query.push({ key: key!, value: value.startsWith(':') ? value.slice(1) : value, capture: value.startsWith(':') });
+      i++;
+    }
+    to = tokens[i++];
+    if (!to || !isTarget(to)) return 'no target path or URL';
   }
-  const to = tokens[i++];
-  if (!to || !isTarget(to)) return 'no target path or URL';
   if (/[\x00-\x20\x7f]/.test(to)) return 'the target has control characters';
   let status: number = 301;
   let force = false;
   const statusToken = tokens[i];
-  if (statusToken !== undefined && /^\d{3}!?$/.test(statusToken)) {
+  if (statusToken !== undefined && STATUS_TOKEN.test(statusToken)) {
     status = Number(statusToken.slice(0, 3));
     force = statusToken.endsWith('!');
     i++;
   }
   if (!STATUSES.has(status)) return `status ${status} is not supported`;
   const rest = tokens.slice(i);
-  if (rest.some((t) => CONDITION.test(t))) return 'country, language, role, cookie and signed conditions are not supported';
-  if (rest.length) return `unexpected "${rest.join(' ')}"`;
-  if (status < 300 || status >= 400) {
-    if (!to.startsWith('/')) return 'proxying to another site (a URL with status 200) is not supported';
+  const unsupported = new Set<string>();
+  const unexpected: string[] = [];
+  for (const t of rest) {
+    const eq = t.indexOf('=');
+    const what = eq > 0 ? CONDITIONS[t.slice(0, eq).toLowerCase()] : undefined;
+    if (what) unsupported.add(what);
+    else unexpected.push(t);
   }
+  if ((status < 300 || status >= 400) && !to.startsWith('/')) unsupported.add(`proxying to another site (${to} with status ${status})`);
+  if (unsupported.size) return `${[...unsupported].join(' and ')} ${unsupported.size > 1 ? 'are' : 'is'} not supported`;
+  if (unexpected.length) return `unexpected "${unexpected.join(' ')}"`;
   return { line: lineNo, from, query, to, status: status as RedirectRule['status'], force };
 }
 
@@ -131,11 +158,16 @@ function outcome(rule: RedirectRule, captured: Record<string, string>, query: st
   // The original query string travels along unless the rule matched on it or sets its own.
   const keepQuery = rule.query.length === 0 && !rule.to.includes('?') ? query : '';
   if (isRedirect) {
-    const target = substitute(rule.to, captured, true);
-    const location = keepQuery ? `${target}${target.includes('?') ? '&' : '?'}${keepQuery}` : target;
+    const full = substitute(rule.to, captured, true);
+    // A fragment (`/blog/my-post#ads`) stays last: the query goes before it.
+    const hash = full.indexOf('#');
+    const target = hash >= 0 ? full.slice(0, hash) : full;
+    const fragment = hash >= 0 ? full.slice(hash) : '';
+    const location = (keepQuery ? `${target}${target.includes('?') ? '&' : '?'}${keepQuery}` : target) + fragment;
     return { kind: 'redirect', status: rule.status as RedirectStatus, location, rule };
   }
-  const target = substitute(rule.to, captured, false);
+  // A fragment means nothing to a rewrite (the browser never sends one).
+  const target = substitute(rule.to, captured, false).replace(/#.*$/, '');
   const q = target.indexOf('?');
   const path = q >= 0 ? target.slice(0, q) : target;
   const ownQuery = q >= 0 ? target.slice(q + 1) : '';

@@ -9,10 +9,12 @@ import { readSiteConfig, type SiteConfig } from './site-config.js';
 import { contentTypeFor, isCompressible } from './content-type.js';
 import { cacheControlFor } from './cache-policy.js';
 import { NO_REDIRECTS, parseRedirects, type RedirectRules } from './redirect-rules.js';
-import { NO_HEADER_RULES, parseHeaders, type HeaderRules } from './header-rules.js';
+import { authForPath, NO_HEADER_RULES, parseHeaders, type BasicAuth, type HeaderPair, type HeaderRules } from './header-rules.js';
+import type { RuleFile, RuleWarning } from './rule-warning.js';
 import { readManifest, scanRelease, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
 
 export { contentTypeFor } from './content-type.js';
+export type { HeaderPair } from './header-rules.js';
 
 export type Encoding = 'identity' | 'br' | 'gzip';
 
@@ -20,10 +22,8 @@ export type Encoding = 'identity' | 'br' | 'gzip';
  * A route's response headers, filled in by the hot path (static/serve/response-headers.ts)
  * on first use and kept on the index, so a request only picks an array.
  */
-export type HeaderPair = readonly [string, string];
-
 export interface PreparedHeaders {
-  /** Headers from `_headers` for this path. */
+  /** Headers from `_headers` for this path (with `Cache-Control: private` when it is protected). */
   readonly extras: readonly HeaderPair[];
   /** 200, by encoding. */
   readonly ok: Partial<Record<Encoding, string[]>>;
@@ -33,7 +33,11 @@ export interface PreparedHeaders {
   readonly error: Partial<Record<Encoding, string[]>>;
 }
 
-export function prepareHeaders(extras: readonly HeaderPair[]): PreparedHeaders {
+/** Answers behind Basic-Auth are not for shared caches, unless `_headers` says otherwise. */
+export const PROTECTED_CACHE_CONTROL = 'private, max-age=0, must-revalidate';
+
+export function prepareHeaders(extras: readonly HeaderPair[], auth?: BasicAuth): PreparedHeaders {
+  if (auth && !extras.some(([n]) => n.toLowerCase() === 'cache-control')) extras = [...extras, ['Cache-Control', PROTECTED_CACHE_CONTROL]];
   return { extras, ok: {}, notModified: {}, error: {} };
 }
 
@@ -77,10 +81,19 @@ export interface SiteFile {
    * that match ('' = none). Built on first use.
    */
   readonly fallbackHeaders: Map<string, PreparedHeaders>;
+  /** `Basic-Auth` of the file's own path: it is never served without those credentials, whatever the URL. */
+  readonly auth: BasicAuth | undefined;
 }
 
 export type Route =
-  | { readonly kind: 'file'; readonly path: string; readonly file: SiteFile; headers: PreparedHeaders | undefined }
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly file: SiteFile;
+      headers: PreparedHeaders | undefined;
+      /** `Basic-Auth` of this path, else of the file's own path; decided when the index is built. */
+      readonly auth: BasicAuth | undefined;
+    }
   /** Folder without its slash (-> '/docs/'), or a clean URL with one (-> '/about'). */
   | { readonly kind: 'slash'; readonly location: string };
 
@@ -101,7 +114,9 @@ export interface SiteIndex {
   /** index.html when tenant.json says "spa": true. */
   readonly spaPage: SiteFile | undefined;
   /** Problems found in _redirects and _headers (those lines are ignored). */
-  readonly warnings: readonly string[];
+  readonly warnings: readonly RuleWarning[];
+  /** Rules in force: `_redirects` rules and `_headers` blocks. */
+  readonly ruleCounts: { readonly redirects: number; readonly headers: number };
   /** The manifest this index was built from (kept current by the compressor). */
   manifest: ReleaseManifest;
 }
@@ -112,17 +127,22 @@ export function publicDirOf(releaseDir: string): string {
   return fs.statSync(pub, { throwIfNoEntry: false })?.isDirectory() ? pub : releaseDir;
 }
 
-function readOptional(file: string): string | undefined {
+/** The text of a rules file; undefined when there is none; a warning when it is there but cannot be read (a folder, no permission). */
+function readRulesAt(file: string, name: RuleFile, warnings: RuleWarning[]): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
-  } catch {
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    const why = code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code ?? (err as Error).message})`;
+    warnings.push({ file: name, line: 0, message: `${why}; none of its rules apply` });
     return undefined;
   }
 }
 
 /** `_redirects`/`_headers` at the release root, else in public/. */
-function readRulesFile(releaseDir: string, publicRoot: string, name: string): string | undefined {
-  return readOptional(path.join(releaseDir, name)) ?? (publicRoot ? readOptional(path.join(releaseDir, publicRoot, name)) : undefined);
+function readRulesFile(releaseDir: string, publicRoot: string, name: RuleFile, warnings: RuleWarning[]): string | undefined {
+  return readRulesAt(path.join(releaseDir, name), name, warnings) ?? (publicRoot ? readRulesAt(path.join(releaseDir, publicRoot, name), name, warnings) : undefined);
 }
 
 export function makeVariant(encoding: Encoding, absPath: string, size: number, hash: string): FileVariant {
@@ -130,7 +150,7 @@ export function makeVariant(encoding: Encoding, absPath: string, size: number, h
   return { encoding, absPath, size, etag, body: undefined, referenced: false, waiters: undefined };
 }
 
-function toSiteFile(releaseDir: string, publicDir: string, e: ManifestEntry): SiteFile {
+function toSiteFile(releaseDir: string, publicDir: string, e: ManifestEntry, headerRules: HeaderRules): SiteFile {
   const absPath = e.hidden ? path.join(releaseDir, e.path) : path.join(publicDir, e.path);
   const contentType = contentTypeFor(e.path);
   return {
@@ -148,12 +168,26 @@ function toSiteFile(releaseDir: string, publicDir: string, e: ManifestEntry): Si
     br: e.br ? makeVariant('br', path.join(releaseDir, e.br.file), e.br.size, e.hash) : undefined,
     gzip: e.gzip ? makeVariant('gzip', path.join(releaseDir, e.gzip.file), e.gzip.size, e.hash) : undefined,
     fallbackHeaders: new Map(),
+    auth: headerRules.authRules.length === 0 ? undefined : authForPath(headerRules, e.path),
   };
 }
 
-function buildRoutes(files: ReadonlyMap<string, SiteFile>, visible: readonly SiteFile[], dirs: ReadonlySet<string>, cleanUrls: boolean): Map<string, Route> {
+function buildRoutes(
+  files: ReadonlyMap<string, SiteFile>,
+  visible: readonly SiteFile[],
+  dirs: ReadonlySet<string>,
+  cleanUrls: boolean,
+  headerRules: HeaderRules,
+): Map<string, Route> {
   const routes = new Map<string, Route>();
-  const fileRoute = (p: string, file: SiteFile): Route => ({ kind: 'file', path: p, file, headers: undefined });
+  const hasAuth = headerRules.authRules.length > 0;
+  const fileRoute = (p: string, file: SiteFile): Route => ({
+    kind: 'file',
+    path: p,
+    file,
+    headers: undefined,
+    auth: hasAuth ? (authForPath(headerRules, p) ?? file.auth) : undefined,
+  });
   for (const f of visible) routes.set(f.urlPath, fileRoute(f.urlPath, f));
   for (const dir of dirs) {
     const index = files.get(dir === '/' ? '/index.html' : `${dir}/index.html`);
@@ -179,12 +213,17 @@ function buildRoutes(files: ReadonlyMap<string, SiteFile>, visible: readonly Sit
 export function assembleSiteIndex(releaseDir: string, manifest: ReleaseManifest): SiteIndex {
   const publicDir = manifest.publicRoot ? path.join(releaseDir, manifest.publicRoot) : releaseDir;
   const config = readSiteConfig(releaseDir);
+  const warnings: RuleWarning[] = [];
+  const redirectsText = readRulesFile(releaseDir, manifest.publicRoot, '_redirects', warnings);
+  const headersText = readRulesFile(releaseDir, manifest.publicRoot, '_headers', warnings);
+  const redirects = redirectsText === undefined ? NO_REDIRECTS : parseRedirects(redirectsText);
+  const headerRules = headersText === undefined ? NO_HEADER_RULES : parseHeaders(headersText);
   const files = new Map<string, SiteFile>();
   const visible: SiteFile[] = [];
   const dirs = new Set<string>(['/']);
   let hiddenNotFound: SiteFile | undefined;
   for (const e of manifest.files) {
-    const f = toSiteFile(releaseDir, publicDir, e);
+    const f = toSiteFile(releaseDir, publicDir, e, headerRules);
     if (e.hidden) {
       if (e.path === '/404.html') hiddenNotFound = f;
       continue;
@@ -200,23 +239,20 @@ export function assembleSiteIndex(releaseDir: string, manifest: ReleaseManifest)
     const gz = files.get(f.urlPath + '.gz');
     if (gz && !f.gzip) f.gzip = makeVariant('gzip', gz.absPath, gz.size, f.hash);
   }
-  const redirectsText = readRulesFile(releaseDir, manifest.publicRoot, '_redirects');
-  const headersText = readRulesFile(releaseDir, manifest.publicRoot, '_headers');
-  const redirects = redirectsText === undefined ? NO_REDIRECTS : parseRedirects(redirectsText);
-  const headerRules = headersText === undefined ? NO_HEADER_RULES : parseHeaders(headersText);
   return {
     releaseDir,
     publicDir,
     files,
     dirs,
-    routes: buildRoutes(files, visible, dirs, config.cleanUrls),
+    routes: buildRoutes(files, visible, dirs, config.cleanUrls, headerRules),
     config,
     hasApi: manifest.hasApi,
     redirects,
     headerRules,
     notFoundPage: files.get('/404.html') ?? hiddenNotFound,
     spaPage: config.spa ? files.get('/index.html') : undefined,
-    warnings: [...redirects.warnings, ...headerRules.warnings],
+    warnings: [...warnings, ...redirects.warnings, ...headerRules.warnings],
+    ruleCounts: { redirects: redirects.rules.length, headers: headerRules.rules.length },
     manifest,
   };
 }

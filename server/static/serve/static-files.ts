@@ -1,7 +1,9 @@
 // Serves a tenant's static files from its in-memory site index.
-// Order (Netlify's): `_redirects` (applySiteRules, before the dynamic-route
-// step) -> exact file -> folder index.html (trailing-slash redirect) -> clean
-// URL (/about -> about.html) -> SPA fallback -> 404.html -> plain 404.
+// Order (Netlify's): `Basic-Auth` of the request path (basic-auth.ts, the
+// edge step before the rules) -> `_redirects` (applySiteRules, before the
+// dynamic-route step) -> exact file -> folder index.html (trailing-slash
+// redirect) -> clean URL (/about -> about.html) -> SPA fallback -> 404.html
+// -> plain 404.
 // A request costs map lookups and a prepared header array: no stat, no query,
 // no rule compilation. Small files come from the shared memory cache.
 import fs from 'node:fs';
@@ -9,7 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FileVariant, SiteFile, SiteIndex } from '../index/site-index.js';
 import type { FileCache } from './file-cache.js';
 import { evaluateRedirects } from '../index/redirect-rules.js';
-import { headersForPath, headersOfRules, matchingHeaderRules } from '../index/header-rules.js';
+import { authOfRules, headersForPath, headersOfRules, matchingHeaderRules } from '../index/header-rules.js';
+import { authForSitePath, refuseWithoutCredentials } from './basic-auth.js';
 import {
   errorPageHeaders,
   notModifiedHeaders,
@@ -67,6 +70,8 @@ export function applySiteRules(site: SiteIndex, req: IncomingMessage, res: Serve
   if (exists && !rules.hasForced) return false;
   const out = evaluateRedirects(rules, { path, query, host: normalizeHost(req.headers.host), exists });
   if (!out) return false;
+  // The request's own path was checked by the edge step; a rewrite must not reach a protected path from an open one.
+  if (out.kind === 'rewrite' && site.headerRules.authRules.length !== 0 && refuseWithoutCredentials(authForSitePath(site, out.path), req, res)) return true;
   if (out.kind === 'redirect') {
     sendRedirect(res, out.status, out.location);
     return true;
@@ -82,7 +87,7 @@ export function applySiteRules(site: SiteIndex, req: IncomingMessage, res: Serve
   const route = site.routes.get(out.path);
   const file = route?.kind === 'file' ? route.file : site.notFoundPage;
   if (!file) sendText(res, out.status, 'Not Found');
-  else sendFile(file, headersFor(site, path, file), out.status, req, res, cache);
+  else if (!refuseWithoutCredentials(file.auth, req, res)) sendFile(file, headersFor(site, path, file), out.status, req, res, cache);
   return true;
 }
 
@@ -103,18 +108,19 @@ export function serveStatic(site: SiteIndex, req: IncomingMessage, res: ServerRe
   const route = site.routes.get(path);
   if (route !== undefined) {
     if (route.kind === 'file') {
-      sendFile(route.file, (route.headers ??= prepareHeaders(headersForPath(site.headerRules, route.path))), 200, req, res, cache);
+      sendFile(route.file, (route.headers ??= prepareHeaders(headersForPath(site.headerRules, route.path), route.auth)), 200, req, res, cache);
     } else {
       sendRedirect(res, 301, encodePath(route.location) + (q < 0 ? '' : url.slice(q)));
     }
     return;
   }
+  // A fallback page protected by its own path is not served without its credentials either.
   if (site.spaPage) {
-    sendFile(site.spaPage, headersFor(site, path, site.spaPage), 200, req, res, cache);
+    if (!refuseWithoutCredentials(site.spaPage.auth, req, res)) sendFile(site.spaPage, headersFor(site, path, site.spaPage), 200, req, res, cache);
     return;
   }
   if (site.notFoundPage) {
-    sendFile(site.notFoundPage, headersFor(site, path, site.notFoundPage), 404, req, res, cache);
+    if (!refuseWithoutCredentials(site.notFoundPage.auth, req, res)) sendFile(site.notFoundPage, headersFor(site, path, site.notFoundPage), 404, req, res, cache);
     return;
   }
   sendText(res, 404, 'Not Found');
@@ -126,7 +132,7 @@ function headersFor(site: SiteIndex, path: string, file: SiteFile): PreparedHead
   const key = matching.join(',');
   let prepared = file.fallbackHeaders.get(key);
   if (!prepared) {
-    prepared = prepareHeaders(headersOfRules(site.headerRules, matching));
+    prepared = prepareHeaders(headersOfRules(site.headerRules, matching), authOfRules(site.headerRules, matching) ?? file.auth);
     file.fallbackHeaders.set(key, prepared);
   }
   return prepared;
