@@ -8,6 +8,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { isValidTenantId } from '../model/tenant-id.js';
+import { launchPluginsSchema } from '../launch/plugin-launch.js';
 
 /** Largest frame accepted: a launch spec with the biggest allowed environment fits with room. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
@@ -33,6 +34,8 @@ export const launchSpecSchema = z.strictObject({
     files: z.number().int().min(1).max(1_000_000),
   }),
   network: z.enum(['none', 'all']),
+  // Names and configs only (capped there); each name must also be installed (launchSpecProblem).
+  plugins: launchPluginsSchema.optional(),
 });
 
 const id = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);

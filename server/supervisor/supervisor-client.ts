@@ -87,7 +87,8 @@ export class SupervisedWorkerLauncher implements WorkerLauncher {
   constructor(private readonly client: SupervisorClient) {}
 
   async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
-    const { workerId, pid } = (await this.client.request({ op: 'launchWorker', spec: { ...spec, args: [...spec.args], env: { ...spec.env }, limits: { ...spec.limits } } })) as {
+    const copy = { ...spec, args: [...spec.args], env: { ...spec.env }, limits: { ...spec.limits }, plugins: spec.plugins?.map((p) => ({ ...p })) };
+    const { workerId, pid } = (await this.client.request({ op: 'launchWorker', spec: copy })) as {
       workerId: number;
       pid: number;
     };
