@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type net from 'node:net';
 import { createPlatform, type Platform } from './platform.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import type { PluginSettingsSource } from '../pool/plugin-settings.js';
 import { createEdgeHandler } from '../edge/edge-handler.js';
 import { createWorkerProxy } from '../edge/proxy.js';
 
@@ -31,6 +32,8 @@ export interface StartOptions {
   readonly sandbox?: Sandbox;
   /** A listening socket handed over by the supervisor, instead of binding config.port here. */
   readonly listenHandle?: net.Server;
+  /** Which plugins each tenant has enabled; default: none. */
+  readonly pluginSettings?: PluginSettingsSource;
 }
 
 export async function startServer(
@@ -39,7 +42,7 @@ export async function startServer(
   out: (line: string) => void = console.log,
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const platform = createPlatform(config, log, { sandbox: options.sandbox });
+  const platform = createPlatform(config, log, { sandbox: options.sandbox, pluginSettings: options.pluginSettings });
   const workerProxy = createWorkerProxy({
     workers: platform.workers,
     siteLogs: platform.siteLogs,
