@@ -65,9 +65,11 @@ export interface Plugin<Schema extends z.ZodType = z.ZodType> {
    */
   onWorkerStart(context: PluginContext<z.infer<Schema>>): PluginRouters | Promise<PluginRouters>;
   /**
-   * Runs when the worker is asked to stop (idle, redeploy, settings change),
-   * with about a second to close files. Not run when the worker is killed
-   * (crash, memory limit): keep data safe without it.
+   * Best effort: runs when the worker gets SIGTERM (plain workers stopped for
+   * idleness, a redeploy or a settings change), with about a second to close
+   * files. Sandboxed workers are stopped by killing their cgroup, and any
+   * worker may crash or hit its memory limit: then it never runs. Keep data
+   * safe without it.
    */
   onWorkerStop?(): void | Promise<void>;
 }
