@@ -15,6 +15,7 @@ import { GitService } from '../git/git-service.js';
 import { DeployService } from '../deploy/deploy-service.js';
 import { TenantLogs } from '../tenants/tenant-logs.js';
 import { WorkerPool } from '../pool/worker-pool.js';
+import { NO_PLUGIN_SETTINGS, type PluginSettingsSource } from '../pool/plugin-settings.js';
 import { PlainWorkerLauncher } from '../sandbox/plain-launcher.js';
 import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 
@@ -42,6 +43,8 @@ export interface Platform {
 export interface PlatformOptions {
   /** Isolation done elsewhere (the root supervisor); default: detected and done in this process. */
   readonly sandbox?: Sandbox;
+  /** Which plugins each tenant has enabled; default: none (plugin settings are not stored yet). */
+  readonly pluginSettings?: PluginSettingsSource;
 }
 
 export function createPlatform(config: Config, log: Logger, options: PlatformOptions = {}): Platform {
@@ -77,7 +80,15 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   const git = new GitService(paths, store, deploys, log);
   tenants.addHooks(git.repositories.lifecycleHooks());
   const siteLogs = new TenantLogs(paths);
-  const workers = new WorkerPool({ config, paths, store, log, logs: siteLogs, launcher: sandbox.launcher ?? new PlainWorkerLauncher() });
+  const workers = new WorkerPool({
+    config,
+    paths,
+    store,
+    log,
+    logs: siteLogs,
+    launcher: sandbox.launcher ?? new PlainWorkerLauncher(),
+    plugins: options.pluginSettings ?? NO_PLUGIN_SETTINGS,
+  });
   releases.addHooks(workers.activationHooks());
   tenants.addHooks(workers.tenantHooks());
   // Last: after the pool has stopped the tenant's workers, kill whatever is left in its cgroups, then its user.

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { createPlatform, type Platform } from './platform.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import type { PluginSettingsSource } from '../pool/plugin-settings.js';
 import { createEdgeHandler } from '../edge/edge-handler.js';
 import { createWorkerProxy } from '../edge/proxy/worker-proxy.js';
 import { createControlApp } from '../api/control-app.js';
@@ -38,6 +39,8 @@ export interface StartOptions {
   readonly sandbox?: Sandbox;
   /** An inherited listening socket (from the supervisor or systemd), instead of binding config.port here. */
   readonly listenFd?: number;
+  /** Which plugins each tenant has enabled; default: none. */
+  readonly pluginSettings?: PluginSettingsSource;
 }
 
 export async function startServer(
@@ -46,7 +49,7 @@ export async function startServer(
   out: (line: string) => void = console.log,
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const platform = createPlatform(config, log, { sandbox: options.sandbox });
+  const platform = createPlatform(config, log, { sandbox: options.sandbox, pluginSettings: options.pluginSettings });
   const workerProxy = createWorkerProxy({
     workers: platform.workers,
     siteLogs: platform.siteLogs,
@@ -71,6 +74,7 @@ export async function startServer(
     domains: platform.domains,
     sites: platform.sites,
     proxy: workerProxy,
+    plugins: platform.workers,
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, edge);
   // Longer than the 60 s idle timeout of common load balancers, so they close first.

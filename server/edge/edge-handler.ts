@@ -6,7 +6,7 @@ import type { DomainMap } from '../tenants/domain-map.js';
 import type { SiteRegistry } from '../static/site-registry.js';
 import type { WorkerProxy } from './proxy/worker-proxy.js';
 import { runSteps, type RequestHandler, type Step } from './pipeline.js';
-import { apiRoutes, basicAuth, platformHost, siteRules, staticFiles, tenantSite } from './steps.js';
+import { apiRoutes, pluginRoutes, type PluginRouting, basicAuth, platformHost, siteRules, staticFiles, tenantSite } from './steps.js';
 
 export interface EdgeParts {
   readonly platformHost: string;
@@ -15,6 +15,7 @@ export interface EdgeParts {
   readonly domains: DomainMap;
   readonly sites: SiteRegistry;
   readonly proxy: WorkerProxy;
+  readonly plugins: PluginRouting;
 }
 
 export function createEdgeHandler(parts: EdgeParts): RequestHandler {
@@ -22,6 +23,7 @@ export function createEdgeHandler(parts: EdgeParts): RequestHandler {
     platformHost(parts.platformHost, parts.platformApp), // the platform's own host name
     tenantSite(parts.domains, parts.sites), // host -> tenant -> live release (404 / 503 otherwise)
     basicAuth(), // _headers Basic-Auth: 401 without the credentials the path asks for
+    pluginRoutes(parts.plugins, parts.proxy), // /_<plugin>/...: the tenant's worker, where its plugins run
     siteRules(parts.sites), // _redirects: redirects, status rewrites, 200 rewrites (before api/)
     apiRoutes(parts.proxy), // /api/...: the tenant's worker
     staticFiles(parts.sites), // files, fallbacks, 404

@@ -8,6 +8,10 @@ import { applySiteRules, serveStatic } from '../static/serve/static-files.js';
 import { checkBasicAuth } from '../static/serve/basic-auth.js';
 import { isApiPath, pathOf } from '../static/serve/request-path.js';
 import type { WorkerProxy } from './proxy/worker-proxy.js';
+import type { WorkerPool } from '../pool/worker-pool.js';
+
+/** Which enabled plugin, if any, a request path belongs to. */
+export type PluginRouting = Pick<WorkerPool, 'pluginFor'>;
 import { siteStep, type Step } from './pipeline.js';
 
 /** The platform host: the control API, git and the platform's pages, all in one handler built by app/. */
@@ -53,6 +57,19 @@ export function basicAuth(): Step {
 /** `_redirects`: answers redirects and status rewrites; a 200 rewrite changes req.url for the steps after it. */
 export function siteRules(sites: SiteRegistry): Step {
   return siteStep(({ site }, req, res) => applySiteRules(site, req, res, sites.fileCache));
+}
+
+/**
+ * /_<plugin>/ of a plugin the tenant has enabled: the tenant's worker (where
+ * the plugin runs). Before the site's rules, so a catch-all rewrite cannot
+ * swallow plugin paths; never /_admin/ (admin calls come only through the API).
+ */
+export function pluginRoutes(plugins: PluginRouting, proxy: WorkerProxy): Step {
+  return siteStep(({ tenantId, site }, req, res) => {
+    if (plugins.pluginFor(tenantId, req.url ?? '/') === undefined) return false;
+    proxy.forward(tenantId, site, req, res);
+    return true;
+  });
 }
 
 /** /api and below, on a site whose live release has api/: the tenant's worker. */

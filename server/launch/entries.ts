@@ -1,5 +1,6 @@
-// The two scripts the platform starts as processes of their own. Paths, not
-// imports: the root supervisor never loads the code it launches.
+// The two scripts the platform starts as processes of their own, and the
+// folder of the plugin code workers load. Paths, not imports: the root
+// supervisor never loads the code it launches.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,6 +8,12 @@ const serverRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 
 /** The runtime inside a tenant's sandbox (server/runtime/main.ts, compiled). */
 export const WORKER_ENTRY = path.join(serverRoot, 'runtime', 'main.js');
+
+/**
+ * Built-in plugins, compiled: dist/plugins/<name>/index.js. The runtime loads
+ * plugin code only from here (plugin-launch.ts), by name.
+ */
+export const PLUGINS_ROOT = path.join(serverRoot, '..', 'plugins');
 
 /** The unprivileged edge process (server/app/edge-process.ts, compiled). */
 export const EDGE_ENTRY = path.join(serverRoot, 'app', 'edge-process.js');

@@ -4,6 +4,7 @@
 // supervisor). The pool sees only this interface.
 import type { Limits } from '../model/limits.js';
 import type { Network } from '../db/store.js';
+import type { LaunchPlugin } from './plugin-launch.js';
 
 export interface WorkerLaunchSpec {
   readonly tenantId: string;
@@ -24,6 +25,12 @@ export interface WorkerLaunchSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly limits: Limits;
   readonly network: Network;
+  /**
+   * Built-in plugins the runtime loads next to the release's routes, by name
+   * (their code is always dist/plugins/<name>/); none when absent. Launchers
+   * hand them over with runtimeEnv() (plugin-launch.ts).
+   */
+  readonly plugins?: readonly LaunchPlugin[];
 }
 
 export interface WorkerExit {

@@ -1,9 +1,12 @@
-// One worker process per tenant, in the edge for now. Workers start on the
+// One worker process per tenant, in the edge for now. A tenant needs one when
+// its live release has api/ or it has a plugin enabled. Workers start on the
 // first dynamic request (the request waits), stop when idle, restart after a
-// crash with backoff, and are put on hold after a crash loop. A deploy starts
-// and health-checks the new release's worker before the switch; the old one
-// drains its in-flight requests, then stops. How a worker is launched (plain
-// child process or sandbox) is the WorkerLauncher's business.
+// crash with backoff, and are put on hold after a crash loop. A worker's
+// identity is its release plus the tenant's enabled plugins and their config:
+// when either changes, a new worker is started and health-checked first (a
+// deploy, or pluginSettingsChanged), then takes over, and the old one drains
+// its in-flight requests and stops. How a worker is launched (plain child
+// process or sandbox) is the WorkerLauncher's business.
 //
 // Invariant: a Worker's inFlight is counted in the same tick it is chosen for
 // a request, so retiring it can never cut a request that was already routed.
@@ -23,6 +26,7 @@ import { WORKER_ENTRY } from '../launch/entries.js';
 import { CrashHistory, CRASH_LOOP_HOLD_MS } from './crash-history.js';
 import { probeHealth, waitUntilHealthy } from './health-check.js';
 import { buildWorkerEnv } from './worker-env.js';
+import { NO_PLUGIN_SETTINGS, PluginSettings, publicPluginOf, type PluginSet, type PluginSettingsSource } from './plugin-settings.js';
 import type { TenantLogs } from '../tenants/tenant-logs.js';
 
 const START_DEADLINE_MS = 15_000;
@@ -43,14 +47,23 @@ export class Worker {
   probing = false;
   /** Keep-alive connections to the worker's socket, one request at a time each. */
   readonly dispatcher: Pool;
+  readonly releaseDir: string;
 
   constructor(
     readonly tenantId: string,
-    readonly releaseDir: string,
+    /** The release it serves; with `plugins`, the worker's identity. */
+    readonly site: SiteIndex,
+    readonly plugins: PluginSet,
     readonly socketPath: string,
     readonly launched: LaunchedWorker,
   ) {
+    this.releaseDir = site.releaseDir;
     this.dispatcher = new Pool('http://worker', { connect: { socketPath }, connections: 256, pipelining: 1 });
+  }
+
+  /** Started for this release with these plugins. */
+  serves(site: SiteIndex, plugins: PluginSet): boolean {
+    return this.releaseDir === site.releaseDir && this.plugins.key === plugins.key;
   }
 
   /** Closes the connections to the worker; requests still on them fail. */
@@ -91,6 +104,8 @@ interface TenantWorkers {
   generation: number;
   /** Bumped by stopTenant, so a start that was under way is discarded. */
   epoch: number;
+  /** The last of the queued replacements for a plugin settings change (refresh). */
+  refreshing?: Promise<void>;
 }
 
 export interface WorkerPoolDeps {
@@ -100,6 +115,8 @@ export interface WorkerPoolDeps {
   readonly log: Logger;
   readonly launcher: WorkerLauncher;
   readonly logs: TenantLogs;
+  /** Which plugins each tenant has enabled; default: none. */
+  readonly plugins?: PluginSettingsSource;
   readonly entry?: string;
 }
 
@@ -127,8 +144,12 @@ export class WorkerPool {
   private readonly idleMs: number;
   private lastRotateCheck = 0;
   private closed = false;
+  private readonly plugins: PluginSettings;
 
   constructor(private readonly deps: WorkerPoolDeps) {
+    this.plugins = new PluginSettings(deps.plugins ?? NO_PLUGIN_SETTINGS, (tenant, problem) =>
+      deps.log.error('plugin settings refused', { tenant, problem }),
+    );
     this.idleMs = deps.config.workerIdleSeconds * 1000;
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(250, Math.min(10_000, this.idleMs / 4)));
     this.sweepTimer.unref();
@@ -137,8 +158,8 @@ export class WorkerPool {
   // ---- requests
 
   /**
-   * A ready worker for the tenant's live release, started if needed. The
-   * caller must call release(worker) when its request is done.
+   * A ready worker for the tenant's live release and enabled plugins, started
+   * if needed. The caller must call release(worker) when its request is done.
    */
   async acquire(tenantId: string, site: SiteIndex): Promise<Worker> {
     if (this.closed) throw new WorkerUnavailableError('the platform is shutting down', 503, 5);
@@ -147,7 +168,7 @@ export class WorkerPool {
     if (t.crashes.isHeld(now)) {
       throw new WorkerUnavailableError(`dynamic routes are on hold: ${t.crashes.reason}`, 503, t.crashes.retryAfterSeconds(now));
     }
-    const ready = this.pick(t, site.releaseDir);
+    const ready = this.pick(t, site, this.plugins.of(tenantId));
     if (ready) return this.claim(ready);
     t.starting ??= this.startLive(tenantId, t, site).finally(() => (t.starting = undefined));
     let w: Worker;
@@ -157,7 +178,7 @@ export class WorkerPool {
       if (err instanceof WorkerUnavailableError) throw err;
       throw new WorkerUnavailableError(`the worker could not start: ${(err as Error).message}`, 502);
     }
-    const chosen = this.pick(t, site.releaseDir) ?? (w.state === 'ready' ? w : undefined);
+    const chosen = this.pick(t, site, this.plugins.of(tenantId)) ?? (w.state === 'ready' ? w : undefined);
     if (!chosen) throw new WorkerUnavailableError('the worker stopped while starting', 502);
     return this.claim(chosen);
   }
@@ -207,9 +228,13 @@ export class WorkerPool {
     return w;
   }
 
-  /** The worker for this release: the pending one during a switch, else the current one. */
-  private pick(t: TenantWorkers, releaseDir: string): Worker | undefined {
-    for (const w of [t.pending, t.current]) if (w?.state === 'ready' && w.releaseDir === releaseDir) return w;
+  /**
+   * The worker for this release and these plugins: the pending one during a
+   * switch, else the current one. While a replacement starts, the current
+   * worker keeps serving even though it no longer matches.
+   */
+  private pick(t: TenantWorkers, site: SiteIndex, plugins: PluginSet): Worker | undefined {
+    for (const w of [t.pending, t.current]) if (w?.state === 'ready' && w.serves(site, plugins)) return w;
     return t.current?.state === 'ready' ? t.current : undefined;
   }
 
@@ -219,7 +244,7 @@ export class WorkerPool {
     if (wait > 0) await sleep(wait);
     let w: Worker;
     try {
-      w = await this.startWorker(tenantId, t, site);
+      w = await this.startWorker(tenantId, t, site, this.plugins.of(tenantId));
     } catch (err) {
       this.recordCrash(tenantId, `start failed: ${(err as Error).message}`);
       throw err;
@@ -237,10 +262,11 @@ export class WorkerPool {
     return w;
   }
 
-  private async startWorker(tenantId: string, t: TenantWorkers, site: SiteIndex, label?: string): Promise<Worker> {
+  private async startWorker(tenantId: string, t: TenantWorkers, site: SiteIndex, plugins: PluginSet, label?: string): Promise<Worker> {
     const { paths, store, logs, launcher } = this.deps;
     const tenant = store.tenants.get(tenantId);
     if (!tenant) throw new WorkerStartError('the tenant no longer exists');
+    if (plugins.problem) throw new WorkerStartError(plugins.problem);
     const runDir = paths.run(tenantId);
     const socketPath = path.join(runDir, `http-${++t.generation}.sock`);
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
@@ -249,8 +275,9 @@ export class WorkerPool {
     for (const dir of [runDir, paths.tenantData(tenantId), paths.logs(tenantId)]) bestEffort(() => fs.mkdirSync(dir, { recursive: true, mode: 0o750 }));
     bestEffort(() => fs.rmSync(socketPath, { force: true }));
     const release = label ?? path.basename(site.releaseDir);
+    const withPlugins = plugins.list.length ? ` with plugins ${plugins.list.map((p) => p.name).join(', ')}` : '';
     const logFrom = logs.size(tenantId);
-    logs.append(tenantId, `tenantry: starting the worker for release ${release}`);
+    logs.append(tenantId, `tenantry: starting the worker for release ${release}${withPlugins}`);
     let launched: LaunchedWorker;
     try {
       launched = await launcher.launch({
@@ -265,16 +292,17 @@ export class WorkerPool {
         env: this.envFor(tenant, site),
         limits: effectiveLimits(tenant.limitOverrides),
         network: tenant.network,
+        plugins: plugins.list,
       });
     } catch (err) {
       throw new WorkerStartError(`could not launch the worker: ${(err as Error).message}`);
     }
-    const w = new Worker(tenantId, site.releaseDir, socketPath, launched);
+    const w = new Worker(tenantId, site, plugins, socketPath, launched);
     void launched.exited.then((exit) => this.onExit(w, exit));
     const answer = await waitUntilHealthy(socketPath, launched.exited, START_DEADLINE_MS);
     if (answer.kind === 'healthy' && w.state === 'starting') {
       w.state = 'ready';
-      logs.append(tenantId, `tenantry: worker ready (pid ${w.pid}, release ${release})`);
+      logs.append(tenantId, `tenantry: worker ready (pid ${w.pid}, release ${release}${withPlugins})`);
       return w;
     }
     let why: string;
@@ -412,18 +440,25 @@ export class WorkerPool {
 
   // ---- deploys and tenant changes
 
+  /** Whether the tenant needs a worker for this release: it has api/ routes, or a plugin is enabled. */
+  needsWorker(tenantId: string, site: SiteIndex): boolean {
+    return site.hasApi || this.plugins.of(tenantId).list.length > 0;
+  }
+
   /** beforeActivate: start the new release's worker and check it; throw (with why) to refuse the release. */
   async prepareRelease(tenantId: string, deployId: string, site: SiteIndex): Promise<void> {
-    if (!site.hasApi || this.closed) return;
+    if (this.closed || !this.needsWorker(tenantId, site)) return;
     // The starter site is our own template; its worker starts on first use.
     if (this.deps.store.deploys.get(tenantId, deployId)?.source === 'starter') return;
     const t = this.stateOf(tenantId);
     if (t.pending) await this.stopWorker(t.pending, 'replaced by another deploy');
+    const plugins = this.plugins.of(tenantId);
     let w: Worker;
     try {
-      w = await this.startWorker(tenantId, t, site, deployId);
+      w = await this.startWorker(tenantId, t, site, plugins, deployId);
     } catch (err) {
-      throw new Error(`the api/ routes of this release could not start: ${(err as Error).message}`);
+      const what = !plugins.list.length ? 'the api/ routes of this release' : site.hasApi ? "this release's api/ routes and the tenant's plugins" : "the tenant's plugins";
+      throw new Error(`${what} could not start: ${(err as Error).message}`);
     }
     t.pending = w;
     setTimeout(() => {
@@ -441,6 +476,82 @@ export class WorkerPool {
     const old = t.current;
     t.current = next;
     if (old && old !== next) this.retire(old, `release ${deployId} went live`);
+    // Plugin settings changed while the new release's worker started: replace it too.
+    if (next && !next.serves(site, this.plugins.of(tenantId))) void this.refresh(tenantId, t).catch(() => {});
+  }
+
+  // ---- plugin settings
+
+  /**
+   * The tenant's enabled plugins or their config changed: re-read them from
+   * the source, and if a worker is serving, start one with the new settings,
+   * wait until it is healthy, switch, and let the old one drain (as a deploy
+   * does). With no worker running, the next request starts one with the new
+   * settings. Lifts a crash-loop hold. Resolves once the new settings serve;
+   * rejects with why when the new worker could not start: the old one then
+   * keeps serving the old settings (the caller should put them back).
+   */
+  async pluginSettingsChanged(tenantId: string): Promise<void> {
+    this.plugins.forget(tenantId);
+    const t = this.tenants.get(tenantId);
+    if (!t) return;
+    t.crashes.clear();
+    await this.refresh(tenantId, t);
+  }
+
+  /**
+   * The plugin whose public routes answer this request target on the tenant's
+   * domains ("/_<name>" or "/_<name>/...", query allowed), when the tenant has
+   * it enabled; the edge then forwards the request to the tenant's worker.
+   * One Map lookup; never matches the admin prefix /_admin/.
+   */
+  pluginFor(tenantId: string, url: string): string | undefined {
+    // Most requests are not for a plugin: decide before touching the settings.
+    if (url.charCodeAt(1) !== 0x5f) return undefined;
+    return publicPluginOf(url, this.plugins.of(tenantId));
+  }
+
+  /** Queues a refresh behind any under way, so each one sees the settings of its own time. */
+  private refresh(tenantId: string, t: TenantWorkers): Promise<void> {
+    const run = (t.refreshing ?? Promise.resolve()).catch(() => {}).then(() => this.refreshOnce(tenantId, t));
+    t.refreshing = run;
+    void run
+      .catch(() => {})
+      .finally(() => {
+        if (t.refreshing === run) t.refreshing = undefined;
+      });
+    return run;
+  }
+
+  /** Replaces the serving worker when its plugins are not the tenant's current ones. */
+  private async refreshOnce(tenantId: string, t: TenantWorkers): Promise<void> {
+    // A start under way read the settings before the change: let it finish, then judge its worker.
+    await t.starting?.catch(() => {});
+    const old = t.current;
+    if (this.closed || !old || old.state !== 'ready') return;
+    const plugins = this.plugins.of(tenantId);
+    if (old.serves(old.site, plugins)) return;
+    if (!this.needsWorker(tenantId, old.site)) {
+      this.retire(old, 'no plugin is enabled and the release has no api/ routes');
+      return;
+    }
+    const epoch = t.epoch;
+    let w: Worker;
+    try {
+      w = await this.startWorker(tenantId, t, old.site, plugins);
+    } catch (err) {
+      this.deps.logs.append(tenantId, 'tenantry: the new plugin settings are not in effect; the previous worker keeps serving');
+      this.deps.log.warn('plugin settings change not applied', { tenant: tenantId, err });
+      throw err;
+    }
+    if (this.closed || t.epoch !== epoch || this.tenants.get(tenantId) !== t || t.current !== old) {
+      // A deploy, a crash or a deletion came first. A deploy's worker that missed the change
+      // has its own refresh queued (switchRelease); after a crash the next request starts afresh.
+      await this.stopWorker(w, 'superseded while it started');
+      return;
+    }
+    t.current = w;
+    this.retire(old, 'the plugin settings changed');
   }
 
   /** Settings or variables changed: new requests get a fresh worker; the crash-loop hold is lifted. */
@@ -459,6 +570,7 @@ export class WorkerPool {
     const all = [t.current, t.pending, ...t.draining].filter((w): w is Worker => !!w);
     await Promise.all(all.map((w) => this.stopWorker(w, 'the tenant is being deleted')));
     this.tenants.delete(tenantId);
+    this.plugins.forget(tenantId);
     this.deps.logs.close(tenantId);
     bestEffort(() => fs.rmSync(this.deps.paths.run(tenantId), { recursive: true, force: true }));
   }

@@ -1,14 +1,23 @@
 // Entry of a tenant's worker process (never run in the edge or supervisor):
-//   node [--max-old-space-size=N] main.js --release <dir> --socket <path> [--exit-with-stdin] [--startup-fd N]
-// Loads the release's api/ routes and serves them on a unix socket. A route
-// module that fails to load does not stop the worker: its health endpoint
-// answers 500 with the reason, so the pool can report it (and refuse a deploy).
+//   TENANTRY_PLUGINS=<json> node [--max-old-space-size=N] main.js --release <dir> --socket <path> [--exit-with-stdin] [--startup-fd N]
+// Starts the tenant's enabled plugins (plugin-loader.ts), loads the release's
+// api/ routes and serves both on a unix socket. A plugin or route module that
+// fails does not stop the process: its health endpoint answers 500 with the
+// reason (naming the plugin or file), so the pool can report it (and refuse a
+// deploy or a settings change) instead of seeing a bare exit.
 import fs from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { loadRoutes } from './route-loader.js';
+import { loadPlugins, stopPlugins, type LoadedPlugin } from './plugin-loader.js';
 import { createWorkerApp, type RouteState } from './worker-app.js';
 import { awaitLimitsInForce } from '../launch/startup-handshake.js';
+import { parseLaunchPlugins, PLUGINS_ENV, type LaunchPlugin } from '../launch/plugin-launch.js';
+
+// Read and removed before any plugin or tenant code runs: the list (and the
+// plugins' configs) is not the tenant routes' business.
+const pluginsJson = process.env[PLUGINS_ENV];
+delete process.env[PLUGINS_ENV];
 
 const { values } = parseArgs({
   options: {
@@ -35,15 +44,43 @@ if (values['exit-with-stdin']) {
   process.stdin.resume();
 }
 
-// Everything above is the platform's own code; the tenant's starts with its routes.
+// Everything above is the platform's own code; what follows runs on the
+// tenant's config (plugins) and code (routes), under its limits.
 if (values['startup-fd'] !== undefined) awaitLimitsInForce(Number(values['startup-fd']));
 
+/** The launch's plugin list; a malformed one fails the start like a plugin that throws. */
+function enabledPlugins(): LaunchPlugin[] {
+  if (!pluginsJson) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(pluginsJson);
+  } catch {
+    throw new Error(`${PLUGINS_ENV} is not JSON`);
+  }
+  return parseLaunchPlugins(value);
+}
+
+let plugins: LoadedPlugin[] = [];
 let state: RouteState;
 try {
-  state = { ok: true, routes: await loadRoutes(releaseDir) };
+  // Plugins first: a plugin that fails stops the start before the tenant's code is loaded.
+  plugins = await loadPlugins(enabledPlugins(), {
+    tenantId: process.env.TENANTRY_TENANT ?? '',
+    tenantDataDir: process.env.TENANTRY_DATA ?? '',
+    log,
+  });
+  state = { ok: true, plugins, routes: [] };
 } catch (err) {
   state = { ok: false, error: (err as Error).message };
-  log(`routes failed to load: ${(err as Error).message}`);
+  log(`plugins failed to start: ${(err as Error).message}`);
+}
+if (state.ok) {
+  try {
+    state = { ...state, routes: await loadRoutes(releaseDir) };
+  } catch (err) {
+    state = { ok: false, error: (err as Error).message };
+    log(`routes failed to load: ${(err as Error).message}`);
+  }
 }
 
 const server = http.createServer(createWorkerApp(state, log));
@@ -54,11 +91,15 @@ server.requestTimeout = 0;
 
 fs.rmSync(socketPath, { force: true });
 server.listen(socketPath, () => {
-  if (state.ok) log(`worker ready: ${state.routes.length} route(s)${state.routes.length ? ': ' + state.routes.map((r) => r.path).join(' ') : ''}`);
+  if (!state.ok) return;
+  const names = state.plugins.map((p) => p.name);
+  const routes = state.routes.map((r) => r.path);
+  log(`worker ready: ${routes.length} route(s)${routes.length ? ': ' + routes.join(' ') : ''}${names.length ? `; plugins: ${names.join(' ')}` : ''}`);
 });
 
 process.on('SIGTERM', () => {
-  server.close(() => process.exit(0));
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  void Promise.all([closed, stopPlugins(plugins, log)]).then(() => process.exit(0));
   setTimeout(() => process.exit(0), 1000).unref();
 });

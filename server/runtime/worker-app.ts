@@ -1,14 +1,17 @@
 // The Express app inside a tenant's worker: the health endpoint the pool uses,
-// parsed bodies, the release's routes, 405 with Allow, JSON errors. Tenant
-// code sees ordinary Express 5 req/res.
+// parsed bodies, the enabled plugins' routers (/_<name>/ public, /_admin/<name>/
+// admin), then the release's routes, 405 with Allow, JSON errors. Tenant code
+// and plugins see ordinary Express 5 req/res.
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { ROUTE_METHODS, type LoadedRoute, type RouteMethod } from './route-loader.js';
+import type { LoadedPlugin } from './plugin-loader.js';
+import { adminPluginPrefix, publicPluginPrefix } from '../launch/plugin-launch.js';
 
 /** Only reachable over the worker's unix socket: the edge never forwards this path. */
 export const HEALTH_PATH = '/__tenantry/health';
 export const BODY_LIMIT = '1mb';
 
-export type RouteState = { ok: true; routes: readonly LoadedRoute[] } | { ok: false; error: string };
+export type RouteState = { ok: true; routes: readonly LoadedRoute[]; plugins: readonly LoadedPlugin[] } | { ok: false; error: string };
 
 interface HttpishError {
   status?: number;
@@ -49,7 +52,7 @@ export function createWorkerApp(state: RouteState, log: (line: string) => void):
   app.get(HEALTH_PATH, (req, res, next) => {
     // Requests relayed by the edge carry X-Forwarded-For; the pool's probes do not.
     if (req.headers['x-forwarded-for'] !== undefined) return next();
-    if (state.ok) res.json({ ok: true, routes: state.routes.map((r) => r.path) });
+    if (state.ok) res.json({ ok: true, routes: state.routes.map((r) => r.path), plugins: state.plugins.map((p) => p.name) });
     else res.status(500).json({ ok: false, error: state.error });
   });
 
@@ -60,6 +63,11 @@ export function createWorkerApp(state: RouteState, log: (line: string) => void):
 
   app.use(express.json({ limit: BODY_LIMIT }));
   app.use(express.urlencoded({ extended: true, limit: BODY_LIMIT }));
+  // Plugin prefixes start with "/_", tenant routes with "/api": they cannot shadow each other.
+  for (const p of state.plugins) {
+    if (p.publicRouter) app.use(publicPluginPrefix(p.name), p.publicRouter);
+    if (p.adminRouter) app.use(adminPluginPrefix(p.name), p.adminRouter);
+  }
   for (const route of state.routes) app.all(route.path, dispatch(route));
 
   app.use((req: Request, res: Response) => sendError(res, 404, 'not_found', `No route for ${req.method} ${req.path}.`));

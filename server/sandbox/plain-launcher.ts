@@ -1,12 +1,13 @@
 // Isolation "off": the worker is a plain child process of this one, in its own
 // process group (so kill() takes whatever it started along), with exactly the
-// environment in the spec, and stdout/stderr appended to the tenant's log file.
+// environment in the spec (plus the plugin list, plugin-launch.ts), and stdout/stderr appended to the tenant's log file.
 // Its stdin is a pipe from us: if this process dies, even by SIGKILL, the
 // worker sees end-of-file and exits, so no worker outlives the platform.
 import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../launch/worker-launch.js';
 import { workerNodeFlags } from '../launch/node-flags.js';
+import { runtimeEnv } from '../launch/plugin-launch.js';
 
 const TERM_GRACE_MS = 2000;
 
@@ -39,7 +40,7 @@ export class PlainWorkerLauncher implements WorkerLauncher {
     try {
       child = spawn(process.execPath, [...workerNodeFlags(spec.limits), spec.entry, ...spec.args, '--exit-with-stdin'], {
         cwd: spec.releaseDir,
-        env: { ...spec.env },
+        env: runtimeEnv(spec.env, spec.plugins),
         detached: true,
         stdio: ['pipe', out, out],
       });

@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { WorkerLaunchSpec } from '../launch/worker-launch.js';
 import type { UnixIdentity } from './unix-users.js';
 import { workerNodeFlags } from '../launch/node-flags.js';
+import { runtimeEnv } from '../launch/plugin-launch.js';
 
 export interface SandboxTools {
   readonly sh: string;
@@ -160,7 +161,7 @@ function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
 }
 
 export function buildSandboxCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind): SandboxCommand {
-  const { env } = filterWorkerEnv(spec.env);
+  const { env } = filterWorkerEnv(runtimeEnv(spec.env, spec.plugins));
   const chain: string[] = [];
   if (plan.tools.prlimit) {
     // RLIMIT_NPROC counts every process of the user: meaningful only when the user is the tenant's own.

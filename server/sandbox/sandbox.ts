@@ -19,7 +19,11 @@ import { ensureSystemUser, lookupUser, removeSystemUser, tenantUserName } from '
 /** The repository root, from dist/server/sandbox/sandbox.js. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** What the worker runtime loads from the platform, bound read-only into every sandbox. */
+/**
+ * What the worker runtime loads from the platform, bound read-only into every
+ * sandbox and readable under Node's permission model. dist/ includes
+ * dist/plugins/, the only place plugin code is loaded from.
+ */
 export function platformCodePaths(root = REPO_ROOT): string[] {
   return ['dist', 'node_modules', 'package.json', 'plugins'].map((p) => path.join(root, p)).filter((p) => fs.existsSync(p));
 }

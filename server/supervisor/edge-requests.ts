@@ -1,7 +1,8 @@
 // The supervisor's side of the edge link: each request checked, then done
-// with root rights. A launch spec must name exactly the tenant's own folders
-// and the platform's worker entry; anything else is refused, so a subverted
-// edge cannot make root run or open something of its choosing.
+// with root rights. A launch spec must name exactly the tenant's own folders,
+// the platform's worker entry and only plugins installed in the platform's
+// own dist/plugins/; anything else is refused, so a subverted edge cannot make
+// root run or open something of its choosing.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -10,14 +11,20 @@ import type { DataPaths } from '../paths.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { LaunchedWorker, WorkerLaunchSpec } from '../launch/worker-launch.js';
 import { readFrames, requestSchema, writeFrame, type ReplyOf, type RequestOf, type SupervisorMessage, type SupervisorOp } from './ipc-protocol.js';
+import { PLUGINS_ROOT } from '../launch/entries.js';
+import { pluginEntryProblem } from '../launch/plugin-launch.js';
 
 /** One handler per operation, each returning exactly the reply the edge expects for it (ipc-protocol.ts, Replies). */
 type Handlers = { [Op in SupervisorOp]: (r: RequestOf<Op>) => Promise<ReplyOf<Op>> };
 
 /** Why a spec is refused; undefined when it names only what belongs to its tenant. */
-export function launchSpecProblem(spec: WorkerLaunchSpec, paths: DataPaths, workerEntry: string): string | undefined {
+export function launchSpecProblem(spec: WorkerLaunchSpec, paths: DataPaths, workerEntry: string, pluginsRoot = PLUGINS_ROOT): string | undefined {
   const id = spec.tenantId;
   if (spec.entry !== workerEntry) return 'entry is not the platform\'s worker runtime';
+  for (const plugin of spec.plugins ?? []) {
+    const problem = pluginEntryProblem(plugin.name, pluginsRoot);
+    if (problem) return `plugin ${JSON.stringify(plugin.name)}: ${problem}`;
+  }
   if (spec.dataDir !== paths.tenantData(id)) return 'dataDir is not the tenant\'s data folder';
   if (spec.runDir !== paths.run(id)) return 'runDir is not the tenant\'s socket folder';
   if (path.dirname(spec.socketPath) !== spec.runDir || !/^[\w.-]+\.sock$/.test(path.basename(spec.socketPath))) return 'socketPath is not a socket in runDir';
@@ -37,6 +44,8 @@ export interface EdgeRequestHandlerOptions {
   readonly sandbox: Sandbox;
   readonly paths: DataPaths;
   readonly workerEntry: string;
+  /** Where plugin code is; default: the platform's own dist/plugins/. */
+  readonly pluginsRoot?: string;
   readonly log: Logger;
 }
 
@@ -63,7 +72,7 @@ export function serveEdgeRequests(o: EdgeRequestHandlerOptions): { workers: Map<
       return null;
     },
     launchWorker: async ({ spec }) => {
-      const problem = launchSpecProblem(spec, o.paths, o.workerEntry);
+      const problem = launchSpecProblem(spec, o.paths, o.workerEntry, o.pluginsRoot);
       if (problem) throw new Error(`launch refused: ${problem}`);
       const launcher = o.sandbox.launcher;
       if (!launcher) throw new Error('no sandboxed launcher on this host');

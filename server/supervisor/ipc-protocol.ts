@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { limitsSchema } from '../model/limits.js';
 import { isValidTenantId } from '../model/tenant-id.js';
 import type { IsolationReport } from '../sandbox/detect.js';
+import { launchPluginsSchema } from '../launch/plugin-launch.js';
 
 /** Largest frame accepted: a launch spec with the biggest allowed environment fits with room. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
@@ -29,6 +30,8 @@ export const launchSpecSchema = z.strictObject({
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string().max(64 * 1024)).refine((e) => Object.keys(e).length <= 256, 'too many variables'),
   limits: limitsSchema,
   network: z.enum(['none', 'all']),
+  // Names and configs only (capped there); each name must also be installed (launchSpecProblem).
+  plugins: launchPluginsSchema.optional(),
 });
 
 const id = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);

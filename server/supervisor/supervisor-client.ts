@@ -91,7 +91,8 @@ export class SupervisedWorkerLauncher implements WorkerLauncher {
   constructor(private readonly client: SupervisorClient) {}
 
   async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
-    const { workerId, pid } = await this.client.request({ op: 'launchWorker', spec: { ...spec, args: [...spec.args], env: { ...spec.env }, limits: { ...spec.limits } } });
+    const copy = { ...spec, args: [...spec.args], env: { ...spec.env }, limits: { ...spec.limits }, plugins: spec.plugins?.map((p) => ({ ...p })) };
+    const { workerId, pid } = await this.client.request({ op: 'launchWorker', spec: copy });
     const exited = this.client.workerExit(workerId);
     const worker: LaunchedWorker = {
       pid,

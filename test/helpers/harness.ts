@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type Config } from '../../server/config.js';
 import { silentLogger } from '../../server/log.js';
-import { startServer, type RunningServer } from '../../server/app/serve.js';
+import { startServer, type RunningServer, type StartOptions } from '../../server/app/serve.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI = path.join(REPO_ROOT, 'bin/tenantry.js');
@@ -29,9 +29,9 @@ export interface TestPlatform extends RunningServer {
 }
 
 /** Starts the real edge on an ephemeral port, in this process, on a new data folder. */
-export async function startTestPlatform(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestPlatform> {
+export async function startTestPlatform(env: Record<string, string> = {}, dataDir = tempDir(), options: StartOptions = {}): Promise<TestPlatform> {
   const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...env });
-  const running = await startServer(config, silentLogger, () => {});
+  const running = await startServer(config, silentLogger, () => {}, options);
   return {
     ...running,
     dataDir,

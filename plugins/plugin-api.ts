@@ -1,0 +1,80 @@
+// What a built-in plugin is, and what it is given. A plugin lives in
+// plugins/<name>/index.ts and default-exports definePlugin({...}). The worker
+// runtime of each tenant that enables it imports the compiled module
+// (dist/plugins/<name>/index.js), checks the tenant's config against the
+// manifest's schema, and calls onWorkerStart with a context for that tenant.
+//
+// A plugin runs inside the tenant's sandboxed worker with the tenant's rights
+// only. It may import its own code, this file, zod and express, and of the
+// platform only server/model/ and server/launch/ (the architecture check
+// enforces it): no database, no secrets, no other tenant.
+import type { Router } from 'express';
+import type { z } from 'zod';
+
+export interface PluginManifest<Schema extends z.ZodType = z.ZodType> {
+  /** The plugin's folder name under plugins/ (PLUGIN_NAME_PATTERN in server/launch/plugin-launch.ts). */
+  readonly name: string;
+  readonly version: string;
+  /** One sentence, shown to tenants when they choose plugins. */
+  readonly description: string;
+  /** A tenant's config must pass it; onWorkerStart gets the parsed value. */
+  readonly configSchema: Schema;
+}
+
+/** Lines go to the tenant's site log (`tenantry logs`), prefixed with the plugin's name. */
+export interface PluginLogger {
+  info(line: string): void;
+  warn(line: string): void;
+  error(line: string): void;
+}
+
+/** What a plugin gets for one tenant, in that tenant's worker. */
+export interface PluginContext<Config = unknown> {
+  readonly tenantId: string;
+  /**
+   * The plugin's own writable folder for this tenant (inside the tenant's data
+   * folder, <TENANTRY_DATA>/.plugins/<name>/), created before onWorkerStart.
+   * It survives deploys and restarts; the tenant's routes are not told of it.
+   */
+  readonly dataDir: string;
+  /** The tenant's config, validated by the manifest's configSchema. */
+  readonly config: Config;
+  readonly log: PluginLogger;
+}
+
+/**
+ * Routers the worker mounts before the tenant's api/ routes:
+ * - publicRouter at /_<name>/ on the tenant's domains (anyone can call it);
+ * - adminRouter at /_admin/<name>/ in the worker, reached only through the
+ *   platform's control API (/api/v1/tenants/:id/plugins/<name>/...) once it
+ *   has checked the caller's token. Never reachable from the tenant's domains.
+ * Request bodies are already parsed (JSON and forms, up to 1 MB).
+ */
+export interface PluginRouters {
+  readonly publicRouter?: Router;
+  readonly adminRouter?: Router;
+}
+
+export interface Plugin<Schema extends z.ZodType = z.ZodType> {
+  readonly manifest: PluginManifest<Schema>;
+  /**
+   * Runs once each time a worker of the tenant starts, before the worker
+   * answers any request: open state, return the routers. A throw (or a
+   * rejected promise) fails the worker's start; the error is shown with the
+   * plugin's name in the tenant's log.
+   */
+  onWorkerStart(context: PluginContext<z.infer<Schema>>): PluginRouters | Promise<PluginRouters>;
+  /**
+   * Best effort: runs when the worker gets SIGTERM (plain workers stopped for
+   * idleness, a redeploy or a settings change), with about a second to close
+   * files. Sandboxed workers are stopped by killing their cgroup, and any
+   * worker may crash or hit its memory limit: then it never runs. Keep data
+   * safe without it.
+   */
+  onWorkerStop?(): void | Promise<void>;
+}
+
+/** Types a plugin's definition (config inferred from its schema); returns it unchanged. */
+export function definePlugin<Schema extends z.ZodType>(plugin: Plugin<Schema>): Plugin<Schema> {
+  return plugin;
+}
