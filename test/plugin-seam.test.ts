@@ -62,6 +62,14 @@ async function siteLog(tenantId: string): Promise<string> {
   return (JSON.parse((await api(p, 'GET', `/api/v1/tenants/${tenantId}/logs?lines=200`)).body) as { lines: string[] }).lines.join('\n');
 }
 
+/** Waits for a line (log lines are written in batches, not in the same tick as the event). */
+async function siteLogMatching(tenantId: string, pattern: RegExp): Promise<void> {
+  let last = '';
+  await eventually(async () => pattern.test((last = await siteLog(tenantId))), 10_000, `a site log line matching ${pattern}`).catch(() => {
+    throw new Error(`no line matching ${pattern} in the site log:\n${last}`);
+  });
+}
+
 async function echo(tenantId: string, urlPath = PLUGIN_PATH) {
   const res = await site(p, tenantId, urlPath);
   return { status: res.status, body: res.status === 200 ? (JSON.parse(res.body) as Record<string, unknown>) : res.body };
@@ -107,9 +115,8 @@ test('a tenant without api/ but with a plugin gets a worker on demand; the plugi
   assert.doesNotMatch(publicAdmin.body, /"admin"/);
   assert.deepEqual(await adminCall(T, `/_admin/${FIXTURE}/`), { status: 200, body: { admin: true, tenant: T } });
 
-  const log = await siteLog(T);
-  assert.match(log, /starting the worker for release \S+ with plugins _fixture-echo/);
-  assert.match(log, /plugin _fixture-echo: info started/, "the plugin's log lines reach the site log");
+  await siteLogMatching(T, /starting the worker for release \S+ with plugins _fixture-echo/);
+  await siteLogMatching(T, /plugin _fixture-echo: info started/); // the plugin's log lines reach the site log
 });
 
 test('plugin paths reach the worker only for tenants that enabled the plugin', { timeout: LIMIT_MS }, async () => {
@@ -203,8 +210,7 @@ test('a config the manifest schema refuses stops the start, with a line naming t
   const res = await site(p, T, PLUGIN_PATH);
   assert.equal(res.status, 502);
   assert.doesNotMatch(res.body, /greeting/, 'the visitor is not told why');
-  const log = await siteLog(T);
-  assert.match(log, /plugin "_fixture-echo": its config is not valid: greeting: [^;]+; Unrecognized key/);
+  await siteLogMatching(T, /plugin "_fixture-echo": its config is not valid: greeting: [^;]+; Unrecognized key/);
   assert.equal(p.platform.workers.runningPid(T), undefined);
 });
 
@@ -221,7 +227,7 @@ test('a plugin that throws at start fails the worker start with its name; a runn
   const still = (await echo(T)).body as Record<string, unknown>;
   assert.equal(still.pid, good.pid, 'the previous worker keeps serving');
   assert.deepEqual(still.config, { greeting: 'fine' });
-  assert.match(await siteLog(T), /plugin settings are not in effect; the previous worker keeps serving/);
+  await siteLogMatching(T, /plugin settings are not in effect; the previous worker keeps serving/);
 
   // With no worker running, the same settings make the request fail (and say why in the log).
   const T2 = 'pl-throws-cold';
@@ -230,7 +236,7 @@ test('a plugin that throws at start fails the worker start with its name; a runn
   settings.set(T2, fixture({ greeting: 'x', failAtStart: true }));
   await p.platform.workers.pluginSettingsChanged(T2);
   assert.equal((await site(p, T2, PLUGIN_PATH)).status, 502);
-  assert.match(await siteLog(T2), /plugins failed to start: plugin "_fixture-echo" failed to start: Error: the fixture was configured to fail at start/);
+  await siteLogMatching(T2, /plugins failed to start: plugin "_fixture-echo" failed to start: Error: the fixture was configured to fail at start/);
 });
 
 test('a plugin that is not installed fails the start with its name', { timeout: LIMIT_MS }, async () => {
@@ -240,7 +246,7 @@ test('a plugin that is not installed fails the start with its name', { timeout: 
   settings.set(T, [{ name: 'no-such-plugin', config: {} }]);
   await p.platform.workers.pluginSettingsChanged(T);
   assert.equal((await site(p, T, '/_no-such-plugin/')).status, 502);
-  assert.match(await siteLog(T), /plugin "no-such-plugin" is not installed \(no dist\/plugins\/no-such-plugin\/index\.js\)/);
+  await siteLogMatching(T, /plugin "no-such-plugin" is not installed \(no dist\/plugins\/no-such-plugin\/index\.js\)/);
 });
 
 test('the settings source is held to the launch contract; the same config in another key order is the same worker', () => {
