@@ -100,3 +100,16 @@ test('without bubblewrap, unshare and setpriv still give the tenant its own user
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('platform code reached through a symbolic link is allowed at both paths (Node loads modules by their real path)', () => {
+  const root = fs.realpathSync(tempDir());
+  try {
+    const shared = path.join(root, 'shared-node_modules');
+    fs.mkdirSync(path.join(root, 'dist'));
+    fs.mkdirSync(shared);
+    fs.symlinkSync(shared, path.join(root, 'node_modules'));
+    assert.deepEqual(platformCodePaths(root).sort(), [path.join(root, 'dist'), path.join(root, 'node_modules'), shared].sort());
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

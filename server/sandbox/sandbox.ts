@@ -19,9 +19,20 @@ import { ensureSystemUser, lookupUser, removeSystemUser, tenantUserName } from '
 /** The repository root, from dist/server/sandbox/sandbox.js. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** What the worker runtime loads from the platform, bound read-only into every sandbox. */
+/**
+ * What the worker runtime loads from the platform, bound read-only into every sandbox.
+ * A path that is a symbolic link (node_modules shared between checkouts) comes with
+ * its target: Node loads modules by their real path, which the permission model
+ * must allow where the worker sees the host's files (no bubblewrap).
+ */
 export function platformCodePaths(root = REPO_ROOT): string[] {
-  return ['dist', 'node_modules', 'package.json', 'plugins'].map((p) => path.join(root, p)).filter((p) => fs.existsSync(p));
+  const out = new Set<string>();
+  for (const p of ['dist', 'node_modules', 'package.json', 'plugins'].map((n) => path.join(root, n))) {
+    if (!fs.existsSync(p)) continue;
+    out.add(p);
+    out.add(fs.realpathSync(p));
+  }
+  return [...out];
 }
 
 /** Operations on a tenant's operating environment, performed with root rights. */
