@@ -24,7 +24,7 @@ export interface TestPlatform extends RunningServer {
   readonly adminToken: string;
   /** Base URL of the listener, e.g. http://127.0.0.1:40123 */
   readonly url: string;
-  /** Stops the server and removes the data folder. */
+  /** Removes the tenants' users (when the platform made them), stops the server and removes the data folder. */
   cleanup(): Promise<void>;
 }
 
@@ -39,6 +39,14 @@ export async function startTestPlatform(env: Record<string, string> = {}, dataDi
     adminToken: running.platform.secrets.adminToken,
     url: `http://127.0.0.1:${running.port}`,
     cleanup: async () => {
+      // Tenants' Unix users (tn-<id>) and cgroups outlive the data folder: they go with their tenants.
+      if (running.platform.sandbox.report.layers.some((l) => l.name === 'users' && l.active)) {
+        try {
+          for (const t of running.platform.store.tenants.list()) await running.platform.tenants.delete(t.id, 'test').catch(() => {});
+        } catch {
+          /* already closed by the test */
+        }
+      }
       await running.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
