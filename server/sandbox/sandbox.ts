@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { IsolationMode } from '../config.js';
+import type { IsolationMode, SandboxMode } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
 import type { WorkerLauncher } from '../launch/worker-launch.js';
@@ -67,6 +67,8 @@ export interface SandboxOptions {
   /** Owner of releases and platform files: the user the edge runs as. Default: this process. */
   readonly platform?: PlatformIdentity;
   readonly privilegeSeparated?: boolean;
+  /** TENANTRY_SANDBOX: `unshare` forces the fallback sandbox. Default `auto`. */
+  readonly sandbox?: SandboxMode;
 }
 
 /**
@@ -77,6 +79,7 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   const { report, capabilities: caps } = detectIsolation({
     mode: o.mode,
     privilegeSeparated: o.privilegeSeparated ?? false,
+    sandbox: o.sandbox,
   });
   for (const line of describeReport(report)) {
     if (line.startsWith('isolation degraded')) o.log.warn(line);

@@ -82,7 +82,7 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
   const paths = new DataPaths(config.dataDir);
   for (const dir of [paths.root, paths.tenantsRoot, paths.runRoot, paths.gitRoot, paths.outbox]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
   const platformUser: UnixIdentity = ensureSystemUser(PLATFORM_USER);
-  const sandbox: Sandbox = createSandbox({ mode: config.isolation, paths, log, platform: platformUser, privilegeSeparated: true });
+  const sandbox: Sandbox = createSandbox({ mode: config.isolation, sandbox: config.sandbox, paths, log, platform: platformUser, privilegeSeparated: true });
   handDataFolderTo(paths, platformUser);
   const listener = await listen(config);
 

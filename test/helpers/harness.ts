@@ -28,9 +28,18 @@ export interface TestPlatform extends RunningServer {
   cleanup(): Promise<void>;
 }
 
+/**
+ * Settings a test run passes on to every platform it starts: `TENANTRY_SANDBOX=unshare`
+ * runs the isolation tests on the fallback sandbox (see .ci/run).
+ */
+export function inheritedSettings(): Record<string, string> {
+  const v = process.env.TENANTRY_SANDBOX;
+  return v ? { TENANTRY_SANDBOX: v } : {};
+}
+
 /** Starts the real edge on an ephemeral port, in this process, on a new data folder. */
 export async function startTestPlatform(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestPlatform> {
-  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...env });
+  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...inheritedSettings(), ...env });
   const running = await startServer(config, silentLogger, () => {});
   return {
     ...running,
