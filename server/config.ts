@@ -6,6 +6,10 @@ import { z } from 'zod';
 export const ISOLATION_MODES = ['auto', 'strict', 'off'] as const;
 export type IsolationMode = (typeof ISOLATION_MODES)[number];
 
+/** How workers get their namespaces: bubblewrap where it works (else unshare), or always unshare. */
+export const SANDBOX_MODES = ['auto', 'unshare'] as const;
+export type SandboxMode = (typeof SANDBOX_MODES)[number];
+
 const hostName = z
   .string()
   .min(1)
@@ -30,6 +34,8 @@ const settingsSchema = z.strictObject({
   smtpUrl: z.url({ protocol: /^smtps?$/, error: 'must be a URL such as smtp://user:pass@host:587' }).optional(),
   mailFrom: z.email('must be an e-mail address').optional(),
   isolation: z.enum(ISOLATION_MODES, { error: 'must be one of auto, strict, off' }).default('auto'),
+  /** `unshare`: the fallback sandbox (no file view, no seccomp) even where bubblewrap works; for tests. */
+  sandbox: z.enum(SANDBOX_MODES, { error: 'must be one of auto, unshare' }).default('auto'),
   secret: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Idle time after which a tenant's worker is stopped. */
   workerIdleSeconds: z.coerce.number().int().min(1).default(300),
@@ -55,6 +61,7 @@ export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
   smtpUrl: 'TENANTRY_SMTP_URL',
   mailFrom: 'TENANTRY_MAIL_FROM',
   isolation: 'TENANTRY_ISOLATION',
+  sandbox: 'TENANTRY_SANDBOX',
   secret: 'TENANTRY_SECRET',
   workerIdleSeconds: 'TENANTRY_WORKER_IDLE_SECONDS',
   requestTimeoutSeconds: 'TENANTRY_REQUEST_TIMEOUT_SECONDS',
@@ -77,6 +84,7 @@ export interface Config {
   readonly smtpUrl: string | undefined;
   readonly mailFrom: string;
   readonly isolation: IsolationMode;
+  readonly sandbox: SandboxMode;
   readonly secret: string | undefined;
   readonly workerIdleSeconds: number;
   readonly requestTimeoutSeconds: number;
@@ -129,6 +137,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     smtpUrl: s.smtpUrl,
     mailFrom: s.mailFrom ?? `no-reply@${s.platformHost}`,
     isolation: s.isolation,
+    sandbox: s.sandbox,
     secret: s.secret,
     workerIdleSeconds: s.workerIdleSeconds,
     requestTimeoutSeconds: s.requestTimeoutSeconds,

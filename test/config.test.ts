@@ -12,6 +12,7 @@ test('defaults from the contract', () => {
   assert.equal(c.platformHost, 'localhost');
   assert.equal(c.baseDomain, 'localhost');
   assert.equal(c.isolation, 'auto');
+  assert.equal(c.sandbox, 'auto');
   assert.equal(c.dataDir, path.resolve('./data'));
   assert.equal(c.mailFrom, 'no-reply@localhost');
   assert.equal(c.httpsPort, undefined);
@@ -23,11 +24,17 @@ test('a flag overrides its variable', () => {
   assert.equal(c.dataDir, '/tmp/x');
 });
 
+test('TENANTRY_SANDBOX=unshare (or --sandbox unshare) forces the fallback sandbox', () => {
+  assert.equal(loadConfig([], { TENANTRY_SANDBOX: 'unshare' }).sandbox, 'unshare');
+  assert.equal(loadConfig(['--sandbox', 'auto'], { TENANTRY_SANDBOX: 'unshare' }).sandbox, 'auto');
+});
+
 test('bad values name the setting', () => {
   const cases: [string[], Record<string, string>, RegExp][] = [
     [[], { TENANTRY_PORT: 'eighty' }, /TENANTRY_PORT.*number/],
     [[], { TENANTRY_PORT: '70000' }, /TENANTRY_PORT/],
     [[], { TENANTRY_ISOLATION: 'maybe' }, /TENANTRY_ISOLATION.*auto, strict, off/],
+    [[], { TENANTRY_SANDBOX: 'bubblewrap' }, /TENANTRY_SANDBOX \(--sandbox\).*auto, unshare/],
     [[], { TENANTRY_SMTP_URL: 'http://x' }, /TENANTRY_SMTP_URL/],
     [[], { TENANTRY_ADMIN_TOKEN: 'short' }, /TENANTRY_ADMIN_TOKEN/],
     [['--prot', '1'], {}, /unknown option --prot/],

@@ -11,6 +11,7 @@ import { PROBE_ROUTE_SOURCE } from './helpers/escape-probe.js';
 import { silentLogger } from '../server/log.js';
 import { DataPaths } from '../server/paths.js';
 import { probeCgroups } from '../server/sandbox/cgroups.js';
+import { detectIsolation } from '../server/sandbox/detect.js';
 import { applyTenantFileModes, hardenDataFolder } from '../server/sandbox/file-modes.js';
 import { platformCodePaths } from '../server/sandbox/sandbox.js';
 import { SandboxedLauncher } from '../server/sandbox/sandboxed-launcher.js';
@@ -98,5 +99,33 @@ test('without bubblewrap, unshare and setpriv still give the tenant its own user
     await cgroups?.removeTenant(id);
     removeSystemUser(`tn-${id}`);
     fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('TENANTRY_SANDBOX=unshare makes the platform use the fallback even where bubblewrap works, and says so', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root: unshare gives namespaces to root only');
+  if (!findTool('unshare')) return t.skip('util-linux unshare is not installed');
+  const { report, capabilities } = detectIsolation({ mode: 'auto', privilegeSeparated: false, sandbox: 'unshare' });
+  const layer = (name: string) => report.layers.find((l) => l.name === name)!;
+  assert.equal(capabilities.namespaces, 'unshare');
+  assert.equal(layer('namespaces').active, true);
+  assert.match(layer('namespaces').detail, /^unshare .*TENANTRY_SANDBOX=unshare/);
+  assert.equal(layer('network').active, true);
+  assert.equal(layer('filesystem-view').active, false);
+  assert.match(layer('filesystem-view').detail, /TENANTRY_SANDBOX=unshare/);
+  assert.equal(layer('seccomp').active, false);
+  assert.equal(capabilities.seccompProgram, undefined);
+});
+
+test('platform code reached through a symbolic link is allowed at both paths (Node loads modules by their real path)', () => {
+  const root = fs.realpathSync(tempDir());
+  try {
+    const shared = path.join(root, 'shared-node_modules');
+    fs.mkdirSync(path.join(root, 'dist'));
+    fs.mkdirSync(shared);
+    fs.symlinkSync(shared, path.join(root, 'node_modules'));
+    assert.deepEqual(platformCodePaths(root).sort(), [path.join(root, 'dist'), path.join(root, 'node_modules'), shared].sort());
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { REPO_ROOT, tempDir } from './helpers/harness.js';
+import { inheritedSettings, REPO_ROOT, tempDir } from './helpers/harness.js';
 import { loadConfig } from '../server/config.js';
 import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
 import { PLATFORM_USER, startSupervisor } from '../server/supervisor/supervisor.js';
@@ -160,7 +160,7 @@ test('a subverted edge has no handle channel, and an oversized frame and a shell
   if (process.getuid?.() !== 0) return t.skip('needs root: the supervisor runs as root and starts the edge as another user');
   const dataDir = tempDir();
   const platformUserExisted = lookupUser(PLATFORM_USER) !== undefined;
-  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'auto' });
+  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'auto', ...inheritedSettings() });
   const rogue = path.join(REPO_ROOT, 'dist/test/helpers/rogue-edge.js');
   const supervisor = await startSupervisor(config, ['--port', '0'], silentLogger, { edgeEntry: rogue });
   try {

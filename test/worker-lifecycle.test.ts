@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startServerProcess, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
-import { api, createTenant, deployOk, eventually, isAlive, site, steadyLoad } from './helpers/worker-sites.js';
+import { api, createTenant, deployOk, eventually, isAlive, logLine, site, steadyLoad } from './helpers/worker-sites.js';
 
 /** A hang fails the test that hung instead of stalling the suite. */
 const LIMIT_MS = 120_000;
@@ -40,8 +40,7 @@ test('an idle worker stops; the next request starts one on demand and is served'
   assert.equal(again.status, 200, 'the request waited for a new worker');
   assert.notEqual(JSON.parse(again.body).pid, pid);
   assert.equal(p.platform.workers.runningPid(T), JSON.parse(again.body).pid);
-  const log = JSON.parse((await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=50`)).body).lines.join('\n');
-  assert.match(log, /stopping the worker .*idle/);
+  await logLine(p, T, /stopping the worker .*idle/, 50);
 });
 
 test('no request fails while releases with api/ are deployed; in-flight requests finish on the old release', { timeout: LIMIT_MS }, async () => {

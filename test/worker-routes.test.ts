@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { runCli, startTestPlatform, type TestPlatform } from './helpers/harness.js';
-import { api, createTenant, deployOk, deploySite, site, type SiteFiles } from './helpers/worker-sites.js';
+import { api, createTenant, deployOk, deploySite, eventually, site, type SiteFiles } from './helpers/worker-sites.js';
 
 /** A hang fails the test that hung instead of stalling the suite. */
 const LIMIT_MS = 120_000;
@@ -195,26 +195,46 @@ test('the site log: worker output and access lines, newest last, through the API
   await site(p, T, '/api/say?w=first');
   await site(p, T, '/api/say?w=second');
   await site(p, T, '/api/hello');
-  const res = await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=200`);
-  assert.equal(res.status, 200);
-  const lines = JSON.parse(res.body).lines as string[];
+  const HELLO = /access GET \/api\/hello 200 /;
+  const SAY = /access GET \/api\/say 200 /;
+  const readLog = async (n: number): Promise<string[]> => {
+    const res = await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=${n}`);
+    assert.equal(res.status, 200, res.body);
+    return JSON.parse(res.body).lines as string[];
+  };
+  const lastIndex = (of: string[], re: RegExp) => of.reduce((found, l, i) => (re.test(l) ? i : found), -1);
+  let lines: string[] = [];
   const idx = (re: RegExp) => lines.findIndex((l) => re.test(l));
+  // Only orders that follow from cause and effect: each line below was written before the next
+  // request was sent. The edge writes an access line a moment after its answer has gone out: wait for it.
+  await eventually(
+    async () => {
+      lines = await readLog(200);
+      return idx(/said second/) >= 0 && lastIndex(lines, HELLO) > idx(/said second/) && idx(SAY) >= 0;
+    },
+    10_000,
+    'the access lines of /api/say and of the last /api/hello, after what /api/say printed',
+  );
   assert.ok(idx(/said first/) >= 0, 'worker stdout is in the log');
   assert.ok(idx(/said first/) < idx(/said second/), 'oldest first, newest last');
-  assert.match(lines[lines.length - 1]!, /access GET \/api\/hello 200 /);
   assert.ok(!lines.some((l) => l.includes('w=first')), 'query strings (which may hold tokens) are not logged');
 
-  const three = JSON.parse((await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=3`)).body).lines;
-  assert.equal(three.length, 3);
+  /** `window` is the newest part of the log: consecutive lines, ending no earlier than the /api/hello line. */
+  const assertNewest = async (window: string[], n: number) => {
+    assert.equal(window.length, n);
+    const now = await readLog(200);
+    const at = now.findIndex((l, i) => window.every((w, j) => now[i + j] === w));
+    assert.ok(at >= 0, `consecutive lines of the log: ${JSON.stringify(window)}`);
+    assert.ok(at + n - 1 >= lastIndex(now, HELLO), `the newest lines: ${JSON.stringify(window)}`);
+  };
+  await assertNewest(await readLog(3), 3);
   assert.equal((await api(p, 'GET', `/api/v1/tenants/${T}/logs?lines=0`)).status, 400);
 
   const tok = await api(p, 'POST', `/api/v1/tenants/${T}/tokens`, { name: 'reader', scopes: ['read'] });
   const reader = JSON.parse(tok.body).token as string;
   const cli = await runCli(['logs', '--tenant', T, '--lines', '2'], { TENANTRY_URL: `http://localhost:${p.port}`, TENANTRY_TOKEN: reader });
   assert.equal(cli.code, 0, cli.stderr);
-  const out = cli.stdout.trim().split('\n');
-  assert.equal(out.length, 2);
-  assert.match(out[1]!, /access GET \/api\/hello 200 /);
+  await assertNewest(cli.stdout.trim().split('\n'), 2);
   const missing = await runCli(['logs'], { TENANTRY_URL: `http://localhost:${p.port}`, TENANTRY_TOKEN: reader });
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /--tenant/);

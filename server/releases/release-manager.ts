@@ -9,6 +9,7 @@ import type { SiteRegistry } from '../static/site-registry.js';
 import type { SiteIndex } from '../static/index/site-index.js';
 import type { Logger } from '../log.js';
 import { pointLiveAt, readLiveDeployId } from './live-link.js';
+import { ensureModuleBoundary } from './module-boundary.js';
 
 /**
  * Steps other subsystems hang on a release switch. `beforeActivate` may refuse
@@ -42,6 +43,8 @@ export class ReleaseManager {
   async activateRelease(tenantId: string, deployId: string): Promise<SiteIndex> {
     const dir = this.paths.release(tenantId, deployId);
     if (!fs.existsSync(dir)) throw new Error(`release ${deployId} is no longer on disk`);
+    // Before the seal and the first worker: the release's own module type, not the data folder's surroundings.
+    ensureModuleBoundary(dir);
     const site = await this.sites.prepare(dir);
     for (const h of this.hooks) await h.beforeActivate?.(tenantId, deployId, site);
     pointLiveAt(this.paths.live(tenantId), deployId);
@@ -69,6 +72,14 @@ export class ReleaseManager {
         this.store.tenants.setLive(t.id, onDisk);
       }
       fs.rmSync(this.paths.staging(t.id), { recursive: true, force: true });
+      // A release made live by an earlier version of the platform may lack its module boundary.
+      if (onDisk) {
+        try {
+          if (ensureModuleBoundary(this.paths.release(t.id, onDisk))) this.log.info('module boundary added to the live release', { tenant: t.id, deploy: onDisk });
+        } catch (err) {
+          this.log.warn('cannot add the module boundary to the live release; its .js files may not load as CommonJS', { tenant: t.id, deploy: onDisk, err });
+        }
+      }
     }
     // A deploy cut off after its live switch is live: it succeeded. Any other
     // unfinished one failed, and its half-made release folder goes.

@@ -4,7 +4,7 @@
 // GET /api/v1/isolation and summarised in /healthz.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import type { IsolationMode } from '../config.js';
+import type { IsolationMode, SandboxMode } from '../config.js';
 import { probeCgroups, type CgroupDriver } from './cgroups.js';
 import { hostSeccompArch, seccompFilterBytes } from './seccomp-filter.js';
 import type { SandboxTools } from './sandbox-command.js';
@@ -79,6 +79,8 @@ export interface DetectOptions {
   readonly mode: IsolationMode;
   /** True once the edge runs as its own unprivileged user (set by the supervisor). */
   readonly privilegeSeparated: boolean;
+  /** `unshare`: skip bubblewrap even where it works (TENANTRY_SANDBOX). Default `auto`. */
+  readonly sandbox?: SandboxMode;
 }
 
 export function detectIsolation(o: DetectOptions): Detection {
@@ -120,7 +122,9 @@ export function detectIsolation(o: DetectOptions): Detection {
   let namespaces: SandboxCapabilities['namespaces'] = 'none';
   let nsWhy = '';
   let seccompActive = false;
-  if (tools.bwrap) {
+  if (o.sandbox === 'unshare') {
+    nsWhy = 'TENANTRY_SANDBOX=unshare: bubblewrap is not used';
+  } else if (tools.bwrap) {
     const base = ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-net', '--die-with-parent', '--ro-bind', '/usr', '/usr'];
     for (const p of ['/bin', '/lib', '/lib64']) if (fs.existsSync(p)) base.push(fs.lstatSync(p).isSymbolicLink() ? '--symlink' : '--ro-bind', fs.lstatSync(p).isSymbolicLink() ? fs.readlinkSync(p) : p, p);
     base.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
@@ -165,14 +169,18 @@ export function detectIsolation(o: DetectOptions): Detection {
       namespaces === 'bwrap',
       namespaces === 'bwrap'
         ? 'workers see only /usr, the platform code, their release (read-only), their data and socket folders, a private size-capped /tmp'
-        : 'needs bubblewrap; workers see the host file system, limited only by Unix permissions',
+        : `${o.sandbox === 'unshare' ? 'TENANTRY_SANDBOX=unshare' : 'needs bubblewrap'}; workers see the host file system, limited only by Unix permissions`,
     ),
   );
   layers.push(
     layer(
       'network',
       namespaces !== 'none',
-      namespaces !== 'none' ? 'workers get an empty network namespace (loopback only) unless the tenant has network "all"' : 'no network namespace: workers reach every network the host reaches',
+      namespaces === 'bwrap'
+        ? 'workers get an empty network namespace (loopback only) unless the tenant has network "all"'
+        : namespaces === 'unshare'
+          ? 'workers get an empty network namespace (not even loopback is up) unless the tenant has network "all"'
+          : 'no network namespace: workers reach every network the host reaches',
     ),
   );
   layers.push(

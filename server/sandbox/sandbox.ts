@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { IsolationMode } from '../config.js';
+import type { IsolationMode, SandboxMode } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
 import type { WorkerLauncher } from '../launch/worker-launch.js';
@@ -22,10 +22,19 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /**
  * What the worker runtime loads from the platform, bound read-only into every
  * sandbox and readable under Node's permission model. dist/ includes
- * dist/plugins/, the only place plugin code is loaded from.
+ * dist/plugins/, the only place plugin code is loaded from. A path that is a
+ * symbolic link (node_modules shared between checkouts) comes with its target:
+ * Node loads modules by their real path, which the permission model must allow
+ * where the worker sees the host's files (no bubblewrap).
  */
 export function platformCodePaths(root = REPO_ROOT): string[] {
-  return ['dist', 'node_modules', 'package.json', 'plugins'].map((p) => path.join(root, p)).filter((p) => fs.existsSync(p));
+  const out = new Set<string>();
+  for (const p of ['dist', 'node_modules', 'package.json', 'plugins'].map((n) => path.join(root, n))) {
+    if (!fs.existsSync(p)) continue;
+    out.add(p);
+    out.add(fs.realpathSync(p));
+  }
+  return [...out];
 }
 
 /** Operations on a tenant's operating environment, performed with root rights. */
@@ -60,6 +69,8 @@ export interface SandboxOptions {
   /** Owner of releases and platform files: the user the edge runs as. Default: this process. */
   readonly platform?: PlatformIdentity;
   readonly privilegeSeparated?: boolean;
+  /** TENANTRY_SANDBOX: `unshare` forces the fallback sandbox. Default `auto`. */
+  readonly sandbox?: SandboxMode;
 }
 
 /**
@@ -70,6 +81,7 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   const { report, capabilities: caps } = detectIsolation({
     mode: o.mode,
     privilegeSeparated: o.privilegeSeparated ?? false,
+    sandbox: o.sandbox,
   });
   for (const line of describeReport(report)) {
     if (line.startsWith('isolation degraded')) o.log.warn(line);

@@ -120,6 +120,13 @@ export function probeSiteArchive(marker: string): Buffer {
   ]);
 }
 
+/**
+ * What a connection to the platform's port on 127.0.0.1 gets from a worker without
+ * network: bubblewrap brings up the namespace's own loopback, where nothing listens
+ * (refused); unshare leaves it down (unreachable). Either way at once, never the platform.
+ */
+export const LOOPBACK_CLOSED: readonly string[] = ['ECONNREFUSED', 'ENETUNREACH'];
+
 export interface ProbeAnswer {
   readonly status: number;
   readonly ok: boolean;

@@ -24,13 +24,22 @@ export interface TestPlatform extends RunningServer {
   readonly adminToken: string;
   /** Base URL of the listener, e.g. http://127.0.0.1:40123 */
   readonly url: string;
-  /** Stops the server and removes the data folder. */
+  /** Removes the tenants' users (when the platform made them), stops the server and removes the data folder. */
   cleanup(): Promise<void>;
+}
+
+/**
+ * Settings a test run passes on to every platform it starts: `TENANTRY_SANDBOX=unshare`
+ * runs the isolation tests on the fallback sandbox (see .ci/run).
+ */
+export function inheritedSettings(): Record<string, string> {
+  const v = process.env.TENANTRY_SANDBOX;
+  return v ? { TENANTRY_SANDBOX: v } : {};
 }
 
 /** Starts the real edge on an ephemeral port, in this process, on a new data folder. */
 export async function startTestPlatform(env: Record<string, string> = {}, dataDir = tempDir(), options: StartOptions = {}): Promise<TestPlatform> {
-  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...env });
+  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...inheritedSettings(), ...env });
   const running = await startServer(config, silentLogger, () => {}, options);
   return {
     ...running,
@@ -39,6 +48,14 @@ export async function startTestPlatform(env: Record<string, string> = {}, dataDi
     adminToken: running.platform.secrets.adminToken,
     url: `http://127.0.0.1:${running.port}`,
     cleanup: async () => {
+      // Tenants' Unix users (tn-<id>) and cgroups outlive the data folder: they go with their tenants.
+      if (running.platform.sandbox.report.layers.some((l) => l.name === 'users' && l.active)) {
+        try {
+          for (const t of running.platform.store.tenants.list()) await running.platform.tenants.delete(t.id, 'test').catch(() => {});
+        } catch {
+          /* already closed by the test */
+        }
+      }
       await running.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },

@@ -127,6 +127,24 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 1
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Waits until the last `lines` lines of the tenant's site log have one matching `re`, and
+ * returns them. The platform writes its lines (access, worker exits) a moment after the
+ * event, so a test never assumes a line is already there.
+ */
+export async function logLine(p: Pick<TestPlatform, 'url' | 'adminToken'>, tenantId: string, re: RegExp, lines = 200): Promise<string> {
+  let log = '';
+  await eventually(
+    async () => {
+      log = (JSON.parse((await api(p, 'GET', `/api/v1/tenants/${tenantId}/logs?lines=${lines}`)).body).lines as string[]).join('\n');
+      return re.test(log);
+    },
+    10_000,
+    `a line matching ${re} in the site log of ${tenantId}`,
+  );
+  return log;
+}
+
 /** Running, not merely a zombie waiting for its parent to collect it. */
 export function isAlive(pid: number): boolean {
   try {

@@ -40,8 +40,8 @@ export interface ReleaseManifest {
   readonly files: readonly ManifestEntry[];
 }
 
-/** What is never served from a release root without public/. */
-const PRIVATE_TOP = new Set(['api', 'node_modules', 'tenant.json', '_redirects', '_headers']);
+/** What is never served from a release root without public/ (package.json: the module type of api/, see module-boundary.ts). */
+const PRIVATE_TOP = new Set(['api', 'node_modules', 'package.json', 'tenant.json', '_redirects', '_headers']);
 /** Site configuration files, never served even from public/. */
 const CONFIG_FILES = new Set(['_redirects', '_headers']);
 
