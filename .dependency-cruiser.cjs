@@ -4,7 +4,7 @@
 // is allowed (type-only imports included). README "Source layout" explains the layers.
 /** Lowest first. Folders in one row may import each other unless a rule below says otherwise. */
 const LAYERS = [
-  ['config.ts', 'errors.ts', 'error-response.ts', 'log.ts', 'paths.ts', 'model'], // foundation: settings, the error catalogue, plain value types
+  ['config.ts', 'errors.ts', 'error-response.ts', 'log.ts', 'paths.ts', 'model', 'disk'], // foundation: settings, the error catalogue, plain value types, durable writes
   ['db', 'launch'], // platform tables; the contract between "start a worker" and "how it is run"
   ['runtime'], // code that runs inside a tenant's sandbox (loads nothing of the platform but launch/)
   ['auth', 'sandbox'], // who is asking; the isolation layers and launchers

@@ -44,7 +44,7 @@ export class ReleaseManager {
     if (!fs.existsSync(dir)) throw new Error(`release ${deployId} is no longer on disk`);
     const site = await this.sites.prepare(dir);
     for (const h of this.hooks) await h.beforeActivate?.(tenantId, deployId, site);
-    pointLiveAt(this.paths.live(tenantId), deployId);
+    await pointLiveAt(this.paths.live(tenantId), deployId);
     this.store.tenants.setLive(tenantId, deployId);
     this.sites.set(tenantId, site);
     for (const h of this.hooks) {
