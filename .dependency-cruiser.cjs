@@ -14,6 +14,7 @@ const LAYERS = [
   ['tenants'], // tenant lifecycle, domain map, site logs
   ['pool'], // tenants' worker processes, seen from the edge
   ['deploy'], // archive rules, extraction, the deploy pipeline
+  ['backup'], // backup and restore of a whole data folder
   ['git'], // git smart HTTP and push deploys
   ['edge', 'api'], // the request pipeline and proxy; the control API
   ['app'], // composition roots: build the platform, start the edge
