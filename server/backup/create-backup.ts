@@ -211,7 +211,10 @@ export async function createBackup(o: BackupOptions): Promise<BackupResult> {
       await writer.directory(name, st);
       const liveTarget = await fsp.readlink(paths.live(t.id)).catch(() => undefined);
       const live = liveTarget ? path.basename(liveTarget) : null;
-      const ready = store.deploys.forTenant(t.id).filter((d) => d.status === 'ready').map((d) => d.id);
+      const history = store.deploys.forTenant(t.id);
+      // A deploy running at the snapshot: live since (then it is copied, and the start marks it ready) or not in the backup.
+      for (const d of history) if (d.status === 'staging' && d.id !== live) store.deploys.markFailed(d.id, 'in progress when the backup was taken; not in the backup');
+      const ready = history.filter((d) => d.status === 'ready').map((d) => d.id);
       const wanted = [...new Set([...(live ? [live] : []), ...ready])];
       const copied: string[] = [];
       const releasesDir = paths.releases(t.id);
