@@ -87,6 +87,8 @@ async function waitUntil(what: string, check: () => boolean, ms = 30_000): Promi
 test('backup while serving and deploying; restore into a new folder; the restored platform serves the same', { timeout: 240_000 }, async () => {
   const dataDir = tempDir();
   const work = tempDir('tenantry-bk-');
+  // Passable by the platform user: as root, the restored platform then runs as supervisor and unprivileged edge.
+  fs.chmodSync(work, 0o711);
   const backup = path.join(work, 'backup.tar.gz');
   const restored = path.join(work, 'restored');
   let server: ServerProcess | undefined = await startServerProcess(dataDir);
