@@ -4,7 +4,7 @@
 // is allowed (type-only imports included). README "Source layout" explains the layers.
 /** Lowest first. Folders in one row may import each other unless a rule below says otherwise. */
 const LAYERS = [
-  ['config.ts', 'errors.ts', 'error-response.ts', 'log.ts', 'paths.ts', 'model'], // foundation: settings, the error catalogue, plain value types
+  ['config.ts', 'errors.ts', 'error-response.ts', 'log.ts', 'paths.ts', 'model', 'disk'], // foundation: settings, the error catalogue, plain value types, durable writes
   ['db', 'launch'], // platform tables; the contract between "start a worker" and "how it is run"
   ['runtime'], // code that runs inside a tenant's sandbox (loads nothing of the platform but launch/)
   ['auth', 'sandbox'], // who is asking; the isolation layers and launchers
@@ -14,6 +14,7 @@ const LAYERS = [
   ['tenants'], // tenant lifecycle, domain map, site logs
   ['pool'], // tenants' worker processes, seen from the edge
   ['deploy'], // archive rules, extraction, the deploy pipeline
+  ['backup'], // backup and restore of a whole data folder
   ['git'], // git smart HTTP and push deploys
   ['edge', 'api'], // the request pipeline and proxy; the control API
   ['app'], // composition roots: build the platform, start the edge

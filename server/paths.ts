@@ -1,6 +1,6 @@
 // The data folder's layout, in one place:
 //   <data>/platform.db secret admin-token outbox/ run/<id>/http.sock git/<id>.git
-//   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/}
+//   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/, data-owner-pending}
 import path from 'node:path';
 
 export class DataPaths {
@@ -18,6 +18,8 @@ export class DataPaths {
   staging(id: string) { return path.join(this.tenant(id), 'staging'); }
   tenantData(id: string) { return path.join(this.tenant(id), 'data'); }
   logs(id: string) { return path.join(this.tenant(id), 'logs'); }
+  /** Left by a restore: the data folder's contents still need the tenant's user as owner (done at the next start as root). */
+  dataOwnerPending(id: string) { return path.join(this.tenant(id), 'data-owner-pending'); }
   run(id: string) { return path.join(this.runRoot, id); }
   socket(id: string) { return path.join(this.run(id), 'http.sock'); }
   gitRepo(id: string) { return path.join(this.gitRoot, `${id}.git`); }

@@ -101,7 +101,7 @@ test('after a crash, a deploy whose live switch happened is ready; one that had 
     store.deploys.setStats('d0switched00', { files: 1, bytes: 20 });
     fs.mkdirSync(paths.release('dprecon', 'd0switched00'));
     fs.writeFileSync(path.join(paths.release('dprecon', 'd0switched00'), 'index.html'), '<h1>switched</h1>');
-    pointLiveAt(paths.live('dprecon'), 'd0switched00');
+    await pointLiveAt(paths.live('dprecon'), 'd0switched00');
     // ...and one cut off before it: half a release, a staging folder.
     store.deploys.insert({ id: 'd0halfway000', tenantId: 'dprecon', source: 'git', message: null, actor: 'admin' });
     fs.mkdirSync(paths.release('dprecon', 'd0halfway000'));

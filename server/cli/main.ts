@@ -1,5 +1,6 @@
-// The `tenantry` command: `serve` runs the platform; every other command is a
-// thin client of the HTTP API. Exit 0 on success; one line on stderr otherwise.
+// The `tenantry` command: `serve` runs the platform; `backup` and `restore`
+// work on a data folder directly; every other command is a thin client of the
+// HTTP API. Exit 0 on success; one line on stderr otherwise.
 import { CliError } from './api-client.js';
 import { serveCommand } from './commands/serve.js';
 import { tenantsCommand } from './commands/tenants.js';
@@ -8,6 +9,8 @@ import { deployCommand } from './commands/deploy.js';
 import { deploysCommand } from './commands/deploys.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { logsCommand } from './commands/logs.js';
+import { backupCommand } from './commands/backup.js';
+import { restoreCommand } from './commands/restore.js';
 
 type Command = (args: string[], print: (s: string) => void) => Promise<void>;
 
@@ -19,6 +22,8 @@ export const COMMANDS: Record<string, Command> = {
   deploys: deploysCommand,
   rollback: rollbackCommand,
   logs: logsCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
 };
 
 const HELP = `usage: tenantry <command> [options]
@@ -32,7 +37,10 @@ const HELP = `usage: tenantry <command> [options]
   deploys --tenant <id>                   deploy history, newest first (* = live)
   rollback --tenant <id> [<deployId>]     make a release live again (default: the one before the live one)
   logs --tenant <id> [--lines N]          the site log: worker output and access lines, newest last
+  backup <file> [--data-dir D]            online copy of the data folder into one tar.gz (while serving)
+  restore <file> [--data-dir D]           a backup into an empty or new data folder
 
+backup and restore use the data folder (--data-dir or TENANTRY_DATA_DIR).
 Client commands read TENANTRY_URL (default http://localhost:8080) and
 TENANTRY_TOKEN, or --url and --token.`;
 

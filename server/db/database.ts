@@ -1,4 +1,7 @@
 // Opens the platform database (WAL, foreign keys on) and brings its schema up to date.
+// synchronous=FULL: in WAL mode every commit fsyncs the log before it returns,
+// so what an API call answered survives a power cut. (NORMAL, SQLite's usual
+// WAL pairing, stays consistent but may lose the last commits.)
 import Database from 'better-sqlite3';
 import { MIGRATIONS, type Migration } from './migrations.js';
 
@@ -7,7 +10,7 @@ export type Db = Database.Database;
 export function openDatabase(file: string, migrations: readonly Migration[] = MIGRATIONS): Db {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db, migrations);

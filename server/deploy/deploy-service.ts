@@ -1,5 +1,8 @@
 // The deploy pipeline: archive -> staging (every entry judged) -> release
 // folder -> live (ReleaseManager.activateRelease, with its hooks) -> retention.
+// Durable in that order: the release's files and folders are fsynced as they are
+// unpacked, its name in releases/ after the rename, then the manifest, the
+// `live` switch and the database row (README, "Durability").
 // Uploads, git pushes and rollbacks all come through here, one at a time per
 // tenant (TenantLocks). A failure at any step leaves the live release serving.
 import fs from 'node:fs';
@@ -19,6 +22,7 @@ import { extractArchive } from './extract-archive.js';
 import { releasesToPrune } from '../releases/retention.js';
 import { TenantLocks } from './tenant-lock.js';
 import type { RuleWarning } from '../static/index/rule-warning.js';
+import { fsyncFolder, makeFolderDurably } from '../disk/durable.js';
 
 export type DeploySource = 'upload' | 'git';
 
@@ -154,8 +158,9 @@ export class DeployService {
       const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
       const extracted = await extractArchive(input, path.join(stagingDir, 'tree'), limits);
       stats = { files: extracted.files, bytes: extracted.bytes };
-      await fsp.mkdir(paths.releases(tenantId), { recursive: true, mode: 0o750 });
+      await makeFolderDurably(paths.releases(tenantId), 0o750);
       await fsp.rename(extracted.releaseRoot, releaseDir);
+      await fsyncFolder(paths.releases(tenantId));
       await fsp.rm(stagingDir, { recursive: true, force: true });
       store.deploys.setStats(id, stats);
     } catch (err) {

@@ -1,7 +1,8 @@
 // Streams a tar or tar.gz into a fresh folder, judging every entry before
 // anything is written for it (archive-rules.ts). Decompression is ours, not
 // tar's, so the unpacked bytes are counted as they stream: a gzip bomb stops
-// at the cap, not after it has filled the disk.
+// at the cap, not after it has filled the disk. Every file is fsynced as it is
+// written and every folder once all are, so an extracted tree is on disk.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -11,9 +12,10 @@ import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { ArchiveJudge, ArchiveRuleError, formatMiB, type ArchiveLimits } from './archive-rules.js';
 import { findBadLink } from './archive-links.js';
+import { fsyncFile, fsyncFolders, foldersBetween } from '../disk/durable.js';
 
 export interface ExtractResult {
-  /** The folder that becomes the release (the tree, or its single top folder). */
+  /** The folder that becomes the release (the tree, or its single top folder); all of it fsynced. */
   readonly releaseRoot: string;
   readonly files: number;
   readonly bytes: number;
@@ -118,6 +120,8 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
   // Nothing may still be writing when the caller moves or removes the tree.
   await writer.writes.settle();
   if (failure) throw failure;
+  // Files were fsynced as they were written; now the names, deepest folder first.
+  await fsyncFolders(foldersBetween(treeDir, writer.made));
 
   const { files, bytes } = judge.stats;
   if (files === 0) throw new ArchiveRuleError('the archive holds no files', undefined);
@@ -259,6 +263,7 @@ async function writeEntry(entry: ReadEntry, w: TreeWriter): Promise<void> {
         w.judge.addBytes((await fsp.lstat(from)).size, entry.path);
         await ensureDir(path.dirname(abs), w.made);
         await fsp.copyFile(from, abs, fs.constants.COPYFILE_EXCL);
+        await fsyncFile(abs);
         return;
       }
       case 'file': {
@@ -268,7 +273,14 @@ async function writeEntry(entry: ReadEntry, w: TreeWriter): Promise<void> {
           await w.writes.add(async () => {
             try {
               // 'wx': O_EXCL, so an existing name (or a planted link) is never followed.
-              await fsp.writeFile(abs, data, { flag: 'wx', mode: plan.mode });
+              const fh = await fsp.open(abs, 'wx', plan.mode);
+              try {
+                await fh.writeFile(data);
+                // On the thread pool, beside the next entries' writes: the journal commits them in groups.
+                await fh.sync();
+              } finally {
+                await fh.close();
+              }
             } catch (err) {
               throw entryFsError(err, entry.path);
             }
@@ -284,6 +296,7 @@ async function writeEntry(entry: ReadEntry, w: TreeWriter): Promise<void> {
             await fh.write(chunk);
           }
           if (written !== plan.size) throw notAnArchive(`entry ${JSON.stringify(entry.path)} is truncated`);
+          await fh.sync();
         } finally {
           await fh.close();
         }

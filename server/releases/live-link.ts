@@ -1,8 +1,10 @@
 // The `live` pointer of a tenant: a symlink to releases/<deployId>, replaced by
 // rename(2), which is atomic: a reader sees the old release or the new, never none.
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { fsyncFolder } from '../disk/durable.js';
 
 export function readLiveDeployId(liveLink: string): string | undefined {
   try {
@@ -12,20 +14,18 @@ export function readLiveDeployId(liveLink: string): string | undefined {
   }
 }
 
-export function pointLiveAt(liveLink: string, deployId: string): void {
+/**
+ * Switches the link, then fsyncs the folder holding it: resolves once the
+ * switch is on disk, so the database may say the release is live.
+ */
+export async function pointLiveAt(liveLink: string, deployId: string): Promise<void> {
   const tmp = `${liveLink}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.symlinkSync(path.join('releases', deployId), tmp);
+  await fsp.symlink(path.join('releases', deployId), tmp);
   try {
-    fs.renameSync(tmp, liveLink);
+    await fsp.rename(tmp, liveLink);
   } catch (err) {
-    fs.rmSync(tmp, { force: true });
+    await fsp.rm(tmp, { force: true });
     throw err;
   }
-  // Make the rename durable before the database says the release is live.
-  const dirFd = fs.openSync(path.dirname(liveLink), 'r');
-  try {
-    fs.fsyncSync(dirFd);
-  } finally {
-    fs.closeSync(dirFd);
-  }
+  await fsyncFolder(path.dirname(liveLink));
 }

@@ -47,7 +47,7 @@ export class ReleaseManager {
     ensureModuleBoundary(dir);
     const site = await this.sites.prepare(dir);
     for (const h of this.hooks) await h.beforeActivate?.(tenantId, deployId, site);
-    pointLiveAt(this.paths.live(tenantId), deployId);
+    await pointLiveAt(this.paths.live(tenantId), deployId);
     this.store.tenants.setLive(tenantId, deployId);
     this.sites.set(tenantId, site);
     for (const h of this.hooks) {

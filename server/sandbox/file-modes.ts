@@ -5,7 +5,7 @@
 //   tenants/, run/               platform 0711
 //   tenants/<id>/                platform:tn-<id> 0750
 //     releases/<deploy>/...      platform:tn-<id> 0750 dirs, 0640 files (read, never write)
-//     data/                      tn-<id>:tn-<id> 0700 (the tenant's own)
+//     data/                      tn-<id>:tn-<id> 0700 (the tenant's own; after a restore, its contents too)
 //     logs/, staging/            platform 0700 (the worker writes its log through an inherited fd)
 //   run/<id>/                    tn-<id>:platform 2770 (the worker's socket; the edge connects)
 import { execFileSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DataPaths } from '../paths.js';
 import type { UnixIdentity } from './unix-users.js';
-import { mkdirBeneath, openBeneath } from './safe-path.js';
+import { giveContentsTo, mkdirBeneath, openBeneath } from './safe-path.js';
 
 export interface PlatformIdentity {
   readonly uid: number;
@@ -83,6 +83,12 @@ export function applyTenantFileModes(
   setOwnerAndMode(root, tenantDir, platform.uid, tenant.gid, 0o750);
   setOwnerAndMode(root, paths.releases(tenantId), platform.uid, tenant.gid, 0o750);
   setOwnerAndMode(root, paths.tenantData(tenantId), tenant.uid, tenant.gid, 0o700);
+  // A restore wrote the data folder's contents as whoever ran it: they become the tenant's, once.
+  const pending = paths.dataOwnerPending(tenantId);
+  if (fs.lstatSync(pending, { throwIfNoEntry: false })?.isFile()) {
+    giveContentsTo(root, paths.tenantData(tenantId), tenant.uid, tenant.gid);
+    fs.unlinkSync(pending);
+  }
   setOwnerAndMode(root, paths.logs(tenantId), platform.uid, platform.gid, 0o700);
   if (fs.existsSync(paths.staging(tenantId))) setOwnerAndMode(root, paths.staging(tenantId), platform.uid, platform.gid, 0o700);
   setOwnerAndMode(root, paths.run(tenantId), tenant.uid, platform.gid, 0o2770);

@@ -72,3 +72,45 @@ export function mkdirBeneath(root: string, target: string, mode = 0o750): void {
 export function removeBeneath(root: string, target: string): void {
   inPinnedFolder(root, path.dirname(target), (pinned) => fs.rmSync(`${pinned}/${path.basename(target)}`, { recursive: true, force: true }));
 }
+
+/**
+ * chown -R of what `dir` (inside `root`) holds, for a tree an unprivileged
+ * user may change meanwhile: every step goes through a descriptor of its
+ * folder, links are re-owned themselves (never followed), and a file with more
+ * than one name is left alone (a hard link may name a file from elsewhere).
+ */
+export function giveContentsTo(root: string, dir: string, uid: number, gid: number): void {
+  const walk = (dirFd: number) => {
+    for (const name of fs.readdirSync(`/proc/self/fd/${dirFd}`)) {
+      const p = `/proc/self/fd/${dirFd}/${name}`;
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isSymbolicLink()) {
+        fs.lchownSync(p, uid, gid);
+        continue;
+      }
+      if (!st.isFile() && !st.isDirectory()) continue;
+      let fd: number;
+      try {
+        fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW | fs.constants.O_NONBLOCK | (st.isDirectory() ? O_DIRECTORY : 0));
+      } catch {
+        continue; // gone or swapped since the lstat
+      }
+      try {
+        const now = fs.fstatSync(fd);
+        if (now.isFile() && now.nlink > 1) continue;
+        if (!now.isFile() && !now.isDirectory()) continue;
+        fs.fchownSync(fd, uid, gid);
+        if (now.isDirectory()) walk(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  };
+  const top = openBeneath(root, dir, O_RDONLY | O_DIRECTORY);
+  try {
+    walk(top);
+  } finally {
+    fs.closeSync(top);
+  }
+}

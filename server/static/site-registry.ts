@@ -53,7 +53,7 @@ export class SiteRegistry {
     }
     this.loadFailures.delete(tenantId);
     const { site, fromManifest } = loaded;
-    if (!fromManifest) this.storeManifest(site);
+    if (!fromManifest) void this.storeManifest(site);
     this.logWarnings(site);
     this.set(tenantId, site);
     return site;
@@ -68,7 +68,9 @@ export class SiteRegistry {
   async prepare(releaseDir: string): Promise<SiteIndex> {
     const stored = readManifest(releaseDir);
     const site = assembleSiteIndex(releaseDir, stored ?? (await scanReleaseAsync(releaseDir)));
-    if (!stored) this.storeManifest(site);
+    // Nothing to compress: said in the first manifest, so no second write follows the deploy.
+    if (!site.manifest.compressed && !this.needsCompressing(site)) site.manifest = { ...site.manifest, compressed: true };
+    if (!stored) await this.storeManifest(site);
     this.logWarnings(site);
     return site;
   }
@@ -112,21 +114,25 @@ export class SiteRegistry {
     for (const w of site.warnings) this.log.warn('site rule ignored', { release: site.releaseDir, warning: formatRuleWarning(w) });
   }
 
-  private storeManifest(site: SiteIndex): void {
+  /** Never rejects. */
+  private async storeManifest(site: SiteIndex): Promise<void> {
     try {
-      writeManifest(site.releaseDir, site.manifest);
+      await writeManifest(site.releaseDir, site.manifest);
     } catch (err) {
       // A read-only release still serves; it is hashed again after a restart.
       this.log.warn('cannot write the release manifest', { release: site.releaseDir, err });
     }
   }
 
+  private needsCompressing(site: SiteIndex): boolean {
+    return [...site.files.values()].some(needsCompression) || (site.notFoundPage !== undefined && needsCompression(site.notFoundPage));
+  }
+
   private scheduleCompression(site: SiteIndex): void {
     if (site.manifest.compressed || this.compressing.has(site.releaseDir)) return;
-    const pending = [...site.files.values()].some(needsCompression) || (site.notFoundPage !== undefined && needsCompression(site.notFoundPage));
-    if (!pending) {
+    if (!this.needsCompressing(site)) {
       site.manifest = { ...site.manifest, compressed: true };
-      this.storeManifest(site);
+      void this.storeManifest(site);
       return;
     }
     const job = this.compressQueue.then(() => precompressSite(site, this.log, () => this.isLive(site)));

@@ -10,6 +10,7 @@ import type { DataPaths } from '../paths.js';
 import type { ReleaseManager } from '../releases/release-manager.js';
 import { copyStarterSite } from '../releases/starter-site.js';
 import { newDeployId } from '../auth/token-hash.js';
+import { fsyncFolders, syncTree } from '../disk/durable.js';
 import type { DomainMap } from './domain-map.js';
 import { normalizeDomain } from '../model/domain-name.js';
 import type { LimitsPatch } from '../model/limits.js';
@@ -129,7 +130,12 @@ export class TenantService {
   private async installStarter(id: string, actor: string): Promise<void> {
     const deployId = newDeployId();
     this.store.deploys.insert({ id: deployId, tenantId: id, source: 'starter', message: 'Starter site', actor });
-    const stats = copyStarterSite(this.paths.release(id, deployId), { tenant: id, url: this.urlOf(id) });
+    const dir = this.paths.release(id, deployId);
+    const stats = copyStarterSite(dir, { tenant: id, url: this.urlOf(id) });
+    // On disk before it goes live, with the names of the tenant's new folders
+    // (their parents only: data/ belongs to the tenant's user by now).
+    await syncTree(dir);
+    await fsyncFolders([this.paths.tenantsRoot, this.paths.tenant(id), this.paths.releases(id)]);
     this.store.deploys.markReady(deployId, stats);
     await this.releases.activateRelease(id, deployId);
   }

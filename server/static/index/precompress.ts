@@ -8,6 +8,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from '../../log.js';
+import { syncTree } from '../../disk/durable.js';
 import { MANIFEST_DIR, writeManifest, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
 import { makeVariant, type SiteFile, type SiteIndex } from './site-index.js';
 
@@ -93,7 +94,10 @@ export async function precompressSite(site: SiteIndex, log: Logger, stillWanted:
   }
   site.manifest = manifestOf(site, true);
   try {
-    writeManifest(site.releaseDir, site.manifest);
+    // The copies reach the disk before the manifest that lists them.
+    const copies = path.join(site.releaseDir, MANIFEST_DIR, 'compressed');
+    if (todo.length > 0 && (await fsp.stat(copies).catch(() => undefined))) await syncTree(copies);
+    await writeManifest(site.releaseDir, site.manifest);
   } catch (err) {
     log.warn('cannot record compressed copies in the release manifest', { release: site.releaseDir, err });
   }

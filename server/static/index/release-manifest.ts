@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { makeFolderDurably, writeFileDurably } from '../../disk/durable.js';
 
 export const MANIFEST_DIR = '.tenantry';
 export const MANIFEST_FILE = 'index.json';
@@ -197,11 +198,13 @@ export function readManifest(releaseDir: string): ReleaseManifest | undefined {
   return m;
 }
 
-/** Writes atomically (temporary file + rename). Throws when the release folder is not writable. */
-export function writeManifest(releaseDir: string, manifest: ReleaseManifest): void {
+/**
+ * Writes atomically and durably (temporary file, fsync, rename, fsync of the
+ * folder): after a power cut the old manifest or the new, never a torn one.
+ * Rejects when the release folder is not writable.
+ */
+export async function writeManifest(releaseDir: string, manifest: ReleaseManifest): Promise<void> {
   const file = manifestPath(releaseDir);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(manifest), { mode: 0o644 });
-  fs.renameSync(tmp, file);
+  await makeFolderDurably(path.dirname(file), 0o755);
+  await writeFileDurably(file, JSON.stringify(manifest), 0o644);
 }
