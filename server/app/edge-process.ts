@@ -1,7 +1,7 @@
 // Entry of the edge process, started by the supervisor as the user `tenantry`:
 //   node edge-process.js [serve flags]
-// Takes its listening socket from the supervisor (once, over Node's IPC
-// channel, which it then closes) and asks the supervisor, over fd 4, for all
+// Takes its listening sockets from the supervisor (HTTP, and HTTPS when set;
+// once, over Node's IPC channel, which it then closes) and asks the supervisor, over fd 4, for all
 // that needs root: tenant users, sealed releases, sandboxed workers.
 import net from 'node:net';
 import { ConfigError, loadConfig } from '../config.js';
@@ -17,14 +17,28 @@ function fail(line: string): never {
   process.exit(1);
 }
 
-function receiveListener(): Promise<net.Server> {
+type Kind = 'http' | 'https';
+
+/** One listening socket per kind expected, each sent as `{type: "listen", kind}` with its handle. */
+function receiveListeners(expected: readonly Kind[]): Promise<Map<Kind, net.Server>> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no listening socket from the supervisor')), HANDOVER_DEADLINE_MS);
-    process.once('message', (m: unknown, handle: unknown) => {
-      clearTimeout(timer);
-      if ((m as { type?: unknown })?.type === 'listen' && handle instanceof net.Server) resolve(handle);
-      else reject(new Error('the supervisor sent something other than the listening socket'));
-    });
+    const got = new Map<Kind, net.Server>();
+    const timer = setTimeout(() => reject(new Error(`no listening socket (${expected.filter((k) => !got.has(k)).join(', ')}) from the supervisor`)), HANDOVER_DEADLINE_MS);
+    const onMessage = (m: unknown, handle: unknown) => {
+      const kind = (m as { kind?: unknown })?.kind ?? 'http';
+      if ((m as { type?: unknown })?.type !== 'listen' || !(handle instanceof net.Server) || !expected.includes(kind as Kind) || got.has(kind as Kind)) {
+        clearTimeout(timer);
+        process.off('message', onMessage);
+        return reject(new Error('the supervisor sent something other than the listening sockets'));
+      }
+      got.set(kind as Kind, handle);
+      if (got.size === expected.length) {
+        clearTimeout(timer);
+        process.off('message', onMessage);
+        resolve(got);
+      }
+    };
+    process.on('message', onMessage);
   });
 }
 
@@ -43,11 +57,11 @@ async function main(): Promise<void> {
     log.error('the supervisor is gone; stopping');
     process.exit(1);
   });
-  const listenHandle = await receiveListener();
+  const handles = await receiveListeners(config.httpsPort === undefined ? ['http'] : ['http', 'https']);
   process.disconnect();
   const client = new SupervisorClient(channel, log);
   const sandbox = await connectSupervisedSandbox(client);
-  const running = await startServer(config, log, console.log, { sandbox, listenHandle });
+  const running = await startServer(config, log, console.log, { sandbox, listenHandle: handles.get('http'), httpsListenHandle: handles.get('https') });
   let stopping = false;
   const stop = () => {
     if (stopping) return;

@@ -1,6 +1,7 @@
 // `tenantry serve`: build the platform, create the demo tenant on first start,
 // listen, and print what the operator needs (URL, admin token once, demo URL).
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -12,12 +13,16 @@ import { createWorkerProxy } from '../edge/proxy/worker-proxy.js';
 import { createControlApp } from '../api/control-app.js';
 import { createPrincipalResolver, createTokenCheck } from '../auth/principal.js';
 import { FailureThrottle } from '../auth/failure-throttle.js';
-import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap } from '../edge/connection-guard.js';
+import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap, HEADERS_TIMEOUT_MS } from '../edge/connection-guard.js';
+import { ensureFallbackCertificate, fallbackNames } from '../tls/fallback-certificate.js';
 
 export interface RunningServer {
   readonly platform: Platform;
   readonly server: http.Server;
   readonly port: number;
+  /** The HTTPS listener, when TENANTRY_HTTPS_PORT is set. */
+  readonly httpsServer: https.Server | undefined;
+  readonly httpsPort: number | undefined;
   /** Open client connections and their caps. */
   readonly connections: ConnectionGuard;
   close(): Promise<void>;
@@ -37,6 +42,20 @@ export interface StartOptions {
   readonly sandbox?: Sandbox;
   /** A listening socket handed over by the supervisor, instead of binding config.port here. */
   readonly listenHandle?: net.Server;
+  /** The same for the HTTPS port. */
+  readonly httpsListenHandle?: net.Server;
+}
+
+function listenOn(server: net.Server, handle: net.Server | undefined, port: number, bind: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    const done = () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    };
+    if (handle) server.listen(handle, done);
+    else server.listen(port, bind, done);
+  });
 }
 
 export async function startServer(
@@ -52,10 +71,16 @@ export async function startServer(
     log,
     requestTimeoutSeconds: config.requestTimeoutSeconds,
   });
+  let httpsPort: number | undefined;
   const platformApp = createControlApp({
     log,
     store: platform.store,
     secret: platform.secrets.secret,
+    trustedProxies: config.trustedProxies,
+    platformHost: config.platformHost,
+    domains: platform.customDomains,
+    domainMap: platform.domains,
+    certificates: platform.certificates,
     checkToken: createTokenCheck(createPrincipalResolver(platform.store, platform.secrets), new FailureThrottle(log)),
     isolation: platform.sandbox.report,
     tenants: platform.tenants,
@@ -70,26 +95,54 @@ export async function startServer(
     domains: platform.domains,
     sites: platform.sites,
     proxy: workerProxy,
+    acmeChallenges: platform.acmeChallenges,
+    proofs: platform.proofs,
+    trustedProxies: config.trustedProxies,
+    httpsPort: () => httpsPort,
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, edge);
   // Longer than the 60 s idle timeout of common load balancers, so they close first.
   server.keepAliveTimeout = 65_000;
   const connections = new ConnectionGuard(
-    { perAddress: config.maxConnectionsPerAddress, total: config.maxConnections ?? defaultConnectionCap() },
+    {
+      perAddress: config.maxConnectionsPerAddress,
+      total: config.maxConnections ?? defaultConnectionCap(),
+      exempt: (address) => config.trustedProxies.trusts(address),
+    },
     log,
   );
   connections.protect(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (options.listenHandle) server.listen(options.listenHandle, () => resolve());
-    else server.listen(config.port, config.bind, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  // The same pipeline on both listeners; the certificate is chosen per name by SNI (tls/sni-contexts.ts).
+  let httpsServer: https.Server | undefined;
+  if (config.httpsPort !== undefined) {
+    const fallback = await ensureFallbackCertificate(platform.certFiles, fallbackNames(config.platformHost, config.baseDomain));
+    platform.sni.setFallback(fallback);
+    httpsServer = https.createServer(
+      { ...fallback, SNICallback: platform.sni.sniCallback, handshakeTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+      edge,
+    );
+    httpsServer.keepAliveTimeout = 65_000;
+    connections.protect(httpsServer);
+  }
+  const port = await listenOn(server, options.listenHandle, config.port, config.bind);
+  if (httpsServer) {
+    try {
+      httpsPort = await listenOn(httpsServer, options.httpsListenHandle, config.httpsPort!, config.bind);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
   platform.tenants.setListeningPort(port);
+  // Issuance needs the HTTP listener up: the CA fetches its challenge answers there.
+  platform.certificates.start();
   const createdDemo = await ensureDemoTenant(platform);
   const portPart = port === 80 ? '' : `:${port}`;
   // One write, so that a reader who waits for the first line sees them all.
   const banner = [`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${config.bind}:${port}, data in ${config.dataDir})`];
+  if (httpsPort !== undefined) {
+    banner.push(`HTTPS on https://${config.platformHost}${httpsPort === 443 ? '' : `:${httpsPort}`}/ (bound to ${config.bind}:${httpsPort}; certificates by SNI${platform.certificates.acme ? ', issued over ACME' : ''})`);
+  }
   if (platform.secrets.generatedAdminToken) {
     banner.push(`Admin token (shown once, also saved to ${platform.paths.root}/admin-token): ${platform.secrets.adminToken}`);
   }
@@ -101,12 +154,21 @@ export async function startServer(
     platform,
     server,
     port,
+    httpsServer,
+    httpsPort,
     connections,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      platform.certificates.close();
+      await Promise.all(
+        [server, httpsServer].map(
+          (s) =>
+            s &&
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeAllConnections();
+            }),
+        ),
+      );
       await platform.workers.close();
       await platform.sandbox.close();
       platform.close();

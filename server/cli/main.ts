@@ -8,6 +8,7 @@ import { deployCommand } from './commands/deploy.js';
 import { deploysCommand } from './commands/deploys.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { logsCommand } from './commands/logs.js';
+import { domainsCommand } from './commands/domains.js';
 
 type Command = (args: string[], print: (s: string) => void) => Promise<void>;
 
@@ -19,6 +20,7 @@ export const COMMANDS: Record<string, Command> = {
   deploys: deploysCommand,
   rollback: rollbackCommand,
   logs: logsCommand,
+  domains: domainsCommand,
 };
 
 const HELP = `usage: tenantry <command> [options]
@@ -32,6 +34,12 @@ const HELP = `usage: tenantry <command> [options]
   deploys --tenant <id>                   deploy history, newest first (* = live)
   rollback --tenant <id> [<deployId>]     make a release live again (default: the one before the live one)
   logs --tenant <id> [--lines N]          the site log: worker output and access lines, newest last
+  domains add <domain> --tenant <id> [--redirect to-apex|to-www]
+                                          claim a custom domain (the admin's are verified at once)
+  domains verify <domain> --tenant <id>   check its proof (TXT record or HTTP URL)
+  domains remove <domain> --tenant <id> | list --tenant <id> | show <domain> --tenant <id>
+  domains certificate <domain> --tenant <id> --cert FILE --key FILE
+                                          upload a certificate (PEM) for a verified domain
 
 Client commands read TENANTRY_URL (default http://localhost:8080) and
 TENANTRY_TOKEN, or --url and --token.`;

@@ -1,6 +1,6 @@
 // `tenantry serve` as root: the supervisor. It creates the platform user, the
-// tenants' users, folders and cgroups, binds the listening socket and hands it
-// to the edge, which runs as the unprivileged user `tenantry`. It never
+// tenants' users, folders and cgroups, binds the listening sockets (HTTP, and
+// HTTPS when set) and hands them to the edge, which runs as the unprivileged user `tenantry`. It never
 // accepts a connection, never parses HTTP and never runs tenant code; its only
 // input is the edge's request pipe (edge-requests.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,15 +29,18 @@ function edgeEnv(env: NodeJS.ProcessEnv, dataDir: string): Record<string, string
   return out;
 }
 
-function listen(config: Config): Promise<net.Server> {
+function listen(port: number, bind: string): Promise<net.Server> {
   const listener = net.createServer();
   // The edge accepts; a connection that lands here in the moment before the handover is refused, not held.
   listener.on('connection', (s) => s.destroy());
   return new Promise((resolve, reject) => {
     listener.once('error', reject);
-    listener.listen(config.port, config.bind, () => resolve(listener));
+    listener.listen(port, bind, () => resolve(listener));
   });
 }
+
+/** What the supervisor hands the edge over Node's IPC channel, one message per listening socket. */
+export type ListenerKind = 'http' | 'https';
 
 /** The first folder on the way to `target` that other users cannot pass, if any. */
 export function blockedAncestor(target: string): string | undefined {
@@ -84,7 +87,15 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
   const platformUser: UnixIdentity = ensureSystemUser(PLATFORM_USER);
   const sandbox: Sandbox = createSandbox({ mode: config.isolation, paths, log, platform: platformUser, privilegeSeparated: true });
   handDataFolderTo(paths, platformUser);
-  const listener = await listen(config);
+  const listeners: [ListenerKind, net.Server][] = [['http', await listen(config.port, config.bind)]];
+  if (config.httpsPort !== undefined) {
+    try {
+      listeners.push(['https', await listen(config.httpsPort, config.bind)]);
+    } catch (err) {
+      listeners[0]![1].close();
+      throw err;
+    }
+  }
 
   const edge = spawn(process.execPath, [options.edgeEntry ?? EDGE_ENTRY, ...argv, '--data-dir', config.dataDir], {
     uid: platformUser.uid,
@@ -99,10 +110,13 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
     (handle as { close?: () => void; destroy?: () => void } | undefined)?.close?.();
     (handle as { destroy?: () => void } | undefined)?.destroy?.();
   });
-  edge.send({ type: 'listen' }, listener, (err) => {
-    listener.close();
-    if (err) log.error('could not hand the listening socket to the edge', { err });
-  });
+  // The edge knows from the same settings how many to expect; TLS itself happens in the edge.
+  for (const [kind, listener] of listeners) {
+    edge.send({ type: 'listen', kind }, listener, (err) => {
+      listener.close();
+      if (err) log.error('could not hand the listening socket to the edge', { kind, err });
+    });
+  }
 
   const { workers } = serveEdgeRequests({ channel: edge.stdio[4] as Duplex, sandbox, paths, workerEntry: WORKER_ENTRY, log });
   const stopWorkers = async () => {
