@@ -18,9 +18,9 @@ export function tlsRouter(p: TlsRouterDeps): Router {
   r.get('/ask', (req, res) => {
     const raw = req.query.domain;
     if (typeof raw !== 'string' || raw === '') throw new AppError('invalid_request', 'Give the name as ?domain=');
-    const domain = normalizeDomain(raw);
+    const domain = normalizeDomain(raw) ?? raw.trim().toLowerCase().replace(/\.$/, '');
     // Exact names only: a wildcard entry does not make every name under it worth a certificate.
-    if (domain && (domain === p.platformHost || p.domainMap.isVerified(domain))) {
+    if (domain === p.platformHost || p.domainMap.isVerified(domain)) {
       res.json({ ok: true, domain });
       return;
     }
