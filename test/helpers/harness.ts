@@ -28,9 +28,9 @@ export interface TestPlatform extends RunningServer {
   cleanup(): Promise<void>;
 }
 
-/** Starts the real edge on an ephemeral port, in this process, on a new data folder. */
-export async function startTestPlatform(env: Record<string, string> = {}, dataDir = tempDir()): Promise<TestPlatform> {
-  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...env });
+/** Starts the real edge on an ephemeral port (or the one given), in this process, on a new data folder. */
+export async function startTestPlatform(env: Record<string, string> = {}, dataDir = tempDir(), port = 0): Promise<TestPlatform> {
+  const config = loadConfig(['--port', String(port)], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...env });
   const running = await startServer(config, silentLogger, () => {});
   return {
     ...running,
