@@ -38,10 +38,6 @@ export class DomainMap {
     return wildcard === undefined ? undefined : this.byHost.get(wildcard);
   }
 
-  lookup(host: string): string | undefined {
-    return this.route(host)?.tenantId;
-  }
-
   /** Whether `name` is itself a verified domain (not merely covered by a wildcard). */
   isVerified(name: string): boolean {
     return this.byHost.has(name);
