@@ -193,3 +193,12 @@ test("a tenant's deletion frees its names for others", async () => {
   await api().delete('/api/v1/tenants/dom-three').set('Host', 'localhost').set('Authorization', admin()).expect(204);
   await onPlatform('post', '/api/v1/tenants/dom-two/domains', p.adminToken).send({ domain: 'three.example.test' }).expect(201);
 });
+
+test('a tenant holds at most 100 domains (its default one included); the admin is not bound by it', async () => {
+  await api().post('/api/v1/tenants').set('Host', 'localhost').set('Authorization', admin()).send({ id: 'dom-many' }).expect(201);
+  const token = await tokenFor('dom-many', ['deploy']);
+  for (let i = 1; i < 100; i++) await onPlatform('post', '/api/v1/tenants/dom-many/domains', token).send({ domain: `n${i}.many.example.test` }).expect(201);
+  const over = await onPlatform('post', '/api/v1/tenants/dom-many/domains', token).send({ domain: 'n100.many.example.test' }).expect(409);
+  assert.match(over.body.error.message, /at most 100 domains/);
+  await onPlatform('post', '/api/v1/tenants/dom-many/domains', p.adminToken).send({ domain: 'n100.many.example.test' }).expect(201);
+});

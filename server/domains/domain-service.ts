@@ -27,6 +27,9 @@ export interface Verification {
 
 export type ProofMethod = 'txt' | 'http';
 
+/** Claims a tenant may hold (pending or verified, default domain included); the admin is not bound by it. */
+export const MAX_DOMAINS_PER_TENANT = 100;
+
 export interface DomainServiceDeps {
   readonly store: Store;
   readonly domainMap: DomainMap;
@@ -48,6 +51,8 @@ export interface AddOptions {
 
 export class DomainService {
   private readonly hooks: DomainHooks[] = [];
+  /** Proof checks under way, by tenant and name: a second ask waits for the first instead of asking DNS again. */
+  private readonly checking = new Map<string, Promise<DomainRecord>>();
 
   constructor(private readonly d: DomainServiceDeps) {}
 
@@ -90,6 +95,9 @@ export class DomainService {
       if (o.admin && !existing.verified) return { record: this.markVerified(existing, actor, 'admin'), created: false };
       return { record: existing, created: false };
     }
+    if (!o.admin && this.d.store.domains.forTenant(tenantId).length >= MAX_DOMAINS_PER_TENANT) {
+      throw new AppError('conflict', `A tenant may hold at most ${MAX_DOMAINS_PER_TENANT} domains; remove one first.`);
+    }
     this.d.store.domains.insert({
       domain: c.domain,
       tenantId,
@@ -113,6 +121,16 @@ export class DomainService {
     const claim = this.get(tenantId, input);
     if (claim.verified) return claim;
     this.refuseIfTaken(claim);
+    const key = `${tenantId}\0${claim.domain}\0${method ?? ''}`;
+    const running = this.checking.get(key);
+    if (running) return running;
+    const check = this.checkProof(claim, actor, method).finally(() => this.checking.delete(key));
+    this.checking.set(key, check);
+    return check;
+  }
+
+  private async checkProof(claim: DomainRecord, actor: string, method: ProofMethod | undefined): Promise<DomainRecord> {
+    const tenantId = claim.tenantId;
     const p = proofValues(this.d.secret, tenantId, claim.domain);
     const reasons: string[] = [];
     let proved: ProofMethod | undefined;

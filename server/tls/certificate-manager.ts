@@ -188,8 +188,12 @@ export class CertificateManager {
       if (this.closed) return;
       // The name may have been removed or handed over while the CA worked: then the certificate is thrown away.
       const current = this.d.store.certificates.get(row.domain);
-      if (!current || !this.stillOwned(current) || current.status === 'uploaded') return;
+      if (!current || current.status === 'uploaded') return;
+      if (!this.stillOwned(current)) return this.drop(row.domain);
       const dates = datesOf(leafOf(pair.cert));
+      // Never due again at once, even for a certificate already past two thirds of its life (a skewed clock).
+      const life = dates.notAfter.getTime() - dates.notBefore.getTime();
+      const renewAt = Math.max(renewalTime(dates).getTime(), this.now() + Math.min(this.backoff.firstMs, life / 6));
       this.d.files.write(row.domain, pair);
       this.d.contexts.set(row.domain, pair);
       this.d.store.certificates.put({
@@ -200,7 +204,7 @@ export class CertificateManager {
         notAfter: dates.notAfter.toISOString(),
         error: null,
         failures: 0,
-        retryAt: renewalTime(dates).toISOString(),
+        retryAt: new Date(renewAt).toISOString(),
       });
       this.d.store.audit.record({ actor: 'acme', action: 'certificate.issue', tenantId: row.tenantId, detail: { domain: row.domain, notAfter: dates.notAfter.toISOString() } });
       this.d.log.info('certificate issued', { domain: row.domain, tenant: row.tenantId, notAfter: dates.notAfter.toISOString() });
