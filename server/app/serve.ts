@@ -48,11 +48,9 @@ export interface StartOptions {
 
 function listenOn(server: net.Server, handle: net.Server | undefined, port: number, bind: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
+    // Left attached after listening: a later 'error' (a failed accept) then settles nothing instead of crashing the edge.
     server.once('error', reject);
-    const done = () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    };
+    const done = () => resolve((server.address() as AddressInfo).port);
     if (handle) server.listen(handle, done);
     else server.listen(port, bind, done);
   });
