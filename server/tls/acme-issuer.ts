@@ -29,6 +29,8 @@ export interface AcmeIssuerOptions {
 }
 
 export function createAcmeIssuer(o: AcmeIssuerOptions): CertificateIssuer {
+  // acme-client's own trace (requests, challenge states), at debug level.
+  acme.setLogger((line) => o.log.debug(`acme: ${line}`));
   if (o.caFile) {
     // acme-client talks through its own axios instance; this process has no other use for it.
     acme.axios.defaults.httpsAgent = new https.Agent({ ca: [...tls.rootCertificates, fs.readFileSync(o.caFile, 'utf8')], keepAlive: false });
