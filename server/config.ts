@@ -1,5 +1,6 @@
 // Settings: read once from flags and environment variables, validated into one
 // frozen, typed object. A bad value stops the start with one line naming it.
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -39,7 +40,7 @@ const settingsSchema = z.strictObject({
   requestTimeoutSeconds: z.coerce.number().int().min(1).default(30),
   acmeDirectoryUrl: z.url({ protocol: /^https?$/, error: 'must be the URL of an ACME directory, e.g. https://acme-v02.api.letsencrypt.org/directory' }).optional(),
   acmeEmail: z.email('must be an e-mail address').optional(),
-  acmeCaFile: z.string().min(1).optional(),
+  acmeCaFile: z.string().min(1).refine((f) => fs.existsSync(f), 'no such file (give a PEM file of CA certificates)').optional(),
   /** `host:port,...` for TXT look-ups (domain proof); parsed into Resolver.setServers entries. */
   dnsServers: z
     .string()

@@ -55,6 +55,7 @@ test('the list is parsed once into addresses and CIDRs; a bad entry stops the st
   assert.deepEqual(loadConfig([], { TENANTRY_DNS_SERVERS: '127.0.0.1:5353, [::1]:53,8.8.8.8' }).dnsServers, ['127.0.0.1:5353', '[::1]:53', '8.8.8.8']);
   assert.throws(() => loadConfig([], { TENANTRY_DNS_SERVERS: 'dns.example.com:53' }), /TENANTRY_DNS_SERVERS/);
   assert.throws(() => loadConfig([], { TENANTRY_ACME_DIRECTORY_URL: 'not a url' }), /TENANTRY_ACME_DIRECTORY_URL/);
+  assert.throws(() => loadConfig([], { TENANTRY_ACME_CA_FILE: '/nonexistent/ca.pem' }), /TENANTRY_ACME_CA_FILE.*no such file/);
 });
 
 test('from a trusted peer, the right-most untrusted X-Forwarded-For hop is the client; from others the headers are ignored', () => {
