@@ -12,6 +12,7 @@ const LAYERS = [
   ['static'], // a release's in-memory index (built at deploy) and the static hot path
   ['releases'], // which release is live, retention, the starter site
   ['tenants'], // tenant lifecycle, domain map, site logs
+  ['domains', 'tls'], // custom domains and their proof; certificates, SNI and ACME
   ['pool'], // tenants' worker processes, seen from the edge
   ['deploy'], // archive rules, extraction, the deploy pipeline
   ['backup'], // backup and restore of a whole data folder

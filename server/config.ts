@@ -1,7 +1,10 @@
 // Settings: read once from flags and environment variables, validated into one
 // frozen, typed object. A bad value stops the start with one line naming it.
+import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseTrustedProxies, TrustedProxies } from './model/client-origin.js';
 
 export const ISOLATION_MODES = ['auto', 'strict', 'off'] as const;
 export type IsolationMode = (typeof ISOLATION_MODES)[number];
@@ -41,11 +44,41 @@ const settingsSchema = z.strictObject({
   workerIdleSeconds: z.coerce.number().int().min(1).default(300),
   /** Per-request timeout for dynamic routes (504 after it). */
   requestTimeoutSeconds: z.coerce.number().int().min(1).default(30),
+  acmeDirectoryUrl: z.url({ protocol: /^https?$/, error: 'must be the URL of an ACME directory, e.g. https://acme-v02.api.letsencrypt.org/directory' }).optional(),
+  acmeEmail: z.email('must be an e-mail address').optional(),
+  acmeCaFile: z.string().min(1).refine((f) => fs.existsSync(f), 'no such file (give a PEM file of CA certificates)').optional(),
+  /** `host:port,...` for TXT look-ups (domain proof); parsed into Resolver.setServers entries. */
+  dnsServers: z
+    .string()
+    .transform((s) => s.split(',').map((e) => e.trim()).filter(Boolean))
+    .pipe(z.array(z.string().refine(isDnsServer, 'each entry must be an IP address with an optional port, e.g. 127.0.0.1:53 or [::1]:53')).min(1))
+    .optional(),
+  /** Addresses or CIDRs whose X-Forwarded-For / -Proto are believed. */
+  trustedProxies: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return parseTrustedProxies(s);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; give addresses or CIDRs separated by commas` });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   /** Open connections one client address may hold; more are closed at once. */
   maxConnectionsPerAddress: z.coerce.number({ error: 'must be a number' }).int().min(1).max(1_000_000).default(256),
   /** Open connections in all; default: what the descriptor limit leaves after a reserve for workers and files. */
   maxConnections: z.coerce.number({ error: 'must be a number' }).int().min(16).max(10_000_000).optional(),
 });
+
+/** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: what Resolver.setServers takes. */
+function isDnsServer(entry: string): boolean {
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry);
+  if (bracketed) return net.isIPv6(bracketed[1]!) && (bracketed[2] === undefined || Number(bracketed[2]) <= 65535);
+  if (net.isIP(entry) !== 0) return true;
+  const m = /^([\d.]+):(\d{1,5})$/.exec(entry);
+  return !!m && net.isIPv4(m[1]!) && Number(m[2]) <= 65535;
+}
 
 type SettingKey = keyof z.input<typeof settingsSchema>;
 
@@ -65,6 +98,11 @@ export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
   secret: 'TENANTRY_SECRET',
   workerIdleSeconds: 'TENANTRY_WORKER_IDLE_SECONDS',
   requestTimeoutSeconds: 'TENANTRY_REQUEST_TIMEOUT_SECONDS',
+  acmeDirectoryUrl: 'TENANTRY_ACME_DIRECTORY_URL',
+  acmeEmail: 'TENANTRY_ACME_EMAIL',
+  acmeCaFile: 'TENANTRY_ACME_CA_FILE',
+  dnsServers: 'TENANTRY_DNS_SERVERS',
+  trustedProxies: 'TENANTRY_TRUSTED_PROXIES',
   maxConnectionsPerAddress: 'TENANTRY_MAX_CONNECTIONS_PER_ADDRESS',
   maxConnections: 'TENANTRY_MAX_CONNECTIONS',
 };
@@ -88,6 +126,15 @@ export interface Config {
   readonly secret: string | undefined;
   readonly workerIdleSeconds: number;
   readonly requestTimeoutSeconds: number;
+  /** Automatic certificates over ACME HTTP-01 when set. */
+  readonly acmeDirectoryUrl: string | undefined;
+  readonly acmeEmail: string | undefined;
+  /** Extra CA bundle (PEM) trusted for the ACME server's own TLS. */
+  readonly acmeCaFile: string | undefined;
+  /** DNS servers for domain proof look-ups; undefined: the system's. */
+  readonly dnsServers: readonly string[] | undefined;
+  /** Peers whose forwarding headers are believed (none by default). */
+  readonly trustedProxies: TrustedProxies;
   readonly maxConnectionsPerAddress: number;
   /** Undefined: derived from the descriptor limit at start (edge/connection-guard.ts). */
   readonly maxConnections: number | undefined;
@@ -141,6 +188,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     secret: s.secret,
     workerIdleSeconds: s.workerIdleSeconds,
     requestTimeoutSeconds: s.requestTimeoutSeconds,
+    acmeDirectoryUrl: s.acmeDirectoryUrl,
+    acmeEmail: s.acmeEmail,
+    acmeCaFile: s.acmeCaFile === undefined ? undefined : path.resolve(s.acmeCaFile),
+    dnsServers: s.dnsServers,
+    trustedProxies: s.trustedProxies ?? TrustedProxies.none(),
     maxConnectionsPerAddress: s.maxConnectionsPerAddress,
     maxConnections: s.maxConnections,
   });

@@ -1,5 +1,5 @@
 // The data folder's layout, in one place:
-//   <data>/platform.db secret admin-token outbox/ run/<id>/http.sock git/<id>.git
+//   <data>/platform.db secret admin-token outbox/ run/<id>/http.sock git/<id>.git certs/<domain>/
 //   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/, data-owner-pending}
 import path from 'node:path';
 
@@ -10,6 +10,8 @@ export class DataPaths {
   get tenantsRoot() { return path.join(this.root, 'tenants'); }
   get runRoot() { return path.join(this.root, 'run'); }
   get gitRoot() { return path.join(this.root, 'git'); }
+  /** Certificates, keys and the ACME account key (0700, the platform's own). */
+  get certsRoot() { return path.join(this.root, 'certs'); }
   tenant(id: string) { return path.join(this.tenantsRoot, id); }
   releases(id: string) { return path.join(this.tenant(id), 'releases'); }
   release(id: string, deployId: string) { return path.join(this.releases(id), deployId); }

@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppError } from '../errors.js';
 import type { Scope } from '../db/store.js';
 import { bearerFrom, refusalFor, type Principal, type TokenCheck } from '../auth/principal.js';
+import type { TrustedProxies } from '../model/client-origin.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -14,11 +15,12 @@ declare global {
   }
 }
 
-export function authenticate(check: TokenCheck) {
+/** The throttle counts wrong tokens per client address: the socket's peer, or what a trusted proxy says it is. */
+export function authenticate(check: TokenCheck, proxies: TrustedProxies) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const value = bearerFrom(req.headers.authorization);
     if (!value) throw new AppError('unauthorized');
-    const outcome = check(value, req.socket.remoteAddress ?? '');
+    const outcome = check(value, proxies.originOf(req).address);
     if (!outcome.ok) {
       if (outcome.reason === 'invalid') throw new AppError('unauthorized', 'The token is not valid.');
       res.setHeader('Retry-After', String(outcome.retryAfterSeconds));

@@ -24,6 +24,12 @@ import { deploysRouter } from './deploys-routes.js';
 import { envRouter } from './env-routes.js';
 import { logsRouter } from './logs-routes.js';
 import { isolationRouter } from './isolation-routes.js';
+import { domainsRouter } from './domains-routes.js';
+import { tlsRouter } from './tls-routes.js';
+import type { TrustedProxies } from '../model/client-origin.js';
+import type { DomainService } from '../domains/domain-service.js';
+import type { DomainMap } from '../tenants/domain-map.js';
+import type { CertificateManager } from '../tls/certificate-manager.js';
 
 const PLATFORM_PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../public');
 
@@ -40,6 +46,12 @@ export interface ControlAppDeps {
   readonly workers: WorkerPool;
   readonly deploys: DeployService;
   readonly git: GitService;
+  /** Peers whose X-Forwarded-For is believed (the throttle's client address). */
+  readonly trustedProxies: TrustedProxies;
+  readonly platformHost: string;
+  readonly domains: DomainService;
+  readonly domainMap: DomainMap;
+  readonly certificates: CertificateManager;
 }
 
 export function createControlApp(d: ControlAppDeps): Express {
@@ -54,18 +66,21 @@ export function createControlApp(d: ControlAppDeps): Express {
   });
 
   // git smart HTTP: Basic auth of its own, and the raw body (a pack stream) untouched.
-  app.use('/git', gitHttpHandler({ git: d.git, store: d.store, checkToken: d.checkToken, log: d.log }));
+  app.use('/git', gitHttpHandler({ git: d.git, store: d.store, checkToken: d.checkToken, trustedProxies: d.trustedProxies, log: d.log }));
 
-  // Every /api/v1 route needs a token; bodies are read per route, after its scope check.
+  // Every /api/v1 route needs a token (bodies are read per route, after its scope
+  // check), except /api/v1/tls/ask, which Caddy asks without one.
   const api = Router();
-  api.use(authenticate(d.checkToken));
+  api.use('/tls', tlsRouter({ domainMap: d.domainMap, platformHost: d.platformHost }));
+  api.use(authenticate(d.checkToken, d.trustedProxies));
   api.use('/isolation', isolationRouter(d.isolation));
-  api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store }));
+  api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store, certificates: d.certificates }));
   const tenant = Router({ mergeParams: true });
   tenant.use('/tokens', tokensRouter({ tenants: d.tenants, store: d.store, secret: d.secret }));
   tenant.use('/deploys', deploysRouter({ tenants: d.tenants, deploys: d.deploys }));
   tenant.use('/env', envRouter({ tenants: d.tenants, store: d.store, workers: d.workers }));
   tenant.use('/logs', logsRouter({ tenants: d.tenants, siteLogs: d.siteLogs }));
+  tenant.use('/domains', domainsRouter({ tenants: d.tenants, domains: d.domains, certificates: d.certificates }));
   api.use('/tenants/:id', tenant);
   app.use('/api/v1', api);
 

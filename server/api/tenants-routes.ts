@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Store } from '../db/store.js';
 import type { TenantService } from '../tenants/tenant-service.js';
+import type { CertificateManager } from '../tls/certificate-manager.js';
 import { actorName } from '../auth/principal.js';
 import { requireAdmin } from './auth-middleware.js';
 import { jsonBody, SMALL_JSON } from './json-body.js';
@@ -27,17 +28,20 @@ const patchSchema = z.strictObject({
     .regex(/^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,100}$/, 'must be a branch name such as main')
     .optional(),
   keepReleases: z.number().int().min(1).max(1000).optional(),
+  /** Visitors on plain HTTP sent to HTTPS; Strict-Transport-Security over HTTPS. */
+  https: z.strictObject({ redirect: z.boolean().optional(), hsts: z.boolean().optional() }).optional(),
 });
 
 export interface TenantsRouterDeps {
   readonly tenants: TenantService;
   readonly store: Store;
+  readonly certificates: CertificateManager;
 }
 
 /** Mounted at /api/v1/tenants. */
 export function tenantsRouter(p: TenantsRouterDeps): Router {
   const r = Router();
-  const view = (id: string) => tenantView(p.tenants.get(id), p.store, (i) => p.tenants.urlOf(i));
+  const view = (id: string) => tenantView(p.tenants.get(id), p.store, (i) => p.tenants.urlOf(i), p.certificates);
 
   r.post('/', requireAdmin, jsonBody(SMALL_JSON), async (req, res) => {
     const body = parseBody(createSchema, req.body);

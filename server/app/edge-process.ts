@@ -1,15 +1,15 @@
 // Entry of the edge process, started by the supervisor as the user `tenantry`:
 //   node edge-process.js [serve flags]
-// Inherits its listening socket from the supervisor as descriptor 5 (it
-// accepts on it once the platform is ready) and asks the supervisor, over
-// fd 4, for all that needs root: tenant users, sealed releases, sandboxed
-// workers. It has no other channel to the supervisor.
+// Inherits its listening sockets from the supervisor as descriptors 5 (HTTP)
+// and 6 (HTTPS, when set); it accepts on them once the platform is ready. It
+// asks the supervisor, over fd 4, for all that needs root: tenant users,
+// sealed releases, sandboxed workers. It has no other channel to the supervisor.
 import net from 'node:net';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startServer } from './serve.js';
 import { connectSupervisedSandbox, SupervisorClient } from '../supervisor/supervisor-client.js';
-import { EDGE_LISTEN_FD } from '../launch/entries.js';
+import { EDGE_HTTPS_LISTEN_FD, EDGE_LISTEN_FD } from '../launch/entries.js';
 
 const SUPERVISOR_FD = 4;
 
@@ -35,7 +35,11 @@ async function main(): Promise<void> {
   });
   const client = new SupervisorClient(channel, log);
   const sandbox = await connectSupervisedSandbox(client);
-  const running = await startServer(config, log, console.log, { sandbox, listenFd: EDGE_LISTEN_FD });
+  const running = await startServer(config, log, console.log, {
+    sandbox,
+    listenFd: EDGE_LISTEN_FD,
+    httpsListenFd: config.httpsPort === undefined ? undefined : EDGE_HTTPS_LISTEN_FD,
+  });
   let stopping = false;
   const stop = () => {
     if (stopping) return;

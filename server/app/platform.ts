@@ -18,6 +18,14 @@ import { WorkerPool } from '../pool/worker-pool.js';
 import { NO_PLUGIN_SETTINGS, type PluginSettingsSource } from '../pool/plugin-settings.js';
 import { PlainWorkerLauncher } from '../sandbox/plain-launcher.js';
 import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
+import { DomainService } from '../domains/domain-service.js';
+import { ProofResponder } from '../domains/proof-responder.js';
+import { createDnsLookup } from '../domains/dns-lookup.js';
+import { CertificateFiles } from '../tls/certificate-files.js';
+import { SniContexts } from '../tls/sni-contexts.js';
+import { AcmeChallenges } from '../tls/acme-challenges.js';
+import { createAcmeIssuer } from '../tls/acme-issuer.js';
+import { CertificateManager } from '../tls/certificate-manager.js';
 
 export interface Platform {
   readonly config: Config;
@@ -37,6 +45,18 @@ export interface Platform {
   readonly workers: WorkerPool;
   /** Isolation layers found at start, tenant users and the sandboxed launcher. */
   readonly sandbox: Sandbox;
+  /** Custom domains: claims, proof, options. */
+  readonly customDomains: DomainService;
+  /** The HTTP proof's answers, for the edge. */
+  readonly proofs: ProofResponder;
+  /** Certificate files on disk (the platform's own, 0600). */
+  readonly certFiles: CertificateFiles;
+  /** The HTTPS listener's certificates by SNI. */
+  readonly sni: SniContexts;
+  /** Pending ACME HTTP-01 answers, for the edge. */
+  readonly acmeChallenges: AcmeChallenges;
+  /** Uploaded and issued certificates; call start() once listening. */
+  readonly certificates: CertificateManager;
   close(): void;
 }
 
@@ -93,6 +113,27 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   tenants.addHooks(workers.tenantHooks());
   // Last: after the pool has stopped the tenant's workers, kill whatever is left in its cgroups, then its user.
   tenants.addHooks({ onTenantDeleting: (id) => sandbox.removeTenant(id) });
+  const proofs = new ProofResponder(store, secrets.secret);
+  const customDomains = new DomainService({
+    store,
+    domainMap: domains,
+    proofs,
+    secret: secrets.secret,
+    reserved: { platformHost: config.platformHost, baseDomain: config.baseDomain },
+    dns: createDnsLookup(config.dnsServers),
+    httpPort: () => tenants.httpPort(),
+    log,
+  });
+  const certFiles = new CertificateFiles(paths.certsRoot);
+  const sni = new SniContexts();
+  const acmeChallenges = new AcmeChallenges();
+  const issuer = config.acmeDirectoryUrl
+    ? createAcmeIssuer({ directoryUrl: config.acmeDirectoryUrl, email: config.acmeEmail, caFile: config.acmeCaFile, files: certFiles, challenges: acmeChallenges, log })
+    : undefined;
+  const certificates = new CertificateManager({ store, files: certFiles, contexts: sni, issuer, log });
+  customDomains.addHooks(certificates.domainHooks());
+  tenants.addHooks(certificates.tenantHooks());
+  tenants.addHooks({ onTenantDeleted: () => customDomains.refresh() });
   for (const t of store.tenants.list()) void sandbox.provisionTenant(t.id).catch((err) => log.error('tenant provisioning failed', { tenant: t.id, err }));
   releases.reconcile();
   const self: Platform = {
@@ -110,7 +151,14 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     siteLogs,
     workers,
     sandbox,
+    customDomains,
+    proofs,
+    certFiles,
+    sni,
+    acmeChallenges,
+    certificates,
     close: () => {
+      certificates.close();
       git.close();
       db.close();
     },

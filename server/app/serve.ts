@@ -1,6 +1,8 @@
 // `tenantry serve`: build the platform, create the demo tenant on first start,
 // listen, and print what the operator needs (URL, admin token once, demo URL).
 import http from 'node:http';
+import type net from 'node:net';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -12,12 +14,16 @@ import { createWorkerProxy } from '../edge/proxy/worker-proxy.js';
 import { createControlApp } from '../api/control-app.js';
 import { createPrincipalResolver, createTokenCheck } from '../auth/principal.js';
 import { FailureThrottle } from '../auth/failure-throttle.js';
-import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap } from '../edge/connection-guard.js';
+import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap, HEADERS_TIMEOUT_MS } from '../edge/connection-guard.js';
+import { ensureFallbackCertificate, fallbackNames } from '../tls/fallback-certificate.js';
 
 export interface RunningServer {
   readonly platform: Platform;
   readonly server: http.Server;
   readonly port: number;
+  /** The HTTPS listener, when TENANTRY_HTTPS_PORT is set. */
+  readonly httpsServer: https.Server | undefined;
+  readonly httpsPort: number | undefined;
   /** Open client connections and their caps. */
   readonly connections: ConnectionGuard;
   close(): Promise<void>;
@@ -39,8 +45,20 @@ export interface StartOptions {
   readonly sandbox?: Sandbox;
   /** An inherited listening socket (from the supervisor or systemd), instead of binding config.port here. */
   readonly listenFd?: number;
+  /** The same for the HTTPS port. */
+  readonly httpsListenFd?: number;
   /** Which plugins each tenant has enabled; default: none. */
   readonly pluginSettings?: PluginSettingsSource;
+}
+
+function listenOn(server: net.Server, fd: number | undefined, port: number, bind: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    // Left attached after listening: a later 'error' (a failed accept) then settles nothing instead of crashing the edge.
+    server.once('error', reject);
+    const done = () => resolve((server.address() as AddressInfo).port);
+    if (fd !== undefined) server.listen({ fd }, done);
+    else server.listen(port, bind, done);
+  });
 }
 
 export async function startServer(
@@ -56,10 +74,16 @@ export async function startServer(
     log,
     requestTimeoutSeconds: config.requestTimeoutSeconds,
   });
+  let httpsPort: number | undefined;
   const platformApp = createControlApp({
     log,
     store: platform.store,
     secret: platform.secrets.secret,
+    trustedProxies: config.trustedProxies,
+    platformHost: config.platformHost,
+    domains: platform.customDomains,
+    domainMap: platform.domains,
+    certificates: platform.certificates,
     checkToken: createTokenCheck(createPrincipalResolver(platform.store, platform.secrets), new FailureThrottle(log)),
     isolation: platform.sandbox.report,
     tenants: platform.tenants,
@@ -75,36 +99,60 @@ export async function startServer(
     sites: platform.sites,
     proxy: workerProxy,
     plugins: platform.workers,
+    acmeChallenges: platform.acmeChallenges,
+    proofs: platform.proofs,
+    trustedProxies: config.trustedProxies,
+    httpsPort: () => httpsPort,
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, edge);
   // Longer than the 60 s idle timeout of common load balancers, so they close first.
   server.keepAliveTimeout = 65_000;
   const connections = new ConnectionGuard(
-    { perAddress: config.maxConnectionsPerAddress, total: config.maxConnections ?? defaultConnectionCap() },
+    {
+      perAddress: config.maxConnectionsPerAddress,
+      total: config.maxConnections ?? defaultConnectionCap(),
+      exempt: (address) => config.trustedProxies.trusts(address),
+    },
     log,
   );
   connections.protect(server);
+  // The same pipeline on both listeners; the certificate is chosen per name by SNI (tls/sni-contexts.ts).
+  let httpsServer: https.Server | undefined;
+  if (config.httpsPort !== undefined) {
+    const fallback = await ensureFallbackCertificate(platform.certFiles, fallbackNames(config.platformHost, config.baseDomain));
+    platform.sni.setFallback(fallback);
+    httpsServer = https.createServer(
+      { ...fallback, SNICallback: platform.sni.sniCallback, handshakeTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+      edge,
+    );
+    httpsServer.keepAliveTimeout = 65_000;
+    connections.protect(httpsServer);
+  }
   // Ready before the first accept: the demo tenant exists and /healthz means it.
   // Until then connections wait in the kernel's queue (an inherited socket) or
   // are refused (a port bound here), never accepted and left unanswered.
   let createdDemo: boolean;
+  let port: number;
   try {
     createdDemo = await ensureDemoTenant(platform);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      if (options.listenFd !== undefined) server.listen({ fd: options.listenFd }, () => resolve());
-      else server.listen(config.port, config.bind, () => resolve());
-    });
+    port = await listenOn(server, options.listenFd, config.port, config.bind);
+    if (httpsServer) httpsPort = await listenOn(httpsServer, options.httpsListenFd, config.httpsPort!, config.bind);
   } catch (err) {
+    server.close();
     await platform.workers.close();
     platform.close();
     throw err;
   }
-  const port = (server.address() as AddressInfo).port;
   platform.tenants.setListeningPort(port);
+  // Issuance needs the HTTP listener up: the CA fetches its challenge answers there.
+  platform.certificates.start();
   const portPart = port === 80 ? '' : `:${port}`;
+  const boundTo = options.listenFd === undefined ? config.bind : (server.address() as AddressInfo).address;
   // One write, so that a reader who waits for the first line sees them all.
-  const banner = [`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${options.listenFd === undefined ? config.bind : (server.address() as AddressInfo).address}:${port}, data in ${config.dataDir})`];
+  const banner = [`Tenantry is serving on http://${config.platformHost}${portPart}/ (bound to ${boundTo}:${port}, data in ${config.dataDir})`];
+  if (httpsPort !== undefined) {
+    banner.push(`HTTPS on https://${config.platformHost}${httpsPort === 443 ? '' : `:${httpsPort}`}/ (bound to ${boundTo}:${httpsPort}; certificates by SNI${platform.certificates.acme ? ', issued over ACME' : ''})`);
+  }
   if (platform.secrets.generatedAdminToken) {
     banner.push(`Admin token (shown once, also saved to ${platform.paths.root}/admin-token): ${platform.secrets.adminToken}`);
   }
@@ -116,16 +164,20 @@ export async function startServer(
     platform,
     server,
     port,
+    httpsServer,
+    httpsPort,
     connections,
     close: async () => {
       // Stop accepting (an inherited socket stays open with its owner, which
       // queues new connections for the next process), close idle keep-alive
       // connections, let requests in flight finish, then cut what is left.
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      platform.certificates.close();
+      const listeners = [server, httpsServer].filter((s): s is http.Server => s !== undefined);
+      const drained = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      for (const s of listeners) s.closeIdleConnections();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_DEADLINE_MS).unref());
       await Promise.race([drained, deadline]);
-      server.closeAllConnections();
+      for (const s of listeners) s.closeAllConnections();
       await platform.workers.close();
       await platform.sandbox.close();
       platform.close();

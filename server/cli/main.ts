@@ -11,6 +11,7 @@ import { rollbackCommand } from './commands/rollback.js';
 import { logsCommand } from './commands/logs.js';
 import { backupCommand } from './commands/backup.js';
 import { restoreCommand } from './commands/restore.js';
+import { domainsCommand } from './commands/domains.js';
 
 type Command = (args: string[], print: (s: string) => void) => Promise<void>;
 
@@ -24,6 +25,7 @@ export const COMMANDS: Record<string, Command> = {
   logs: logsCommand,
   backup: backupCommand,
   restore: restoreCommand,
+  domains: domainsCommand,
 };
 
 const HELP = `usage: tenantry <command> [options]
@@ -39,6 +41,12 @@ const HELP = `usage: tenantry <command> [options]
   logs --tenant <id> [--lines N]          the site log: worker output and access lines, newest last
   backup <file> [--data-dir D]            online copy of the data folder into one tar.gz (while serving)
   restore <file> [--data-dir D]           a backup into an empty or new data folder
+  domains add <domain> --tenant <id> [--redirect to-apex|to-www]
+                                          claim a custom domain (the admin's are verified at once)
+  domains verify <domain> --tenant <id>   check its proof (TXT record or HTTP URL)
+  domains remove <domain> --tenant <id> | list --tenant <id> | show <domain> --tenant <id>
+  domains certificate <domain> --tenant <id> --cert FILE --key FILE
+                                          upload a certificate (PEM) for a verified domain
 
 backup and restore use the data folder (--data-dir or TENANTRY_DATA_DIR).
 Client commands read TENANTRY_URL (default http://localhost:8080) and

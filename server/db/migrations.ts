@@ -78,4 +78,43 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_tenant ON audit_log(tenant_id, id);
     `,
   },
+  {
+    version: 2,
+    name: 'domain claims, tenant https options, certificates',
+    // A domain row is one tenant's claim: several tenants may claim a name
+    // while it is pending, at most one holds it verified (partial unique index).
+    sql: `
+      CREATE TABLE domains_v2 (
+        domain             TEXT NOT NULL,
+        tenant_id          TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        verified           INTEGER NOT NULL DEFAULT 0,
+        verification_token TEXT NOT NULL,
+        is_default         INTEGER NOT NULL DEFAULT 0,
+        created_at         TEXT NOT NULL,
+        verified_at        TEXT,
+        redirect           TEXT NOT NULL DEFAULT 'none' CHECK (redirect IN ('none', 'to-apex', 'to-www')),
+        PRIMARY KEY (domain, tenant_id)
+      );
+      INSERT INTO domains_v2 (domain, tenant_id, verified, verification_token, is_default, created_at, verified_at)
+        SELECT domain, tenant_id, verified, verification_token, is_default, created_at, CASE WHEN verified = 1 THEN created_at END FROM domains;
+      DROP TABLE domains;
+      ALTER TABLE domains_v2 RENAME TO domains;
+      CREATE INDEX domains_tenant ON domains(tenant_id);
+      CREATE UNIQUE INDEX domains_verified_once ON domains(domain) WHERE verified = 1;
+      ALTER TABLE tenants ADD COLUMN https_redirect INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tenants ADD COLUMN hsts INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE certificates (
+        domain      TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        status      TEXT NOT NULL CHECK (status IN ('pending', 'issued', 'uploaded', 'failed')),
+        not_before  TEXT,
+        not_after   TEXT,
+        error       TEXT,
+        failures    INTEGER NOT NULL DEFAULT 0,
+        retry_at    TEXT,
+        updated_at  TEXT NOT NULL
+      );
+      CREATE INDEX certificates_tenant ON certificates(tenant_id);
+    `,
+  },
 ];

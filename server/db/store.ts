@@ -17,15 +17,47 @@ export interface TenantRecord {
   deployBranch: string;
   keepReleases: number;
   liveDeployId: string | null;
+  https: HttpsOptions;
 }
 
+/** Per tenant: send plain HTTP visitors to HTTPS; send Strict-Transport-Security over HTTPS. */
+export interface HttpsOptions {
+  redirect: boolean;
+  hsts: boolean;
+}
+
+/** `to-apex`: www.<name> redirects to <name>; `to-www`: the reverse. */
+export type DomainRedirect = 'none' | 'to-apex' | 'to-www';
+
+/** One tenant's claim on a name; at most one claim per name is verified. */
 export interface DomainRecord {
+  /** Lower case, punycode; `*.name` for a wildcard. */
   domain: string;
   tenantId: string;
   verified: boolean;
   verificationToken: string;
   isDefault: boolean;
   createdAt: string;
+  verifiedAt: string | null;
+  redirect: DomainRedirect;
+}
+
+export type CertificateStatus = 'pending' | 'issued' | 'uploaded' | 'failed';
+
+/** The certificate state of a verified domain (its PEM files live under <data>/certs/). */
+export interface CertificateRecord {
+  domain: string;
+  tenantId: string;
+  status: CertificateStatus;
+  notBefore: string | null;
+  notAfter: string | null;
+  /** Why the last issuance failed (kept while an older certificate still serves). */
+  error: string | null;
+  /** Failed attempts in a row, for the back-off. */
+  failures: number;
+  /** When to try (or renew) next; null: nothing planned. */
+  retryAt: string | null;
+  updatedAt: string;
 }
 
 export type Scope = 'deploy' | 'read' | 'plugins';
@@ -75,6 +107,7 @@ function toTenant(r: Row): TenantRecord {
     deployBranch: String(r.deploy_branch),
     keepReleases: Number(r.keep_releases),
     liveDeployId: (r.live_deploy_id as string | null) ?? null,
+    https: { redirect: r.https_redirect === 1, hsts: r.hsts === 1 },
   };
 }
 function toDomain(r: Row): DomainRecord {
@@ -85,6 +118,21 @@ function toDomain(r: Row): DomainRecord {
     verificationToken: String(r.verification_token),
     isDefault: r.is_default === 1,
     createdAt: String(r.created_at),
+    verifiedAt: (r.verified_at as string | null) ?? null,
+    redirect: r.redirect as DomainRedirect,
+  };
+}
+function toCertificate(r: Row): CertificateRecord {
+  return {
+    domain: String(r.domain),
+    tenantId: String(r.tenant_id),
+    status: r.status as CertificateStatus,
+    notBefore: (r.not_before as string | null) ?? null,
+    notAfter: (r.not_after as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    failures: Number(r.failures),
+    retryAt: (r.retry_at as string | null) ?? null,
+    updatedAt: String(r.updated_at),
   };
 }
 function toToken(r: Row): TokenRecord {
@@ -144,17 +192,20 @@ export class Store {
     },
     update: (
       id: string,
-      patch: { limits?: LimitsPatch; network?: Network; deployBranch?: string; keepReleases?: number },
+      patch: { limits?: LimitsPatch; network?: Network; deployBranch?: string; keepReleases?: number; https?: Partial<HttpsOptions> },
     ): void => {
       const cur = this.tenants.get(id);
       if (!cur) return;
+      const https = { ...cur.https, ...(patch.https ?? {}) };
       this
-        .prepare('UPDATE tenants SET limits_json = ?, network = ?, deploy_branch = ?, keep_releases = ? WHERE id = ?')
+        .prepare('UPDATE tenants SET limits_json = ?, network = ?, deploy_branch = ?, keep_releases = ?, https_redirect = ?, hsts = ? WHERE id = ?')
         .run(
           JSON.stringify({ ...cur.limitOverrides, ...(patch.limits ?? {}) }),
           patch.network ?? cur.network,
           patch.deployBranch ?? cur.deployBranch,
           patch.keepReleases ?? cur.keepReleases,
+          https.redirect ? 1 : 0,
+          https.hsts ? 1 : 0,
           id,
         );
     },
@@ -166,10 +217,16 @@ export class Store {
     },
   };
 
-  // ---- domains
+  // ---- domains (claims: one row per name and tenant)
   readonly domains = {
-    get: (domain: string): DomainRecord | undefined => {
-      const r = this.prepare('SELECT * FROM domains WHERE domain = ?').get(domain) as Row | undefined;
+    /** One tenant's claim on a name. */
+    claim: (domain: string, tenantId: string): DomainRecord | undefined => {
+      const r = this.prepare('SELECT * FROM domains WHERE domain = ? AND tenant_id = ?').get(domain, tenantId) as Row | undefined;
+      return r && toDomain(r);
+    },
+    /** The verified claim on a name, if any (at most one exists). */
+    verified: (domain: string): DomainRecord | undefined => {
+      const r = this.prepare('SELECT * FROM domains WHERE domain = ? AND verified = 1').get(domain) as Row | undefined;
       return r && toDomain(r);
     },
     forTenant: (tenantId: string): DomainRecord[] =>
@@ -178,18 +235,47 @@ export class Store {
       ),
     allVerified: (): DomainRecord[] =>
       (this.prepare('SELECT * FROM domains WHERE verified = 1').all() as Row[]).map(toDomain),
-    insert: (d: Omit<DomainRecord, 'createdAt'>): void => {
+    allPending: (): DomainRecord[] =>
+      (this.prepare('SELECT * FROM domains WHERE verified = 0').all() as Row[]).map(toDomain),
+    insert: (d: Omit<DomainRecord, 'createdAt' | 'verifiedAt' | 'redirect'> & { redirect?: DomainRedirect }): void => {
       this
         .prepare(
-          'INSERT INTO domains (domain, tenant_id, verified, verification_token, is_default, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+          'INSERT INTO domains (domain, tenant_id, verified, verification_token, is_default, created_at, verified_at, redirect) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
-        .run(d.domain, d.tenantId, d.verified ? 1 : 0, d.verificationToken, d.isDefault ? 1 : 0, now());
+        .run(d.domain, d.tenantId, d.verified ? 1 : 0, d.verificationToken, d.isDefault ? 1 : 0, now(), d.verified ? now() : null, d.redirect ?? 'none');
     },
-    setVerified: (domain: string): void => {
-      this.prepare('UPDATE domains SET verified = 1 WHERE domain = ?').run(domain);
+    /** Throws (unique index) when another tenant holds the name verified. */
+    setVerified: (domain: string, tenantId: string): void => {
+      this.prepare('UPDATE domains SET verified = 1, verified_at = ? WHERE domain = ? AND tenant_id = ?').run(now(), domain, tenantId);
+    },
+    setRedirect: (domain: string, tenantId: string, redirect: DomainRedirect): void => {
+      this.prepare('UPDATE domains SET redirect = ? WHERE domain = ? AND tenant_id = ?').run(redirect, domain, tenantId);
+    },
+    delete: (domain: string, tenantId: string): boolean =>
+      this.prepare('DELETE FROM domains WHERE domain = ? AND tenant_id = ?').run(domain, tenantId).changes > 0,
+  };
+
+  // ---- certificates (state only; the PEM files are under <data>/certs/)
+  readonly certificates = {
+    get: (domain: string): CertificateRecord | undefined => {
+      const r = this.prepare('SELECT * FROM certificates WHERE domain = ?').get(domain) as Row | undefined;
+      return r && toCertificate(r);
+    },
+    all: (): CertificateRecord[] => (this.prepare('SELECT * FROM certificates').all() as Row[]).map(toCertificate),
+    forTenant: (tenantId: string): CertificateRecord[] =>
+      (this.prepare('SELECT * FROM certificates WHERE tenant_id = ?').all(tenantId) as Row[]).map(toCertificate),
+    put: (c: Omit<CertificateRecord, 'updatedAt'>): void => {
+      this
+        .prepare(
+          `INSERT INTO certificates (domain, tenant_id, status, not_before, not_after, error, failures, retry_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(domain) DO UPDATE SET tenant_id = excluded.tenant_id, status = excluded.status, not_before = excluded.not_before,
+             not_after = excluded.not_after, error = excluded.error, failures = excluded.failures, retry_at = excluded.retry_at, updated_at = excluded.updated_at`,
+        )
+        .run(c.domain, c.tenantId, c.status, c.notBefore, c.notAfter, c.error, c.failures, c.retryAt, now());
     },
     delete: (domain: string): void => {
-      this.prepare('DELETE FROM domains WHERE domain = ?').run(domain);
+      this.prepare('DELETE FROM certificates WHERE domain = ?').run(domain);
     },
   };
 

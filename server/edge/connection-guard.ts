@@ -8,6 +8,8 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import type http from 'node:http';
+import type https from 'node:https';
+import tls from 'node:tls';
 import type { Logger } from '../log.js';
 
 /** Descriptors kept for everything that is not a client connection. */
@@ -41,6 +43,11 @@ export interface ConnectionCaps {
   readonly total: number;
   /** Time to send a complete first request head (default HEADERS_TIMEOUT_MS). */
   readonly headersTimeoutMs?: number;
+  /**
+   * Peers exempt from the per-address cap: trusted proxies carry many clients
+   * on their connections (they still count towards the total).
+   */
+  readonly exempt?: (address: string) => boolean;
 }
 
 export class ConnectionGuard {
@@ -57,13 +64,22 @@ export class ConnectionGuard {
   }
 
   /** Applies the caps and the header timeout to a server; may be called for several listeners (one budget). */
-  protect(server: http.Server): void {
+  protect(server: http.Server | https.Server): void {
     // headersTimeout bounds a request head that has begun (a dribble of header
     // lines); Node checks it every connectionsCheckingInterval (30 s unless set
     // at creation, see createEdgeServer). A connection that sends nothing at
     // all is not covered by it: an idle timer covers that until the first request.
     server.headersTimeout = this.headersTimeoutMs;
     server.on('connection', (socket: net.Socket) => this.admit(socket));
+    // Over TLS the http layer sees the TLS socket, not the raw one counted above:
+    // the wait for the first request starts once the handshake is done (the
+    // handshake itself is bounded by the server's handshakeTimeout).
+    const ready = server instanceof tls.Server ? 'secureConnection' : 'connection';
+    server.on(ready, (socket: net.Socket) => {
+      if (socket.destroyed) return;
+      (socket as net.Socket & { [AWAITING_FIRST_REQUEST]?: boolean })[AWAITING_FIRST_REQUEST] = true;
+      socket.setTimeout(this.headersTimeoutMs);
+    });
     server.on('request', (req: http.IncomingMessage) => {
       const socket = req.socket as net.Socket & { [AWAITING_FIRST_REQUEST]?: boolean };
       if (socket[AWAITING_FIRST_REQUEST]) {
@@ -82,14 +98,12 @@ export class ConnectionGuard {
     const address = socket.remoteAddress ?? '';
     if (this.open >= this.caps.total) return this.refuse(socket, 'total', `connection refused: ${this.caps.total} open connections in all (TENANTRY_MAX_CONNECTIONS)`, address);
     const held = this.byAddress.get(address) ?? 0;
-    if (held >= this.caps.perAddress) {
+    if (held >= this.caps.perAddress && !this.caps.exempt?.(address)) {
       return this.refuse(socket, `address:${address}`, `connection refused: ${address} holds ${held} connections (TENANTRY_MAX_CONNECTIONS_PER_ADDRESS)`, address);
     }
     this.open++;
     this.byAddress.set(address, held + 1);
-    // Until its first request: idle this long and the http server's own timeout handler destroys it.
-    (socket as net.Socket & { [AWAITING_FIRST_REQUEST]?: boolean })[AWAITING_FIRST_REQUEST] = true;
-    socket.setTimeout(this.headersTimeoutMs);
+    // Until its first request (set in protect()): idle this long and the http server's own timeout handler destroys it.
     socket.once('close', () => {
       this.open--;
       const n = (this.byAddress.get(address) ?? 1) - 1;

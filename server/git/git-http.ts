@@ -14,6 +14,7 @@ import { runCgi } from './cgi.js';
 import { diskUsage, maxPushBytes } from './repository-size.js';
 import { effectiveLimits } from '../model/limits.js';
 import type { GitService } from './git-service.js';
+import type { TrustedProxies } from '../model/client-origin.js';
 
 const RELAY_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pre-receive-relay.js');
 
@@ -31,6 +32,8 @@ export interface GitHttpDeps {
   git: GitService;
   store: Store;
   checkToken: TokenCheck;
+  /** The wrong-token throttle counts the client's address, as a trusted proxy gives it. */
+  trustedProxies: TrustedProxies;
   log: Logger;
 }
 
@@ -42,7 +45,8 @@ export function gitHttpHandler(deps: GitHttpDeps) {
       if (!parsed) return sendError(res, 'not_found', 'Not a git repository URL: use /git/<tenant>.git');
       if (req.method !== 'GET' && req.method !== 'POST') return sendError(res, 'method_not_allowed', undefined, { Allow: 'GET, POST' });
       const access = accessFor(parsed.tail, parsed.query);
-      const decision = authorizeGit(req.headers, parsed.tenantId, access, deps.checkToken, req.socket.remoteAddress ?? '');
+      const client = deps.trustedProxies.originOf(req).address;
+      const decision = authorizeGit(req.headers, parsed.tenantId, access, deps.checkToken, client);
       if (!decision.ok) {
         // 401 with a Basic challenge makes git ask for credentials (or use its helper).
         const headers: Record<string, string> =
@@ -63,7 +67,7 @@ export function gitHttpHandler(deps: GitHttpDeps) {
         REQUEST_METHOD: req.method,
         QUERY_STRING: parsed.query,
         REMOTE_USER: decision.userName,
-        REMOTE_ADDR: req.socket.remoteAddress ?? '',
+        REMOTE_ADDR: client,
       });
       const h = req.headers;
       if (h['content-type']) env.CONTENT_TYPE = h['content-type'];

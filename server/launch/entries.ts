@@ -20,3 +20,6 @@ export const EDGE_ENTRY = path.join(serverRoot, 'app', 'edge-process.js');
 
 /** The descriptor on which the edge finds its listening HTTP socket (fd 4 is its request pipe to the supervisor). */
 export const EDGE_LISTEN_FD = 5;
+
+/** The descriptor of the edge's HTTPS listening socket, when TENANTRY_HTTPS_PORT is set. */
+export const EDGE_HTTPS_LISTEN_FD = 6;

@@ -27,6 +27,13 @@ export function httpListenFd(sockets: ActivatedSockets): number {
   return sockets.fds[named >= 0 ? named : 0]!;
 }
 
+/** The descriptor for HTTPS: the one named 'https', else the second when there are two; undefined when none. */
+export function httpsListenFd(sockets: ActivatedSockets): number | undefined {
+  const named = sockets.names.indexOf('https');
+  if (named >= 0) return sockets.fds[named];
+  return sockets.names.includes('http') || sockets.fds.length < 2 ? undefined : sockets.fds[1];
+}
+
 /** Removes the activation variables, so no child process believes the sockets are its own. */
 export function forgetActivation(env: NodeJS.ProcessEnv): void {
   delete env.LISTEN_FDS;

@@ -2,9 +2,9 @@
 // pipe (fd 4 of the edge). The supervisor trusts nothing in it: every frame
 // is size-capped before it is buffered, parsed against a closed schema, and
 // the sender is the pipe itself (there is exactly one edge), never a field.
-// The pipe cannot carry file descriptors; the only handle ever passed is the
-// listening socket, from the supervisor to the edge, over Node's IPC channel,
-// which is disconnected right after.
+// The pipe cannot carry file descriptors; the only handles ever passed are the
+// listening sockets (HTTP, and HTTPS when set), from the supervisor to the
+// edge, over Node's IPC channel, which is disconnected right after.
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { limitsSchema } from '../model/limits.js';

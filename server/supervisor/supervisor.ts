@@ -1,7 +1,7 @@
 // `tenantry serve` as root: the supervisor. It creates the platform user, the
-// tenants' users, folders and cgroups, binds the listening socket (or takes it
-// from systemd) and passes it to the edge as an inherited descriptor; the edge
-// runs as the unprivileged user `tenantry`. It never
+// tenants' users, folders and cgroups, binds the listening sockets (HTTP, and
+// HTTPS when set; or takes them from systemd) and passes them to the edge as
+// inherited descriptors; the edge runs as the unprivileged user `tenantry`. It never
 // accepts a connection, never parses HTTP and never runs tenant code; its only
 // input is the edge's request pipe (edge-requests.ts).
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
@@ -16,8 +16,8 @@ import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 import { handDataFolderTo } from '../sandbox/file-modes.js';
 import { ensureSystemUser, type UnixIdentity } from '../sandbox/unix-users.js';
 import { serveEdgeRequests } from './edge-requests.js';
-import { EDGE_ENTRY, EDGE_LISTEN_FD, WORKER_ENTRY } from '../launch/entries.js';
-import { activatedSockets, forgetActivation, httpListenFd } from '../launch/socket-activation.js';
+import { EDGE_ENTRY, EDGE_HTTPS_LISTEN_FD, EDGE_LISTEN_FD, WORKER_ENTRY } from '../launch/entries.js';
+import { activatedSockets, forgetActivation, httpListenFd, httpsListenFd } from '../launch/socket-activation.js';
 
 export const PLATFORM_USER = 'tenantry';
 const STOP_DEADLINE_MS = 15_000;
@@ -37,12 +37,12 @@ function edgeEnv(env: NodeJS.ProcessEnv, dataDir: string): Record<string, string
  * could ever accept on it: connections wait in the kernel's queue until the
  * edge is ready, instead of being accepted by nobody.
  */
-function bindListener(config: Config): Promise<net.Server> {
+function bindListener(port: number, bind: string): Promise<net.Server> {
   const listener = net.createServer();
   listener.on('connection', (s) => s.destroy()); // never reached (see above); refuse rather than hold
   return new Promise((resolve, reject) => {
     listener.once('error', reject);
-    listener.listen(config.port, config.bind, () => resolve(listener));
+    listener.listen(port, bind, () => resolve(listener));
   });
 }
 
@@ -98,15 +98,28 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
   const platformUser: UnixIdentity = ensureSystemUser(PLATFORM_USER);
   const sandbox: Sandbox = createSandbox({ mode: config.isolation, sandbox: config.sandbox, paths, log, platform: platformUser, privilegeSeparated: true });
   handDataFolderTo(paths, platformUser);
-  // Socket-activated (systemd): the socket is already open and stays with systemd
-  // across restarts; otherwise bind it now. Either way the edge inherits it as
-  // descriptor EDGE_LISTEN_FD; this process never accepts on it.
+  // Socket-activated (systemd): the sockets are already open and stay with systemd
+  // across restarts; otherwise bind them now. Either way the edge inherits them as
+  // descriptors EDGE_LISTEN_FD (HTTP) and EDGE_HTTPS_LISTEN_FD; this process never accepts on them.
   const activated = activatedSockets(process.env, process.pid);
   forgetActivation(process.env);
-  const listener = activated ? undefined : await bindListener(config);
-  const listenFd = activated ? httpListenFd(activated) : descriptorOf(listener!);
+  const bound: net.Server[] = [];
+  const bindOrClose = async (port: number): Promise<number> => {
+    try {
+      const l = await bindListener(port, config.bind);
+      bound.push(l);
+      return descriptorOf(l);
+    } catch (err) {
+      for (const l of bound) l.close();
+      throw err;
+    }
+  };
   const stdio: StdioOptions = ['ignore', 'inherit', 'inherit', 'ignore', 'pipe'];
-  stdio[EDGE_LISTEN_FD] = listenFd;
+  stdio[EDGE_LISTEN_FD] = activated ? httpListenFd(activated) : await bindOrClose(config.port);
+  if (config.httpsPort !== undefined) {
+    const fromSystemd = activated ? httpsListenFd(activated) : undefined;
+    stdio[EDGE_HTTPS_LISTEN_FD] = fromSystemd ?? (await bindOrClose(config.httpsPort));
+  }
   const edge = spawn(process.execPath, [options.edgeEntry ?? EDGE_ENTRY, ...argv, '--data-dir', config.dataDir], {
     uid: platformUser.uid,
     gid: platformUser.gid,
@@ -115,7 +128,8 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
     // No IPC channel: the edge's one way to the supervisor is the request pipe (fd 4).
     stdio,
   });
-  listener?.close();
+  // Same turn of the event loop as the last bind: never accepted here.
+  for (const l of bound) l.close();
 
   const { workers } = serveEdgeRequests({ channel: edge.stdio[4] as Duplex, sandbox, paths, workerEntry: WORKER_ENTRY, log });
   const stopWorkers = async () => {

@@ -3,7 +3,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Config } from '../config.js';
-import type { Store, TenantRecord, Network } from '../db/store.js';
+import type { HttpsOptions, Store, TenantRecord, Network } from '../db/store.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
@@ -12,7 +12,7 @@ import { copyStarterSite } from '../releases/starter-site.js';
 import { newDeployId } from '../auth/token-hash.js';
 import { fsyncFolders, syncTree } from '../disk/durable.js';
 import type { DomainMap } from './domain-map.js';
-import { normalizeDomain } from '../model/domain-name.js';
+import { checkDomainClaim } from '../model/domain-name.js';
 import type { LimitsPatch } from '../model/limits.js';
 import { isValidTenantId } from '../model/tenant-id.js';
 import type { SiteRegistry } from '../static/site-registry.js';
@@ -25,6 +25,8 @@ import type { SiteRegistry } from '../static/site-registry.js';
 export interface TenantLifecycleHooks {
   onTenantCreated?(tenant: TenantRecord): Promise<void>;
   onTenantDeleting?(tenantId: string): Promise<void>;
+  /** After its rows (domains, tokens, certificates) are gone. */
+  onTenantDeleted?(tenantId: string): void;
   /** Settings (limits, network, branch) changed: e.g. restart the worker with new limits. */
   onTenantChanged?(tenant: TenantRecord): Promise<void>;
 }
@@ -34,6 +36,7 @@ export interface TenantPatch {
   network?: Network;
   deployBranch?: string;
   keepReleases?: number;
+  https?: Partial<HttpsOptions>;
 }
 
 export interface CreateTenantInput {
@@ -72,8 +75,13 @@ export class TenantService {
     this.listeningPort = port;
   }
 
+  /** The HTTP port visitors reach (the listener's real port once it listens). */
+  httpPort(): number {
+    return this.listeningPort ?? this.config.port;
+  }
+
   urlOf(id: string): string {
-    const actual = this.listeningPort ?? this.config.port;
+    const actual = this.httpPort();
     const port = actual === 80 ? '' : `:${actual}`;
     return `http://${this.defaultDomain(id)}${port}/`;
   }
@@ -81,15 +89,16 @@ export class TenantService {
   async create(input: CreateTenantInput, actor: string): Promise<TenantRecord> {
     if (!isValidTenantId(input.id)) throw new AppError('invalid_tenant_id');
     const id = input.id;
+    // Given by the admin: verified at once, wildcards allowed; the platform's own names refused.
     const extra = (input.domains ?? []).map((d) => {
-      const n = normalizeDomain(d);
-      if (!n) throw new AppError('invalid_request', `"${String(d)}" is not a valid domain name.`);
-      return n;
+      const c = checkDomainClaim(d, { platformHost: this.config.platformHost, baseDomain: this.config.baseDomain });
+      if (!c.ok) throw new AppError(c.reason === 'reserved' ? 'domain_reserved' : 'invalid_domain', c.message);
+      return c.domain;
     });
     const domains = [...new Set([this.defaultDomain(id), ...extra])];
     if (this.store.tenants.get(id)) throw new AppError('tenant_exists', `A tenant with the id "${id}" already exists.`);
     for (const d of domains) {
-      const owner = this.store.domains.get(d);
+      const owner = this.store.domains.verified(d);
       if (owner) throw new AppError('domain_taken', `The domain ${d} belongs to another tenant.`);
     }
     if (fs.existsSync(this.paths.tenant(id))) {
@@ -149,6 +158,8 @@ export class TenantService {
   async update(id: string, patch: TenantPatch, actor: string): Promise<TenantRecord> {
     this.get(id);
     this.store.tenants.update(id, patch);
+    // The HTTPS options travel with each route of the domain map.
+    if (patch.https) this.domainMap.rebuild();
     this.store.audit.record({ actor, action: 'tenant.update', tenantId: id, detail: { ...patch } });
     const t = this.get(id);
     for (const h of this.hooks) await h.onTenantChanged?.(t);
@@ -161,6 +172,7 @@ export class TenantService {
     this.store.tenants.delete(id);
     fs.rmSync(this.paths.tenant(id), { recursive: true, force: true });
     this.domainMap.rebuild();
+    for (const h of this.hooks) h.onTenantDeleted?.(id);
     this.store.audit.record({ actor, action: 'tenant.delete', tenantId: id });
     this.log.info('tenant deleted', { tenant: id });
   }

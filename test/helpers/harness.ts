@@ -37,9 +37,13 @@ export function inheritedSettings(): Record<string, string> {
   return v ? { TENANTRY_SANDBOX: v } : {};
 }
 
-/** Starts the real edge on an ephemeral port, in this process, on a new data folder. */
-export async function startTestPlatform(env: Record<string, string> = {}, dataDir = tempDir(), options: StartOptions = {}): Promise<TestPlatform> {
-  const config = loadConfig(['--port', '0'], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...inheritedSettings(), ...env });
+/** Starts the real edge on an ephemeral port (or options.port), in this process, on a new data folder. */
+export async function startTestPlatform(
+  env: Record<string, string> = {},
+  dataDir = tempDir(),
+  options: StartOptions & { readonly port?: number } = {},
+): Promise<TestPlatform> {
+  const config = loadConfig(['--port', String(options.port ?? 0)], { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...inheritedSettings(), ...env });
   const running = await startServer(config, silentLogger, () => {}, options);
   return {
     ...running,

@@ -15,12 +15,6 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw err;
   }
   const log = createLogger();
-  if (config.httpsPort !== undefined) {
-    // Said loudly rather than ignored: a user who set it expects HTTPS to answer.
-    log.warn('TENANTRY_HTTPS_PORT is set, but this version serves plain HTTP only; put Caddy or nginx in front for TLS', {
-      httpsPort: config.httpsPort,
-    });
-  }
   if (shouldSupervise(config, log)) return superviseCommand(config, args, log);
   // Started by a systemd socket unit: serve on its socket (kept open by systemd across restarts).
   const activated = activatedSockets(process.env, process.pid);
@@ -30,9 +24,9 @@ export async function serveCommand(args: string[]): Promise<void> {
     running = await startServer(config, log, console.log, { listenFd: activated ? httpListenFd(activated) : undefined });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${config.port} on ${config.bind} is in use; stop the other server or set TENANTRY_PORT`);
+    if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${portOf(e, config)} on ${config.bind} is in use; stop the other server or set ${settingOf(e, config)}`);
     if (e.name === 'IsolationRefusedError') throw new CliError(`tenantry: ${e.message}`);
-    if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${config.port} (${e.message})`);
+    if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${portOf(e, config)} (${e.message})`);
     throw err;
   }
   let stopping = false;
@@ -58,12 +52,25 @@ async function superviseCommand(config: Config, args: string[], log: Logger): Pr
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.name === 'IsolationRefusedError') throw new CliError(`tenantry: ${e.message}`);
-    if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${config.port} on ${config.bind} is in use; stop the other server or set TENANTRY_PORT`);
-    if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${config.port} (${e.message})`);
+    if (e.code === 'EADDRINUSE') throw new CliError(`tenantry: port ${portOf(e, config)} on ${config.bind} is in use; stop the other server or set ${settingOf(e, config)}`);
+    if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${portOf(e, config)} (${e.message})`);
     throw err;
   }
   const stop = () => void supervisor.stop();
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   process.exit(await supervisor.done);
+}
+
+/** Which listener a bind error is about: the HTTPS one when its port is named in the error. */
+function isHttpsError(e: NodeJS.ErrnoException & { port?: number }, config: Config): boolean {
+  return config.httpsPort !== undefined && e.port === config.httpsPort && e.port !== config.port;
+}
+
+function portOf(e: NodeJS.ErrnoException & { port?: number }, config: Config): number {
+  return isHttpsError(e, config) ? config.httpsPort! : config.port;
+}
+
+function settingOf(e: NodeJS.ErrnoException & { port?: number }, config: Config): string {
+  return isHttpsError(e, config) ? 'TENANTRY_HTTPS_PORT' : 'TENANTRY_PORT';
 }

@@ -2,7 +2,7 @@
 // alone says who the client is (X-Forwarded-*); a client's own claims are
 // dropped, as are hop-by-hop headers and the framing, which each side sets itself.
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import type { ClientOrigin } from '../../model/client-origin.js';
 import { scopeSetCookie } from './cookie-scope.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
@@ -13,8 +13,12 @@ const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding', 'expect', 'fo
 // Dropped on the way back: hop-by-hop and the framing (the edge frames its own answer).
 const NOT_RETURNED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
 
-/** The client's headers for the worker, as the flat name/value list undici takes, with the edge's X-Forwarded-*. */
-export function forwardedHeaderList(req: IncomingMessage): string[] {
+/**
+ * The client's headers for the worker, as the flat name/value list undici
+ * takes, with the edge's X-Forwarded-* (from the origin: the socket, or what a
+ * trusted proxy said).
+ */
+export function forwardedHeaderList(req: IncomingMessage, origin: ClientOrigin): string[] {
   const headers = req.headers;
   const out: string[] = [];
   for (const name in headers) {
@@ -23,8 +27,8 @@ export function forwardedHeaderList(req: IncomingMessage): string[] {
     if (typeof value === 'string') out.push(name, value);
     else for (const one of value) out.push(name, one);
   }
-  out.push('x-forwarded-for', req.socket.remoteAddress ?? '');
-  out.push('x-forwarded-proto', (req.socket as TLSSocket).encrypted ? 'https' : 'http');
+  out.push('x-forwarded-for', origin.address);
+  out.push('x-forwarded-proto', origin.secure ? 'https' : 'http');
   if (headers.host) out.push('x-forwarded-host', headers.host);
   return out;
 }

@@ -11,6 +11,7 @@ import type { TenantLogs } from '../../tenants/tenant-logs.js';
 import { pathOf } from '../../static/serve/request-path.js';
 import { normalizeHost } from '../../model/domain-name.js';
 import type { SiteIndex } from '../../static/index/site-index.js';
+import type { ClientOrigin } from '../../model/client-origin.js';
 import { forwardedHeaderList, hasBody, responseHeaderList } from './forward-headers.js';
 
 // Requests go over the worker's unix socket; the origin only names the pool.
@@ -40,6 +41,8 @@ export class WorkerExchange implements Dispatcher.DispatchHandlers {
     readonly site: SiteIndex,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    /** Who the client is (X-Forwarded-* for the worker). */
+    readonly origin: ClientOrigin,
     readonly url: string,
     readonly attempt: number,
     private readonly worker: Worker,
@@ -55,7 +58,7 @@ export class WorkerExchange implements Dispatcher.DispatchHandlers {
         origin: WORKER_ORIGIN,
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
         path: this.url,
-        headers: forwardedHeaderList(req),
+        headers: forwardedHeaderList(req, this.origin),
         // Read lazily (only once connected), and never destroyed by undici:
         // a failed exchange must still be able to answer the client.
         body: hasBody(req) ? (req.iterator({ destroyOnReturn: false }) as unknown as Dispatcher.DispatchOptions['body']) : null,

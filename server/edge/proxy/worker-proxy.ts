@@ -5,6 +5,7 @@
 // in the tenant's site log.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log.js';
+import type { ClientOrigin } from '../../model/client-origin.js';
 import { sendError } from '../../error-response.js';
 import type { SiteIndex } from '../../static/index/site-index.js';
 import type { TenantLogs } from '../../tenants/tenant-logs.js';
@@ -21,7 +22,7 @@ export interface WorkerProxyDeps {
 
 export interface WorkerProxy {
   /** Forwards one request to the tenant's worker, starting it if needed. */
-  forward(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse): void;
+  forward(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse, origin: ClientOrigin): void;
 }
 
 export function createWorkerProxy(deps: WorkerProxyDeps): WorkerProxy {
@@ -29,23 +30,23 @@ export function createWorkerProxy(deps: WorkerProxyDeps): WorkerProxy {
     workers: deps.workers,
     siteLogs: deps.siteLogs,
     timeoutSeconds: deps.requestTimeoutSeconds,
-    retry: (x) => void relay(x.tenantId, x.site, x.req, x.res, x.url, x.attempt + 1),
+    retry: (x) => void relay(x.tenantId, x.site, x.req, x.res, x.origin, x.url, x.attempt + 1),
   };
 
-  function forward(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse): void {
+  function forward(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse, origin: ClientOrigin): void {
     const started = Date.now();
     const url = req.url ?? '/';
     res.once('close', () => {
       deps.siteLogs.append(
         tenantId,
-        `access ${req.method} ${pathOf(url)} ${res.headersSent ? res.statusCode : 499} ${Date.now() - started}ms ${req.socket.remoteAddress ?? '-'}`,
+        `access ${req.method} ${pathOf(url)} ${res.headersSent ? res.statusCode : 499} ${Date.now() - started}ms ${origin.address || '-'}`,
       );
     });
     if (decodeRequestPath(pathOf(url)) === undefined) {
       sendError(res, 'invalid_request', 'The request path is not valid.');
       return;
     }
-    void relay(tenantId, site, req, res, url, 1);
+    void relay(tenantId, site, req, res, origin, url, 1);
   }
 
   /**
@@ -54,7 +55,7 @@ export function createWorkerProxy(deps: WorkerProxyDeps): WorkerProxy {
    * it is tried once more on a fresh worker; undici only reads the body once
    * the connection is up, so it is still unread then.
    */
-  async function relay(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse, url: string, attempt: number): Promise<void> {
+  async function relay(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse, origin: ClientOrigin, url: string, attempt: number): Promise<void> {
     let worker: Worker;
     try {
       worker = await deps.workers.acquire(tenantId, site);
@@ -73,7 +74,7 @@ export function createWorkerProxy(deps: WorkerProxyDeps): WorkerProxy {
       deps.workers.release(worker);
       return;
     }
-    const exchange = new WorkerExchange(settings, tenantId, site, req, res, url, attempt, worker);
+    const exchange = new WorkerExchange(settings, tenantId, site, req, res, origin, url, attempt, worker);
     exchange.start();
   }
 

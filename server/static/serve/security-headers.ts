@@ -14,6 +14,5 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = Object.f
   ['X-Permitted-Cross-Domain-Policies', 'none'],
   ['X-XSS-Protection', '0'],
 ] as const);
-
-/** Only over HTTPS; no includeSubDomains: other hosts under a tenant's domain are not ours to pin. */
-export const HSTS: readonly [string, string] = ['Strict-Transport-Security', 'max-age=31536000'];
+// Strict-Transport-Security is the tenant's choice (PATCH .../tenants/:id {"https": {"hsts": true}}),
+// added by the edge's HTTPS step to every answer of its site.

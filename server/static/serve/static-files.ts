@@ -22,7 +22,6 @@ import {
   prepareHeaders,
   type PreparedHeaders,
 } from './response-headers.js';
-import { HSTS } from './security-headers.js';
 import { normalizeHost } from '../../model/domain-name.js';
 import { decodeRequestPath, encodePath, isApiPath } from './request-path.js';
 import { acceptedEncodings } from './accept-encoding.js';
@@ -171,12 +170,6 @@ function ifRangeAllows(header: string, file: SiteFile): boolean {
   return h === file.lastModified;
 }
 
-function withHsts(req: IncomingMessage, prepared: PreparedHeaders, headers: string[]): string[] {
-  if (!(req.socket as { encrypted?: boolean }).encrypted) return headers;
-  if (prepared.extras.some(([n]) => n.toLowerCase() === 'strict-transport-security')) return headers;
-  return headers.concat(HSTS);
-}
-
 function sendFile(file: SiteFile, prepared: PreparedHeaders, status: number, req: IncomingMessage, res: ServerResponse, cache: FileCache): void {
   const h = req.headers;
   const range = h.range;
@@ -187,7 +180,7 @@ function sendFile(file: SiteFile, prepared: PreparedHeaders, status: number, req
     if (ae !== undefined) v = pickVariant(file, ae);
   }
   if (status !== 200) {
-    res.writeHead(status, withHsts(req, prepared, errorPageHeaders(prepared, file, v)));
+    res.writeHead(status, errorPageHeaders(prepared, file, v));
     sendBody(req, res, v, cache);
     return;
   }
@@ -206,12 +199,12 @@ function sendFile(file: SiteFile, prepared: PreparedHeaders, status: number, req
       return;
     }
     if (r !== undefined) {
-      res.writeHead(206, withHsts(req, prepared, partialHeaders(prepared, file, r.start, r.end)));
+      res.writeHead(206, partialHeaders(prepared, file, r.start, r.end));
       sendBody(req, res, v, cache, r.start, r.end);
       return;
     }
   }
-  res.writeHead(200, withHsts(req, prepared, okHeaders(prepared, file, v)));
+  res.writeHead(200, okHeaders(prepared, file, v));
   sendBody(req, res, v, cache);
 }
 
