@@ -31,8 +31,16 @@ export function ensureModuleBoundary(releaseDir: string): boolean {
     fs.writeSync(fd, MODULE_BOUNDARY);
     // Readable by the tenant's worker whatever the umask (Node skips an unreadable package.json silently).
     fs.fchmodSync(fd, 0o644);
+    // On disk before the release can go live, like every other file of it (README "Durability").
+    fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
+  }
+  const dirFd = fs.openSync(releaseDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
   }
   return true;
 }
