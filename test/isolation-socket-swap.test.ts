@@ -8,20 +8,26 @@
 //     nothing stops the worker's user, and the test says so and skips);
 //   - whatever the folder holds, the edge never follows a link: requests to
 //     swpa's domain reach swpa's worker or fail, never swpb's or the daemon.
-// Runs once with every layer the host offers (TENANTRY_SANDBOX=unshare for the
-// fallback sandbox) and once with isolation off.
+// Runs in-process with every layer the host offers (TENANTRY_SANDBOX=unshare
+// for the fallback sandbox), in-process with isolation off, and as the
+// privilege-separated server (root supervisor, edge as the user tenantry).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
-import { createTenant, uploadArchive } from './helpers/deploy-archives.js';
+import { startServerProcess, startTestPlatform, tempDir } from './helpers/harness.js';
+import { apiJson, createTenant, uploadArchive } from './helpers/deploy-archives.js';
 import { probe, probeSiteArchive, type ProbeAnswer } from './helpers/escape-probe.js';
 import type { LayerName } from '../server/sandbox/detect.js';
+import { DataPaths } from '../server/paths.js';
+import { probeCgroups } from '../server/sandbox/cgroups.js';
+import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
+import { PLATFORM_USER } from '../server/supervisor/supervisor.js';
 
 const ATTACKER = 'swpa';
 const NEIGHBOUR = 'swpb';
+const isRoot = process.getuid?.() === 0;
 /** Refusals the kernel gives for the swap: no right on the folder, or no such folder in the sandbox's file view. */
 const REFUSED = /Permission denied|Operation not permitted|No such file or directory|Read-only file system|cannot|Invalid cross-device link/i;
 
@@ -58,21 +64,93 @@ async function startDaemon(): Promise<Daemon> {
   };
 }
 
-for (const isolation of ['auto', 'off'] as const) {
-  describe(`a tenant replacing its worker's socket with a link (isolation ${isolation})`, () => {
-    let p: TestPlatform;
+/** What the attack needs of a running platform, in this process or as a server process. */
+interface Target {
+  readonly url: string;
+  readonly adminToken: string;
+  readonly paths: DataPaths;
+  readonly layers: readonly { name: LayerName; active: boolean; detail: string }[];
+  /** Replaces the tenant's worker (the next request starts a new one, with the next socket name). */
+  restart(tenantId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function inProcess(isolation: 'auto' | 'off'): Promise<Target> {
+  const p = await startTestPlatform({ TENANTRY_ISOLATION: isolation });
+  return {
+    url: p.url,
+    adminToken: p.adminToken,
+    paths: p.platform.paths,
+    layers: p.platform.sandbox.report.layers,
+    restart: async (id) => p.platform.workers.restartTenant(id, 'test: after the swap attempt'),
+    close: () => p.cleanup(),
+  };
+}
+
+/** `tenantry serve` as root: the supervisor makes the sockets, the edge (user tenantry) connects. */
+async function separated(): Promise<Target | string> {
+  const dataDir = tempDir();
+  const platformUserExisted = lookupUser(PLATFORM_USER) !== undefined;
+  const server = await startServerProcess(dataDir, { TENANTRY_ISOLATION: 'auto' });
+  const close = async () => {
+    await server.stop();
+    const cg = probeCgroups().driver;
+    for (const id of [ATTACKER, NEIGHBOUR, 'demo']) {
+      await cg?.removeTenant(id);
+      removeSystemUser(`tn-${id}`);
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    // userdel refuses while the edge is still exiting: give it a moment.
+    for (let i = 0; !platformUserExisted && i < 20; i++) {
+      try {
+        removeSystemUser(PLATFORM_USER);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  };
+  if (!/privilege-separation: active/.test(server.output())) {
+    await close();
+    return 'privilege separation is off on this host';
+  }
+  const adminToken = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+  const report = await apiJson(server.url, adminToken, 'GET', '/api/v1/isolation');
+  let n = 0;
+  return {
+    url: server.url,
+    adminToken,
+    paths: new DataPaths(dataDir),
+    layers: report.json.layers,
+    restart: async (id) => {
+      const r = await apiJson(server.url, adminToken, 'PUT', `/api/v1/tenants/${id}/env`, { SWAP_TEST_ROUND: String(++n) });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    },
+    close,
+  };
+}
+
+const SETUPS: ReadonlyArray<{ name: string; start: () => Promise<Target | string> }> = [
+  { name: 'isolation auto', start: async () => (isRoot ? inProcess('auto') : 'needs root: per-tenant users and the root-owned socket folder are made by root') },
+  { name: 'isolation off', start: () => inProcess('off') },
+  { name: 'privilege-separated server', start: async () => (isRoot ? separated() : 'needs root: privilege separation starts from root') },
+];
+
+for (const setup of SETUPS) {
+  describe(`a tenant replacing its worker's socket with a link (${setup.name})`, () => {
+    let p: Target;
     let daemon: Daemon;
     let why: string | undefined;
 
     function missing(...layers: LayerName[]): string | undefined {
       if (why) return why;
-      const off = p.platform.sandbox.report.layers.filter((l) => layers.includes(l.name) && !l.active);
+      const off = p.layers.filter((l) => layers.includes(l.name) && !l.active);
       return off.length ? `this host lacks ${off.map((l) => `${l.name} (${l.detail})`).join('; ')}` : undefined;
     }
 
     /** The neighbour's live worker socket (its worker answered just before). */
     function neighbourSocket(): string {
-      const dir = p.platform.paths.run(NEIGHBOUR);
+      const dir = p.paths.run(NEIGHBOUR);
       const name = fs.readdirSync(dir).find((n) => n.endsWith('.sock'));
       assert.ok(name, `${NEIGHBOUR} has a worker socket`);
       return path.join(dir, name);
@@ -82,7 +160,7 @@ for (const isolation of ['auto', 'off'] as const) {
 
     /** swpa's sockets now, and the names its next workers will get. */
     function targets(): string[] {
-      const runDir = p.platform.paths.run(ATTACKER);
+      const runDir = p.paths.run(ATTACKER);
       const now = fs.readdirSync(runDir).filter((n) => /^http-\d+\.sock$/.test(n));
       const top = Math.max(0, ...now.map((n) => Number(/\d+/.exec(n)![0])));
       const next = [1, 2, 3].map((i) => `http-${top + i}.sock`);
@@ -95,7 +173,7 @@ for (const isolation of ['auto', 'off'] as const) {
      * data folder over it. Prints one line per attempt.
      */
     async function swap(to: string): Promise<{ swapped: string[]; refused: string[]; answer: ProbeAnswer }> {
-      const data = p.platform.paths.tenantData(ATTACKER);
+      const data = p.paths.tenantData(ATTACKER);
       const script = [
         'to="$1"; data="$2"; shift 2',
         'for s in "$@"; do',
@@ -133,11 +211,13 @@ for (const isolation of ['auto', 'off'] as const) {
     }
 
     before(async () => {
-      const isRoot = process.getuid?.() === 0;
-      if (isolation === 'auto' && !isRoot) why = 'needs root: per-tenant users and the root-owned socket folder are made by root';
       daemon = await startDaemon();
-      if (why) return;
-      p = await startTestPlatform({ TENANTRY_ISOLATION: isolation });
+      const started = await setup.start();
+      if (typeof started === 'string') {
+        why = started;
+        return;
+      }
+      p = started;
       await createTenant(p.url, p.adminToken, ATTACKER);
       await createTenant(p.url, p.adminToken, NEIGHBOUR);
       for (const id of [ATTACKER, NEIGHBOUR]) {
@@ -149,7 +229,7 @@ for (const isolation of ['auto', 'off'] as const) {
     });
 
     after(async () => {
-      await p?.cleanup();
+      await p?.close();
       await daemon?.close();
     });
 
@@ -165,7 +245,7 @@ for (const isolation of ['auto', 'off'] as const) {
         const st = fs.lstatSync(s, { throwIfNoEntry: false });
         if (st) assert.ok(st.isSocket(), `${s} is still the platform's socket`);
       }
-      const st = fs.statSync(p.platform.paths.run(ATTACKER));
+      const st = fs.statSync(p.paths.run(ATTACKER));
       assert.equal(st.mode & 0o022, 0, 'the socket folder is writable by the platform alone');
     });
 
@@ -175,7 +255,7 @@ for (const isolation of ['auto', 'off'] as const) {
       await swap(neighbourSocket());
       await assertOnlyAttackerAnswers(4);
       // The next worker gets a fresh socket, whatever was planted under its name.
-      p.platform.workers.restartTenant(ATTACKER, 'test: after the swap attempt');
+      await p.restart(ATTACKER);
       await assertOnlyAttackerAnswers(4);
     });
 
@@ -184,7 +264,7 @@ for (const isolation of ['auto', 'off'] as const) {
       const { swapped, answer } = await swap(daemon.socketPath);
       if (!missing('users')) assert.deepEqual(swapped, [], `the swap succeeded: ${JSON.stringify(answer)}`);
       await assertOnlyAttackerAnswers(3);
-      p.platform.workers.restartTenant(ATTACKER, 'test: after the swap attempt');
+      await p.restart(ATTACKER);
       await assertOnlyAttackerAnswers(3);
       assert.deepEqual(daemon.seen, [], 'the daemon received nothing');
     });
