@@ -16,13 +16,22 @@ export type HealthAnswer =
   | { kind: 'refused'; error: string };
 
 export function probeHealth(socketPath: string, timeoutMs: number): Promise<HealthAnswer> {
-  return new Promise((resolve) => {
+  return new Promise((settle) => {
+    // Our own deadline, from the start: a socket timeout would not cover the checked connect.
+    const timer = setTimeout(() => {
+      resolve({ kind: 'unreachable', error: `no answer within ${timeoutMs} ms` });
+      req.destroy();
+    }, timeoutMs);
+    const resolve = (answer: HealthAnswer) => {
+      clearTimeout(timer);
+      settle(answer);
+    };
     const createConnection = (_opts: unknown, oncreate: (err: Error | null, socket: Duplex | null) => void): undefined => {
       connectChecked(socketPath, oncreate);
       return undefined;
     };
     // No agent: with createConnection, each probe gets its own (checked) connection, closed after.
-    const options: http.RequestOptions = { path: HEALTH_PATH, timeout: timeoutMs, headers: { Host: 'worker' } };
+    const options: http.RequestOptions = { path: HEALTH_PATH, headers: { Host: 'worker' } };
     (options as { createConnection?: unknown }).createConnection = createConnection;
     const req = http.get(options, (res) => {
       let body = '';
@@ -43,7 +52,6 @@ export function probeHealth(socketPath: string, timeoutMs: number): Promise<Heal
       });
       res.on('error', (err) => resolve({ kind: 'unreachable', error: err.message }));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', (err) => resolve(err instanceof SocketRefusedError ? { kind: 'refused', error: err.message } : { kind: 'unreachable', error: err.message }));
   });
 }
