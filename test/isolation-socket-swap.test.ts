@@ -11,7 +11,7 @@
 // Runs in-process with every layer the host offers (TENANTRY_SANDBOX=unshare
 // for the fallback sandbox), in-process with isolation off, and as the
 // privilege-separated server (root supervisor, edge as the user tenantry).
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -24,6 +24,8 @@ import { DataPaths } from '../server/paths.js';
 import { probeCgroups } from '../server/sandbox/cgroups.js';
 import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
 import { PLATFORM_USER } from '../server/supervisor/supervisor.js';
+import { socketPathProblem } from '../server/pool/socket-guard.js';
+import { bindWorkerSocket } from '../server/sandbox/worker-socket.js';
 
 const ATTACKER = 'swpa';
 const NEIGHBOUR = 'swpb';
@@ -270,3 +272,34 @@ for (const setup of SETUPS) {
     });
   });
 }
+
+test('the edge connects only to a socket, never a link, in a folder no one else may write', async () => {
+  const root = tempDir('tenantry-guard-');
+  try {
+    const dir = path.join(root, 'run');
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const made = await bindWorkerSocket({ dataRoot: root, dir, name: 'http-1.sock' }, undefined);
+    made.release();
+    const sock = path.join(dir, 'http-1.sock');
+    assert.ok(fs.lstatSync(sock).isSocket(), 'the launcher\'s socket stays after this process lets go of it');
+    assert.equal(fs.statSync(sock).mode & 0o777, 0o600, 'connectable by its owner alone');
+    assert.deepEqual(fs.readdirSync(dir), ['http-1.sock'], 'no temporary name left behind');
+    assert.equal(socketPathProblem(sock), undefined);
+    fs.symlinkSync(sock, path.join(dir, 'http-2.sock'));
+    assert.match(socketPathProblem(path.join(dir, 'http-2.sock')) ?? '', /symbolic link/);
+    fs.writeFileSync(path.join(dir, 'http-3.sock'), '');
+    assert.match(socketPathProblem(path.join(dir, 'http-3.sock')) ?? '', /not a socket/);
+    assert.match(socketPathProblem(path.join(dir, 'http-9.sock')) ?? '', /does not exist/);
+    fs.chmodSync(dir, 0o770);
+    assert.match(socketPathProblem(sock) ?? '', /writable by others/);
+    fs.chmodSync(dir, 0o700);
+    fs.symlinkSync(dir, path.join(root, 'linked'));
+    assert.match(socketPathProblem(path.join(root, 'linked', 'http-1.sock')) ?? '', /not a folder/);
+    if (isRoot) {
+      fs.chownSync(dir, 65534, 65534);
+      assert.match(socketPathProblem(sock) ?? '', /belongs to uid 65534/);
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
