@@ -5,7 +5,7 @@
 // launcher as it is and one that sets the CPU quota before the start (as
 // before the start handshake), so both see the same machine load.
 //   node dist/bench/cold-breakdown.js [--runs 7]
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { DataPaths } from '../server/paths.js';
 import { createSandbox, platformCodePaths } from '../server/sandbox/sandbox.js';
 import { detectIsolation } from '../server/sandbox/detect.js';
 import { SandboxedLauncher } from '../server/sandbox/sandboxed-launcher.js';
+import { PlainWorkerLauncher } from '../server/sandbox/plain-launcher.js';
 import type { CgroupDriver } from '../server/sandbox/cgroups.js';
 import type { WorkerLauncher } from '../server/launch/worker-launch.js';
 import { probeHealth, waitUntilHealthy } from '../server/pool/health-check.js';
@@ -69,10 +70,22 @@ try {
   for (let i = 0; i < RUNS; i++) {
     const socket = path.join(paths.run(tenantId), `plain-${i}.sock`);
     const t0 = performance.now();
-    const child = spawn(process.execPath, [WORKER_ENTRY, '--release', release, '--socket', socket], { stdio: 'ignore' });
+    const w = await new PlainWorkerLauncher().launch({
+      tenantId,
+      releaseDir: release,
+      dataDir: paths.tenantData(tenantId),
+      runDir: paths.run(tenantId),
+      socketPath: socket,
+      logFile: path.join(paths.logs(tenantId), 'plain.log'),
+      entry: WORKER_ENTRY,
+      args: ['--release', release],
+      env: {},
+      limits: DEFAULT_LIMITS,
+      network: 'none',
+    });
     await healthy(socket);
     plainReady.push(performance.now() - t0);
-    child.kill('SIGKILL');
+    await w.kill();
   }
   row('worker runtime, no sandbox: spawn -> healthy', plainReady);
 
@@ -104,7 +117,7 @@ try {
       socketPath: socket,
       logFile: path.join(paths.logs(tenantId), 'worker.log'),
       entry: WORKER_ENTRY,
-      args: ['--release', release, '--socket', socket],
+      args: ['--release', release],
       env: { NODE_ENV: 'production' },
       limits: values.cpu ? { ...DEFAULT_LIMITS, cpuPercent: Number(values.cpu) } : DEFAULT_LIMITS,
       network: 'none' as const,

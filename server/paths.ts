@@ -1,5 +1,5 @@
 // The data folder's layout, in one place:
-//   <data>/platform.db secret admin-token outbox/ run/<id>/http.sock git/<id>.git certs/<domain>/
+//   <data>/platform.db secret admin-token outbox/ run/<id>/http-<n>.sock git/<id>.git certs/<domain>/
 //   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/, data-owner-pending}
 import path from 'node:path';
 

@@ -70,7 +70,7 @@ test('without bubblewrap, unshare and setpriv still give the tenant its own user
       socketPath,
       logFile: path.join(paths.logs(id), 'site.log'),
       entry: WORKER_ENTRY,
-      args: ['--release', release, '--socket', socketPath],
+      args: ['--release', release],
       env: { TENANTRY_TENANT: id },
       limits: { ...DEFAULT_LIMITS },
       network: 'none',

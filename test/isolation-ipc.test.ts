@@ -140,6 +140,7 @@ test('a launch spec must name only the tenant\'s own folders and the platform\'s
       ['another tenant\'s data folder', { dataDir: paths.tenantData('isoother') }],
       ['a log file outside the tenant\'s logs', { logFile: '/etc/passwd' }],
       ['a socket outside its folder', { socketPath: '/run/evil.sock' }],
+      ['a listening descriptor of its own choosing', { args: ['--listen-fd', '0'] }],
       ['limits beyond the allowed range', { limits: { ...DEFAULT_LIMITS, memoryMB: 10_000_000 } }],
     ];
     let n = 10;

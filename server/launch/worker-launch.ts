@@ -12,14 +12,22 @@ export interface WorkerLaunchSpec {
   readonly releaseDir: string;
   /** The tenant's persistent writable folder (TENANTRY_DATA). */
   readonly dataDir: string;
-  /** Folder that holds the worker's socket; writable by the worker. */
+  /**
+   * Folder that holds the worker's socket: the platform's alone, never
+   * writable (nor, in a sandbox, visible) to the worker.
+   */
   readonly runDir: string;
-  /** Unix socket the worker listens on (inside runDir). */
+  /**
+   * Unix socket the worker serves (inside runDir). The launcher binds it,
+   * connectable by the platform's user only, and hands the worker the
+   * listening descriptor (LISTEN_FD_OPTION); the worker never gets the path.
+   */
   readonly socketPath: string;
   /** File that receives the worker's stdout and stderr (appended). */
   readonly logFile: string;
   /** Absolute path of the worker runtime's entry script (dist/server/runtime/main.js). */
   readonly entry: string;
+  /** The runtime's arguments; the launcher adds LISTEN_FD_OPTION (and nothing here may name the socket). */
   readonly args: readonly string[];
   /** Exactly the environment the worker sees; nothing of the platform's own. */
   readonly env: Readonly<Record<string, string>>;
@@ -32,6 +40,9 @@ export interface WorkerLaunchSpec {
    */
   readonly plugins?: readonly LaunchPlugin[];
 }
+
+/** The runtime option naming the inherited listening descriptor, added by the launcher. */
+export const LISTEN_FD_OPTION = '--listen-fd';
 
 export interface WorkerExit {
   readonly code: number | null;

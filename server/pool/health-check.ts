@@ -1,18 +1,39 @@
 // Asks a worker over its unix socket whether it is up, and waits for a freshly
-// launched one to become healthy (or to say why it cannot).
+// launched one to become healthy (or to say why it cannot). Every connection
+// goes through the socket check (socket-guard.ts).
 import fs from 'node:fs';
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { connectChecked, SocketRefusedError } from './socket-guard.js';
 
 export const HEALTH_PATH = '/__tenantry/health';
 
 export type HealthAnswer =
   | { kind: 'healthy' }
   | { kind: 'unhealthy'; error: string }
-  | { kind: 'unreachable'; error: string };
+  | { kind: 'unreachable'; error: string }
+  /** The path is not the socket the platform made (a link, another owner): never connected. */
+  | { kind: 'refused'; error: string };
 
 export function probeHealth(socketPath: string, timeoutMs: number): Promise<HealthAnswer> {
-  return new Promise((resolve) => {
-    const req = http.get({ socketPath, path: HEALTH_PATH, agent: false, timeout: timeoutMs, headers: { Host: 'worker' } }, (res) => {
+  return new Promise((settle) => {
+    // Our own deadline, from the start: a socket timeout would not cover the checked connect.
+    const timer = setTimeout(() => {
+      resolve({ kind: 'unreachable', error: `no answer within ${timeoutMs} ms` });
+      req.destroy();
+    }, timeoutMs);
+    const resolve = (answer: HealthAnswer) => {
+      clearTimeout(timer);
+      settle(answer);
+    };
+    const createConnection = (_opts: unknown, oncreate: (err: Error | null, socket: Duplex | null) => void): undefined => {
+      connectChecked(socketPath, oncreate);
+      return undefined;
+    };
+    // No agent: with createConnection, each probe gets its own (checked) connection, closed after.
+    const options: http.RequestOptions = { path: HEALTH_PATH, headers: { Host: 'worker' } };
+    (options as { createConnection?: unknown }).createConnection = createConnection;
+    const req = http.get(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -31,8 +52,7 @@ export function probeHealth(socketPath: string, timeoutMs: number): Promise<Heal
       });
       res.on('error', (err) => resolve({ kind: 'unreachable', error: err.message }));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ kind: 'unreachable', error: err.message }));
+    req.on('error', (err) => resolve(err instanceof SocketRefusedError ? { kind: 'refused', error: err.message } : { kind: 'unreachable', error: err.message }));
   });
 }
 

@@ -25,6 +25,7 @@ import type { LaunchedWorker, WorkerExit, WorkerLauncher } from '../launch/worke
 import { WORKER_ENTRY } from '../launch/entries.js';
 import { CrashHistory, CRASH_LOOP_HOLD_MS } from './crash-history.js';
 import { probeHealth, waitUntilHealthy } from './health-check.js';
+import { connectChecked } from './socket-guard.js';
 import { buildWorkerEnv } from './worker-env.js';
 import { NO_PLUGIN_SETTINGS, PluginSettings, publicPluginOf, type PluginSet, type PluginSettingsSource } from './plugin-settings.js';
 import type { TenantLogs } from '../tenants/tenant-logs.js';
@@ -58,7 +59,8 @@ export class Worker {
     readonly launched: LaunchedWorker,
   ) {
     this.releaseDir = site.releaseDir;
-    this.dispatcher = new Pool('http://worker', { connect: { socketPath }, connections: 256, pipelining: 1 });
+    // Each new connection checks the path first: never a link or a socket the platform did not make.
+    this.dispatcher = new Pool('http://worker', { connect: (_opts, done) => connectChecked(socketPath, done), connections: 256, pipelining: 1 });
   }
 
   /** Started for this release with these plugins. */
@@ -272,8 +274,8 @@ export class WorkerPool {
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
       throw new WorkerStartError(`the socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter data folder`);
     }
-    for (const dir of [runDir, paths.tenantData(tenantId), paths.logs(tenantId)]) bestEffort(() => fs.mkdirSync(dir, { recursive: true, mode: 0o750 }));
-    bestEffort(() => fs.rmSync(socketPath, { force: true }));
+    // The launcher makes the socket folder and the socket itself (never the worker).
+    for (const dir of [paths.tenantData(tenantId), paths.logs(tenantId)]) bestEffort(() => fs.mkdirSync(dir, { recursive: true, mode: 0o750 }));
     const release = label ?? path.basename(site.releaseDir);
     const withPlugins = plugins.list.length ? ` with plugins ${plugins.list.map((p) => p.name).join(', ')}` : '';
     const logFrom = logs.size(tenantId);
@@ -288,7 +290,7 @@ export class WorkerPool {
         socketPath,
         logFile: logs.file(tenantId),
         entry: this.deps.entry ?? WORKER_ENTRY,
-        args: ['--release', site.releaseDir, '--socket', socketPath],
+        args: ['--release', site.releaseDir],
         env: this.envFor(tenant, site),
         limits: effectiveLimits(tenant.limitOverrides),
         network: tenant.network,
@@ -306,7 +308,7 @@ export class WorkerPool {
       return w;
     }
     let why: string;
-    if (answer.kind === 'unhealthy') why = answer.error;
+    if (answer.kind === 'unhealthy' || answer.kind === 'refused') why = answer.error;
     else if (w.state === 'exited' || (answer.kind === 'unreachable' && answer.error === 'exited')) {
       const exit = await launched.exited;
       const said = this.lastOutput(tenantId, logFrom);
@@ -342,7 +344,6 @@ export class WorkerPool {
     const expected = w.stopRequested;
     w.state = 'exited';
     w.closeConnections();
-    bestEffort(() => fs.rmSync(w.socketPath, { force: true }));
     const t = this.tenants.get(w.tenantId);
     if (!t) return;
     if (t.current === w) t.current = undefined;

@@ -1,11 +1,12 @@
 // Entry of a tenant's worker process (never run in the edge or supervisor):
-//   TENANTRY_PLUGINS=<json> node [--max-old-space-size=N] main.js --release <dir> --socket <path> [--exit-with-stdin] [--startup-fd N]
+//   TENANTRY_PLUGINS=<json> node [--max-old-space-size=N] main.js --release <dir> --listen-fd N [--exit-with-stdin] [--startup-fd N]
 // Starts the tenant's enabled plugins (plugin-loader.ts), loads the release's
-// api/ routes and serves both on a unix socket. A plugin or route module that
+// api/ routes and serves both on the listening unix socket the launcher made
+// and handed over as descriptor N (the worker never creates, names or sees
+// the socket's path: it cannot swap it, worker-socket.ts). A plugin or route module that
 // fails does not stop the process: its health endpoint answers 500 with the
 // reason (naming the plugin or file), so the pool can report it (and refuse a
 // deploy or a settings change) instead of seeing a bare exit.
-import fs from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { loadRoutes } from './route-loader.js';
@@ -22,16 +23,16 @@ delete process.env[PLUGINS_ENV];
 const { values } = parseArgs({
   options: {
     release: { type: 'string' },
-    socket: { type: 'string' },
+    'listen-fd': { type: 'string' },
     'exit-with-stdin': { type: 'boolean' },
     'startup-fd': { type: 'string' },
   },
   strict: true,
 });
 const releaseDir = values.release;
-const socketPath = values.socket;
-if (!releaseDir || !socketPath) {
-  process.stderr.write('tenantry worker: --release and --socket are required\n');
+const listenFd = Number(values['listen-fd']);
+if (!releaseDir || !Number.isInteger(listenFd) || listenFd < 3) {
+  process.stderr.write('tenantry worker: --release and --listen-fd are required\n');
   process.exit(2);
 }
 
@@ -89,8 +90,8 @@ const server = http.createServer(createWorkerApp(state, log));
 server.keepAliveTimeout = 0;
 server.requestTimeout = 0;
 
-fs.rmSync(socketPath, { force: true });
-server.listen(socketPath, () => {
+// Connections queued while we started are served now.
+server.listen({ fd: listenFd }, () => {
   if (!state.ok) return;
   const names = state.plugins.map((p) => p.name);
   const routes = state.routes.map((r) => r.path);

@@ -168,7 +168,7 @@ export function detectIsolation(o: DetectOptions): Detection {
       'filesystem-view',
       namespaces === 'bwrap',
       namespaces === 'bwrap'
-        ? 'workers see only /usr, the platform code, their release (read-only), their data and socket folders, a private size-capped /tmp'
+        ? 'workers see only /usr, the platform code, their release (read-only), their data folder, a private size-capped /tmp'
         : `${o.sandbox === 'unshare' ? 'TENANTRY_SANDBOX=unshare' : 'needs bubblewrap'}; workers see the host file system, limited only by Unix permissions`,
     ),
   );

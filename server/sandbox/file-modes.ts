@@ -7,7 +7,8 @@
 //     releases/<deploy>/...      platform:tn-<id> 0750 dirs, 0640 files (read, never write)
 //     data/                      tn-<id>:tn-<id> 0700 (the tenant's own; after a restore, its contents too)
 //     logs/, staging/            platform 0700 (the worker writes its log through an inherited fd)
-//   run/<id>/                    tn-<id>:platform 2770 (the worker's socket; the edge connects)
+//   run/<id>/                    root:platform 0750 (the workers' sockets, made by root, platform 0600;
+//                                the edge connects, tenants cannot enter: a worker gets its socket as a descriptor)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -36,7 +37,7 @@ function setOwnerAndMode(root: string, p: string, uid: number, gid: number, mode
 
 /**
  * Gives the platform user (the edge) everything of the data folder except the
- * tenants' own data and socket folders. Run by root before the edge starts.
+ * tenants' own data folders and the socket folders (root's). Run by root before the edge starts.
  */
 export function handDataFolderTo(paths: DataPaths, platform: PlatformIdentity): void {
   const skip = (p: string) => path.dirname(p) === paths.runRoot || (path.basename(p) === 'data' && path.dirname(path.dirname(p)) === paths.tenantsRoot);
@@ -91,7 +92,8 @@ export function applyTenantFileModes(
   }
   setOwnerAndMode(root, paths.logs(tenantId), platform.uid, platform.gid, 0o700);
   if (fs.existsSync(paths.staging(tenantId))) setOwnerAndMode(root, paths.staging(tenantId), platform.uid, platform.gid, 0o700);
-  setOwnerAndMode(root, paths.run(tenantId), tenant.uid, platform.gid, 0o2770);
+  // Never the tenant's: a worker that could rename or link its socket would make the edge connect anywhere.
+  setOwnerAndMode(root, paths.run(tenantId), process.getuid?.() ?? 0, platform.gid, 0o750);
   for (const entry of fs.readdirSync(paths.releases(tenantId))) {
     seal(path.join(paths.releases(tenantId), entry), tenant.gid);
   }

@@ -10,6 +10,9 @@
 //   node             the worker runtime, heap capped below the memory limit
 //
 // Without bwrap, `unshare` gives the namespaces (no file view, no seccomp).
+// The worker's listening socket rides along as an inherited descriptor (after
+// the seccomp pipe and the start channel): no step closes inherited
+// descriptors, and the socket's folder is not in the sandbox's file view.
 import path from 'node:path';
 import type { WorkerLaunchSpec } from '../launch/worker-launch.js';
 import type { UnixIdentity } from './unix-users.js';
@@ -120,7 +123,8 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   for (const p of plan.platformCode) binds.push(['--ro-bind', p]);
   const entryDir = path.dirname(spec.entry);
   if (!plan.platformCode.some((p) => entryDir === p || entryDir.startsWith(p + '/'))) binds.push(['--ro-bind', entryDir]);
-  binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir], ['--bind', spec.runDir]);
+  // Not the socket folder: the worker gets its listening socket as a descriptor, never by path.
+  binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir]);
   // bwrap would create the folders leading to each mount point as 0700: make them passable.
   for (const dir of mountPointParents(binds.map(([, p]) => p))) a.push('--perms', '0755', '--dir', dir);
   for (const [flag, p] of binds) a.push(flag, p, p);
@@ -147,8 +151,8 @@ function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
 function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
   const a = [plan.nodeBinary, ...workerNodeFlags(spec.limits)];
   if (plan.nodePermissions) {
-    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, spec.runDir, '/tmp'];
-    const write = [spec.dataDir, spec.runDir, '/tmp'];
+    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, '/tmp'];
+    const write = [spec.dataDir, '/tmp'];
     // Child processes, threads and native addons (vendored node_modules) stay allowed: the sandbox,
     // seccomp and the cgroup hold them. One flag per path (Node 20.16+).
     a.push('--experimental-permission', '--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning', '--allow-child-process', '--allow-worker');
@@ -178,7 +182,7 @@ export function buildSandboxCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, h
     chain.push('--');
   }
   if (plan.identity && plan.tools.setpriv) chain.push(...setprivArgs(plan, plan.identity));
-  // The worker's own files and socket: not readable by others (the platform connects through the group).
+  // The worker's own files: not readable by others.
   chain.push(plan.tools.sh, '-c', 'umask 007 && unset PWD OLDPWD && exec "$@"', 'tenantry-worker');
   chain.push(...nodeArgs(spec, plan));
   const args = ['-c', SHIM, 'tenantry-worker', ...plan.cgroupProcFiles, '--', ...chain];

@@ -1,18 +1,21 @@
 // WorkerLauncher that starts each worker in its sandbox (sandbox-command.ts)
 // inside its own cgroup, and kills it through that cgroup so nothing the
-// worker detached (setsid, double fork) outlives it.
+// worker detached (setsid, double fork) outlives it. The worker's listening
+// socket is made here, in a folder the worker cannot write or see, and
+// inherited as a descriptor (worker-socket.ts).
 import crypto from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../log.js';
-import type { LaunchedWorker, WorkerExit, WorkerLaunchSpec, WorkerLauncher } from '../launch/worker-launch.js';
+import { LISTEN_FD_OPTION, type LaunchedWorker, type WorkerExit, type WorkerLaunchSpec, type WorkerLauncher } from '../launch/worker-launch.js';
 import type { CgroupDriver, WorkerCgroup } from './cgroups.js';
 import type { PlatformIdentity } from './file-modes.js';
 import { buildSandboxCommand, filterWorkerEnv, type HostPathKind, type SandboxTools } from './sandbox-command.js';
 import { lookupUser, tenantUserName, type UnixIdentity } from './unix-users.js';
 import { mkdirBeneath, openBeneath, removeBeneath } from './safe-path.js';
 import { LIMITS_IN_FORCE, LIMITS_REQUEST } from '../launch/startup-handshake.js';
+import { bindWorkerSocket, removeWorkerSocket, socketPlace, type WorkerSocket } from './worker-socket.js';
 
 export interface SandboxedLauncherOptions {
   /** The data folder: every path of a spec lies below it, and is reached without following links. */
@@ -37,6 +40,8 @@ const SHIM_CGROUP_JOIN_FAILED = 97;
 /** A worker that has not asked for its CPU quota by then gets it anyway. */
 const CPU_DEFER_MAX_MS = 5000;
 
+const isRoot = () => process.getuid?.() === 0;
+
 export const hostPathKind: HostPathKind = (p) => {
   try {
     const st = fs.lstatSync(p);
@@ -54,19 +59,28 @@ export class SandboxedLauncher implements WorkerLauncher {
 
   async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
     const identity = this.o.users ? this.tenantIdentity(spec.tenantId) : undefined;
-    this.prepareRunDir(spec, identity);
+    this.prepareRunDir(spec);
     const { dropped } = filterWorkerEnv(spec.env);
     if (dropped.length) this.o.log.warn('worker environment variables dropped (unsafe for the loader or the shell)', { tenant: spec.tenantId, dropped });
 
     // Never follow a link here: whoever can write the logs folder must not make root append elsewhere.
     const logFd = openBeneath(this.o.dataRoot, spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o640);
+    const place = socketPlace(this.o.dataRoot, spec.socketPath);
     let cgroup: WorkerCgroup | undefined;
+    let socket: WorkerSocket | undefined;
     let child;
     try {
       if (this.o.users) fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
+      // Connectable by the platform's user alone (root made it; the edge connects).
+      socket = await bindWorkerSocket(place, isRoot() ? this.o.platform : undefined);
       // The CPU quota waits for the worker runtime's start handshake (startup-handshake.ts).
       cgroup = this.o.cgroups?.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits, { cpuDeferred: true });
-      child = this.spawnSandboxed(spec, identity, cgroup, logFd);
+      try {
+        child = this.spawnSandboxed(spec, identity, cgroup, logFd, socket.fd);
+      } finally {
+        // Synchronously after the spawn: this process never accepts on the worker's socket.
+        socket.release();
+      }
       await new Promise<void>((resolve, reject) => {
         child!.once('spawn', resolve);
         child!.once('error', reject);
@@ -79,6 +93,8 @@ export class SandboxedLauncher implements WorkerLauncher {
       }
       if (cgroup) this.answerStartHandshake(spec, child, cgroup);
     } catch (err) {
+      socket?.release();
+      removeWorkerSocket(place);
       await cgroup?.remove().catch(() => {});
       throw err;
     } finally {
@@ -89,6 +105,11 @@ export class SandboxedLauncher implements WorkerLauncher {
 
   private startFd(): number {
     return this.o.seccompProgram ? SECCOMP_FD + 1 : SECCOMP_FD;
+  }
+
+  /** The child's descriptor for its listening socket: after the seccomp pipe and the start channel, when there are. */
+  private listenFd(cgroup: WorkerCgroup | undefined): number {
+    return this.startFd() + (cgroup ? 1 : 0);
   }
 
   /**
@@ -132,9 +153,10 @@ export class SandboxedLauncher implements WorkerLauncher {
     });
   }
 
-  private spawnSandboxed(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined, cgroup: WorkerCgroup | undefined, logFd: number): ChildProcess {
-    // Only a worker with a cgroup takes part in the start handshake.
-    if (cgroup) spec = { ...spec, args: [...spec.args, '--startup-fd', String(this.startFd())] };
+  private spawnSandboxed(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined, cgroup: WorkerCgroup | undefined, logFd: number, listenFd: number): ChildProcess {
+    // Only a worker with a cgroup takes part in the start handshake. Our option last: it wins over any in spec.args.
+    const startup = cgroup ? ['--startup-fd', String(this.startFd())] : [];
+    spec = { ...spec, args: [...spec.args, ...startup, LISTEN_FD_OPTION, String(this.listenFd(cgroup))] };
     const command = buildSandboxCommand(
       spec,
       {
@@ -154,7 +176,8 @@ export class SandboxedLauncher implements WorkerLauncher {
     return spawn(command.file, command.args, {
       env: command.env,
       cwd: '/',
-      stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : []), ...(cgroup ? ['pipe' as const] : [])],
+      // Every tool in the chain (sh, prlimit, bwrap, setpriv, unshare) passes inherited descriptors on.
+      stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : []), ...(cgroup ? ['pipe' as const] : []), listenFd],
     });
   }
 
@@ -166,6 +189,7 @@ export class SandboxedLauncher implements WorkerLauncher {
     const exited = new Promise<WorkerExit>((resolve) => {
       child.once('exit', (code, signal) => {
         if (code === SHIM_CGROUP_JOIN_FAILED) log.error('worker could not join its cgroup; not started');
+        removeWorkerSocket(socketPlace(this.o.dataRoot, spec.socketPath));
         // Whatever the worker left behind (detached children) goes with its group.
         const cleanup = cgroup ? cgroup.remove() : Promise.resolve();
         cleanup
@@ -200,18 +224,20 @@ export class SandboxedLauncher implements WorkerLauncher {
     return identity;
   }
 
-  /** The socket folder: the worker's to write, the platform's group to connect; no stale socket. */
-  private prepareRunDir(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined): void {
+  /**
+   * The socket folder: written by this process alone (root, as the supervisor),
+   * passable by the platform's group (the edge connects), closed to tenants.
+   * Set on every launch, so a folder of an older layout (the tenant's) is taken back.
+   */
+  private prepareRunDir(spec: WorkerLaunchSpec): void {
     const root = this.o.dataRoot;
     mkdirBeneath(root, spec.runDir);
-    if (identity) {
-      const fd = openBeneath(root, spec.runDir);
-      try {
-        fs.fchownSync(fd, identity.uid, this.o.platform.gid);
-        fs.fchmodSync(fd, 0o2770);
-      } finally {
-        fs.closeSync(fd);
-      }
+    const fd = openBeneath(root, spec.runDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      if (isRoot()) fs.fchownSync(fd, 0, this.o.platform.gid);
+      fs.fchmodSync(fd, isRoot() ? 0o750 : 0o700);
+    } finally {
+      fs.closeSync(fd);
     }
     removeBeneath(root, spec.socketPath);
   }

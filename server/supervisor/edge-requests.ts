@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { DataPaths } from '../paths.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import type { LaunchedWorker, WorkerLaunchSpec } from '../launch/worker-launch.js';
+import { LISTEN_FD_OPTION, type LaunchedWorker, type WorkerLaunchSpec } from '../launch/worker-launch.js';
 import { readFrames, requestSchema, writeFrame, type ReplyOf, type RequestOf, type SupervisorMessage, type SupervisorOp } from './ipc-protocol.js';
 import { PLUGINS_ROOT } from '../launch/entries.js';
 import { pluginEntryProblem } from '../launch/plugin-launch.js';
@@ -28,6 +28,8 @@ export function launchSpecProblem(spec: WorkerLaunchSpec, paths: DataPaths, work
   if (spec.dataDir !== paths.tenantData(id)) return 'dataDir is not the tenant\'s data folder';
   if (spec.runDir !== paths.run(id)) return 'runDir is not the tenant\'s socket folder';
   if (path.dirname(spec.socketPath) !== spec.runDir || !/^[\w.-]+\.sock$/.test(path.basename(spec.socketPath))) return 'socketPath is not a socket in runDir';
+  // The launcher makes the socket and names its descriptor; the edge may not point the worker at another.
+  if (spec.args.some((a) => a === LISTEN_FD_OPTION || a.startsWith(`${LISTEN_FD_OPTION}=`))) return `args name ${LISTEN_FD_OPTION}, which only the launcher sets`;
   if (path.dirname(spec.logFile) !== paths.logs(id) || !/^[\w.-]+$/.test(path.basename(spec.logFile))) return 'logFile is not in the tenant\'s logs folder';
   const releases = paths.releases(id);
   if (path.dirname(spec.releaseDir) !== releases) return 'releaseDir is not one of the tenant\'s releases';

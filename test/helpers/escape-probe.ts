@@ -58,7 +58,10 @@ async function probe(p) {
     });
     case 'setuid': return attempt(() => { process.setuid(0); return { uid: process.getuid() }; });
     case 'kill': return attempt(() => { process.kill(p.pid, 'SIGKILL'); });
-    case 'whoami': return { ok: true, uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid };
+    case 'whoami':
+      // holdMs keeps the request (and its connection) busy, so parallel ones need new connections.
+      if (p.holdMs) await new Promise((r) => setTimeout(r, p.holdMs));
+      return { ok: true, uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid, tenant: process.env.TENANTRY_TENANT };
     case 'tcp': return connect({ host: p.host, port: p.port });
     case 'unix': return connect({ path: p.path });
     case 'run': {
