@@ -8,6 +8,8 @@
 //     data/                      tn-<id>:tn-<id> 0700 (the tenant's own; after a restore, its contents too)
 //     logs/, staging/            platform 0700 (the worker writes its log through an inherited fd)
 //   run/<id>/                    tn-<id>:platform 2770 (the worker's socket; the edge connects)
+//   mail/                        platform 0711
+//   mail/<id>/                   platform:tn-<id> 0750 (the capability socket: the edge listens, only the tenant connects)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -53,7 +55,7 @@ export function handDataFolderTo(paths: DataPaths, platform: PlatformIdentity): 
 export function hardenDataFolder(paths: DataPaths, platform: PlatformIdentity): void {
   const root = paths.root;
   setOwnerAndMode(root, root, platform.uid, platform.gid, 0o711);
-  for (const dir of [paths.tenantsRoot, paths.runRoot]) {
+  for (const dir of [paths.tenantsRoot, paths.runRoot, paths.capabilitiesRoot]) {
     mkdirBeneath(root, dir);
     setOwnerAndMode(root, dir, platform.uid, platform.gid, 0o711);
   }
@@ -92,6 +94,9 @@ export function applyTenantFileModes(
   setOwnerAndMode(root, paths.logs(tenantId), platform.uid, platform.gid, 0o700);
   if (fs.existsSync(paths.staging(tenantId))) setOwnerAndMode(root, paths.staging(tenantId), platform.uid, platform.gid, 0o700);
   setOwnerAndMode(root, paths.run(tenantId), tenant.uid, platform.gid, 0o2770);
+  mkdirBeneath(root, paths.capabilitiesRoot);
+  mkdirBeneath(root, paths.capabilities(tenantId));
+  setOwnerAndMode(root, paths.capabilities(tenantId), platform.uid, tenant.gid, 0o750);
   for (const entry of fs.readdirSync(paths.releases(tenantId))) {
     seal(path.join(paths.releases(tenantId), entry), tenant.gid);
   }

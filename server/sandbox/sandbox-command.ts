@@ -121,6 +121,8 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   const entryDir = path.dirname(spec.entry);
   if (!plan.platformCode.some((p) => entryDir === p || entryDir.startsWith(p + '/'))) binds.push(['--ro-bind', entryDir]);
   binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir], ['--bind', spec.runDir]);
+  // The capability socket's folder: connectable, never writable (the platform's; see launch/capability-channel.ts).
+  if (spec.capabilityDir) binds.push(['--ro-bind', spec.capabilityDir]);
   // bwrap would create the folders leading to each mount point as 0700: make them passable.
   for (const dir of mountPointParents(binds.map(([, p]) => p))) a.push('--perms', '0755', '--dir', dir);
   for (const [flag, p] of binds) a.push(flag, p, p);
@@ -147,7 +149,7 @@ function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
 function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
   const a = [plan.nodeBinary, ...workerNodeFlags(spec.limits)];
   if (plan.nodePermissions) {
-    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, spec.runDir, '/tmp'];
+    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, spec.runDir, '/tmp', ...(spec.capabilityDir ? [spec.capabilityDir] : [])];
     const write = [spec.dataDir, spec.runDir, '/tmp'];
     // Child processes, threads and native addons (vendored node_modules) stay allowed: the sandbox,
     // seccomp and the cgroup hold them. One flag per path (Node 20.16+).
