@@ -117,20 +117,4 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX certificates_tenant ON certificates(tenant_id);
     `,
   },
-  {
-    version: 3,
-    name: 'tenant plugins',
-    // One row per plugin a tenant has ever enabled: disabling keeps the row
-    // (and the plugin's data folder), so enabling again brings the config back.
-    sql: `
-      CREATE TABLE tenant_plugins (
-        tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-        name        TEXT NOT NULL,
-        config      TEXT NOT NULL DEFAULT '{}',
-        enabled     INTEGER NOT NULL DEFAULT 1,
-        updated_at  TEXT NOT NULL,
-        PRIMARY KEY (tenant_id, name)
-      );
-    `,
-  },
 ];

@@ -170,7 +170,7 @@ export interface TenantPluginRecord {
 }
 
 function pluginRow(r: Row): TenantPluginRecord {
-  return { tenantId: String(r.tenant_id), name: String(r.name), config: JSON.parse(String(r.config)) as unknown, enabled: Number(r.enabled) === 1, updatedAt: String(r.updated_at) };
+  return { tenantId: String(r.tenant_id), name: String(r.name), config: JSON.parse(String(r.config_json)) as unknown, enabled: Number(r.enabled) === 1, updatedAt: String(r.updated_at) };
 }
 
 export class Store {
@@ -361,7 +361,7 @@ export class Store {
     },
   };
 
-  // ---- plugins a tenant has enabled (rows stay when disabled: the config is kept)
+  // ---- plugins a tenant has enabled (table from the initial schema; rows stay when disabled: the config is kept)
   readonly plugins = {
     forTenant: (tenantId: string): TenantPluginRecord[] =>
       (this.prepare('SELECT * FROM tenant_plugins WHERE tenant_id = ? ORDER BY name').all(tenantId) as Row[]).map(pluginRow),
@@ -373,8 +373,8 @@ export class Store {
     put: (tenantId: string, name: string, config: unknown, enabled = true): void => {
       this
         .prepare(
-          `INSERT INTO tenant_plugins (tenant_id, name, config, enabled, updated_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (tenant_id, name) DO UPDATE SET config = excluded.config, enabled = excluded.enabled, updated_at = excluded.updated_at`,
+          `INSERT INTO tenant_plugins (tenant_id, name, config_json, enabled, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (tenant_id, name) DO UPDATE SET config_json = excluded.config_json, enabled = excluded.enabled, updated_at = excluded.updated_at`,
         )
         .run(tenantId, name, JSON.stringify(config), enabled ? 1 : 0, now());
     },
@@ -383,7 +383,7 @@ export class Store {
       if (!previous) this.prepare('DELETE FROM tenant_plugins WHERE tenant_id = ? AND name = ?').run(tenantId, name);
       else
         this
-          .prepare('UPDATE tenant_plugins SET config = ?, enabled = ?, updated_at = ? WHERE tenant_id = ? AND name = ?')
+          .prepare('UPDATE tenant_plugins SET config_json = ?, enabled = ?, updated_at = ? WHERE tenant_id = ? AND name = ?')
           .run(JSON.stringify(previous.config), previous.enabled ? 1 : 0, previous.updatedAt, tenantId, name);
     },
     disable: (tenantId: string, name: string): boolean =>
