@@ -6,7 +6,7 @@
 // process.env) and the site URL handed to plugins.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
+import { httpRequest, runCli, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
 import { api, createTenant, eventually, site } from './helpers/worker-sites.js';
 
 const LIMIT_MS = 120_000;
@@ -130,6 +130,15 @@ test('the admin relay reaches /_admin/<name>/ in the worker, without the caller 
   const notEnabled = await api(p, 'GET', `/api/v1/tenants/${T2}/plugins/${FIXTURE}/`);
   assert.equal(notEnabled.status, 404);
   assert.equal(json(notEnabled.body).error.code, 'plugin_not_enabled');
+  // Bodies are capped (8 MB), declared or streamed.
+  const big = await httpRequest(p.url, {
+    host: 'localhost',
+    method: 'POST',
+    path: `/api/v1/tenants/${T}/plugins/${FIXTURE}/echo`,
+    headers: { Authorization: `Bearer ${plugins}`, 'content-type': 'application/octet-stream' },
+    body: Buffer.alloc(9 * 1024 * 1024, 0x61),
+  });
+  assert.equal(big.status, 413, big.body.slice(0, 300));
   // Public requests never reach the admin routes.
   assert.equal((await site(p, T, `/_admin/${FIXTURE}/`)).status, 404);
 });
@@ -156,4 +165,23 @@ test('plugin keys: stable across worker restarts, per purpose and tenant, not in
   assert.notEqual((await keyOf(T2, 'unsubscribe')).fingerprint, a1.fingerprint, 'another tenant, another key');
   const url = json((await site(p, T, `${PLUGIN_PATH}site-url`)).body).siteUrl as string;
   assert.equal(url, p.platform.tenants.urlOf(T).replace(/\/$/, ''));
+});
+
+test('tenantry plugins enable|disable|list', { timeout: LIMIT_MS }, async () => {
+  const env = { TENANTRY_URL: `http://localhost:${p.port}`, TENANTRY_TOKEN: p.adminToken };
+  const bad = await runCli(['plugins', 'enable', FIXTURE, '--tenant', T2, '--config', '{"greeting": 7}'], env);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /greeting/);
+  assert.match(bad.stderr, /plugin_config_invalid/);
+  const on = await runCli(['plugins', 'enable', FIXTURE, '--tenant', T2, '--config', '{"greeting": "from the cli"}'], env);
+  assert.equal(on.code, 0, on.stderr);
+  assert.deepEqual((await echo(T2)).body && ((await echo(T2)).body as any).config, { greeting: 'from the cli' });
+  const list = await runCli(['plugins', 'list', '--tenant', T2], env);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, new RegExp(`^${FIXTURE}\tenabled\t`, 'm'));
+  const off = await runCli(['plugins', 'disable', FIXTURE, '--tenant', T2], env);
+  assert.equal(off.code, 0, off.stderr);
+  assert.match((await runCli(['plugins', 'list', '--tenant', T2], env)).stdout, new RegExp(`^${FIXTURE}\tdisabled`, 'm'));
+  const usage = await runCli(['plugins', 'enable'], env);
+  assert.equal(usage.code, 2);
 });

@@ -17,7 +17,7 @@ export const CAPABILITY_TICKET_ENV = 'TENANTRY_CAPABILITY_TICKET';
 
 export const CAPABILITY_SOCKET_NAME = 'mail.sock';
 /** One request line: a message's text and html with room for JSON escaping. */
-export const MAX_CAPABILITY_LINE_BYTES = 4 * 1024 * 1024;
+export const MAX_CAPABILITY_LINE_BYTES = 3 * 1024 * 1024;
 
 export interface StartRequest {
   readonly op: 'start';

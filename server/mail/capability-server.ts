@@ -24,6 +24,25 @@ import { HourlyCap } from './hourly-cap.js';
 import type { MailTransport } from './mail-transport.js';
 
 const TICKET_TTL_MS = 2 * 60 * 1000;
+/** A message is an object with one object inside (headers): anything deeper is refused before JSON.parse. */
+const MAX_DEPTH = 4;
+
+/** True when arrays and objects in `buf` nest deeper than `max` (strings skipped); O(n), no recursion. */
+function nestsDeeperThan(buf: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i];
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
 const IDLE_MS = 120_000;
 /** Concurrent connections per tenant: a plugin sending a batch, not a flood. */
 const MAX_CONNECTIONS = 16;
@@ -133,8 +152,13 @@ export class CapabilityServer implements WorkerCapabilities {
       done = true;
       conn.pause();
       let request: { op?: unknown; ticket?: unknown; mail?: unknown };
+      const line = Buffer.concat(chunks);
+      if (nestsDeeperThan(line, MAX_DEPTH)) {
+        answer({ ok: false, error: 'the request nests too deep' } satisfies ErrorAnswer);
+        return;
+      }
       try {
-        request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof request;
+        request = JSON.parse(line.toString('utf8')) as typeof request;
       } catch {
         answer({ ok: false, error: 'the request is not JSON' } satisfies ErrorAnswer);
         return;
