@@ -127,6 +127,8 @@ test('the admin relay reaches /_admin/<name>/ in the worker, without the caller 
   const post = await api(p, 'POST', `/api/v1/tenants/${T}/plugins/${FIXTURE}/echo?x=1`, { a: [1, 2] }, plugins);
   assert.equal(post.status, 201, post.body);
   assert.deepEqual(json(post.body), { admin: true, body: { a: [1, 2] }, query: { x: '1' }, authorization: null });
+  assert.equal(post.headers['set-cookie'], undefined, 'a plugin may not set cookies on the platform host');
+  assert.match(String(post.headers['content-security-policy']), /sandbox/);
   const notEnabled = await api(p, 'GET', `/api/v1/tenants/${T2}/plugins/${FIXTURE}/`);
   assert.equal(notEnabled.status, 404);
   assert.equal(json(notEnabled.body).error.code, 'plugin_not_enabled');

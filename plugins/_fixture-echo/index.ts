@@ -55,7 +55,7 @@ export default definePlugin({
     publicRouter.get('/site-url', (_req, res) => res.json({ siteUrl: ctx.siteUrl }));
     const adminRouter = express.Router();
     adminRouter.get('/', (_req, res) => res.json({ admin: true, tenant: ctx.tenantId }));
-    adminRouter.post('/echo', (req, res) => res.status(201).json({ admin: true, body: req.body ?? null, query: req.query, authorization: req.headers.authorization ?? null }));
+    adminRouter.post('/echo', (req, res) => res.status(201).cookie('__Host-session', 'planted', { path: '/', secure: true }).json({ admin: true, body: req.body ?? null, query: req.query, authorization: req.headers.authorization ?? null }));
     ctx.log.info('started');
     return { publicRouter, adminRouter };
   },

@@ -15,6 +15,30 @@ export const MAX_ADMIN_BODY_BYTES = 8 * 1024 * 1024;
 const ADMIN_TIMEOUT_MS = 60_000;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+/**
+ * The answer is the tenant's code speaking on the platform host: it may not set
+ * the platform's cookies or loosen its security headers, and whatever it sends
+ * (even HTML) runs, if ever opened in a browser, in an opaque origin.
+ */
+const DROPPED_ANSWER_HEADERS = new Set([
+  'set-cookie',
+  'content-security-policy',
+  'content-security-policy-report-only',
+  'x-content-type-options',
+  'x-frame-options',
+  'cross-origin-resource-policy',
+  'cross-origin-opener-policy',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'strict-transport-security',
+  'clear-site-data',
+  'refresh',
+]);
+const FORCED_ANSWER_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'; sandbox",
+  'x-content-type-options': 'nosniff',
+  'cross-origin-resource-policy': 'same-origin',
+};
 /** Request headers a plugin's admin routes may see: never the caller's token or cookies. */
 const PASSED_REQUEST_HEADERS = ['content-type', 'content-length', 'accept', 'accept-language', 'if-none-match', 'if-match'];
 
@@ -72,8 +96,10 @@ export async function relayToAdmin(d: AdminRelayDeps, tenantId: string, name: st
       });
     res.status(answer.statusCode);
     for (const [k, v] of Object.entries(answer.headers as IncomingHttpHeaders)) {
-      if (v !== undefined && !HOP_BY_HOP.has(k.toLowerCase())) res.setHeader(k, v);
+      const name = k.toLowerCase();
+      if (v !== undefined && !HOP_BY_HOP.has(name) && !DROPPED_ANSWER_HEADERS.has(name)) res.setHeader(k, v);
     }
+    for (const [k, v] of Object.entries(FORCED_ANSWER_HEADERS)) res.setHeader(k, v);
     await new Promise<void>((resolve) => {
       answer.body.on('error', () => {
         res.destroy();
