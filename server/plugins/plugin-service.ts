@@ -27,14 +27,35 @@ export interface TenantPluginView {
 export const viewOf = (r: TenantPluginRecord): TenantPluginView => ({ name: r.name, enabled: r.enabled, config: r.config, updatedAt: r.updatedAt });
 
 export class PluginService {
+  /** One change at a time per tenant: a roll-back must put back what the same change replaced. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
   constructor(private readonly d: PluginServiceDeps) {}
+
+  private serially<T>(tenantId: string, op: () => Promise<T>): Promise<T> {
+    const run = (this.queues.get(tenantId) ?? Promise.resolve()).then(op, op);
+    const tail = run.catch(() => {});
+    this.queues.set(tenantId, tail);
+    void tail.then(() => {
+      if (this.queues.get(tenantId) === tail) this.queues.delete(tenantId);
+    });
+    return run;
+  }
 
   list(tenantId: string): TenantPluginView[] {
     return this.d.store.plugins.forTenant(tenantId).map(viewOf);
   }
 
   /** Enables or reconfigures; resolves once the tenant's worker serves the new settings. */
-  async enable(tenantId: string, name: string, config: unknown, actor: string): Promise<TenantPluginView> {
+  enable(tenantId: string, name: string, config: unknown, actor: string): Promise<TenantPluginView> {
+    return this.serially(tenantId, () => this.enableNow(tenantId, name, config, actor));
+  }
+
+  disable(tenantId: string, name: string, actor: string): Promise<void> {
+    return this.serially(tenantId, () => this.disableNow(tenantId, name, actor));
+  }
+
+  private async enableNow(tenantId: string, name: string, config: unknown, actor: string): Promise<TenantPluginView> {
     const manifest = await this.d.catalogue.manifest(name);
     if (!manifest) throw new AppError('plugin_not_found', `No plugin named "${name}" is installed.`);
     if (Buffer.byteLength(JSON.stringify(config ?? null)) > MAX_PLUGIN_CONFIG_BYTES) {
@@ -53,7 +74,7 @@ export class PluginService {
   }
 
   /** Disables; the row (config) and the plugin's data folder are kept. */
-  async disable(tenantId: string, name: string, actor: string): Promise<void> {
+  private async disableNow(tenantId: string, name: string, actor: string): Promise<void> {
     const previous = this.d.store.plugins.get(tenantId, name);
     if (!previous?.enabled) throw new AppError('plugin_not_enabled', `The plugin "${name}" is not enabled for this tenant.`);
     this.d.store.plugins.disable(tenantId, name);
