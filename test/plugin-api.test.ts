@@ -6,6 +6,7 @@
 // process.env) and the site URL handed to plugins.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { httpRequest, runCli, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
 import { api, createTenant, eventually, site } from './helpers/worker-sites.js';
 
@@ -141,6 +142,27 @@ test('the admin relay reaches /_admin/<name>/ in the worker, without the caller 
     body: Buffer.alloc(9 * 1024 * 1024, 0x61),
   });
   assert.equal(big.status, 413, big.body.slice(0, 300));
+  const streamed = await new Promise<number>((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: p.port, method: 'POST', path: `/api/v1/tenants/${T}/plugins/${FIXTURE}/count`, headers: { Host: 'localhost', Authorization: `Bearer ${plugins}`, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', (err) => (/EPIPE|ECONNRESET/.test(String(err)) ? undefined : reject(err)));
+    const chunk = Buffer.alloc(256 * 1024, 0x62);
+    let sent = 0;
+    const pump = () => {
+      while (sent < 40) {
+        sent++;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+  assert.equal(streamed, 413, 'a chunked body over the cap');
   // Public requests never reach the admin routes.
   assert.equal((await site(p, T, `/_admin/${FIXTURE}/`)).status, 404);
 });

@@ -55,6 +55,12 @@ export default definePlugin({
     publicRouter.get('/site-url', (_req, res) => res.json({ siteUrl: ctx.siteUrl }));
     const adminRouter = express.Router();
     adminRouter.get('/', (_req, res) => res.json({ admin: true, tenant: ctx.tenantId }));
+    // Reads a raw body to its end (an import of a large file): the platform's cap must stop it.
+    adminRouter.post('/count', (req, res) => {
+      let bytes = 0;
+      req.on('data', (c: Buffer) => (bytes += c.length));
+      req.on('end', () => res.json({ bytes }));
+    });
     adminRouter.post('/echo', (req, res) => res.status(201).cookie('__Host-session', 'planted', { path: '/', secure: true }).json({ admin: true, body: req.body ?? null, query: req.query, authorization: req.headers.authorization ?? null }));
     ctx.log.info('started');
     return { publicRouter, adminRouter };

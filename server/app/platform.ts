@@ -121,6 +121,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     mailFrom: config.mailFrom,
     hourlyCap: config.mailHourlyCap,
     log: log.child({ part: 'mail' }),
+    siteLog: (id, line) => siteLogs.append(id, line),
   });
   tenants.addHooks({
     onTenantDeleted: (id) => {

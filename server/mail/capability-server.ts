@@ -56,6 +56,8 @@ export interface CapabilityServerDeps {
   readonly mailFrom: string;
   readonly hourlyCap: number;
   readonly log: Logger;
+  /** One line per message in the tenant's own site log (`tenantry logs`). */
+  readonly siteLog?: (tenantId: string, line: string) => void;
 }
 
 interface Ticket {
@@ -196,6 +198,8 @@ export class CapabilityServer implements WorkerCapabilities {
     counts[result.status]++;
     this.counts.set(tenantId, counts);
     const toDomain = checked.ok ? checked.mail.to.slice(checked.mail.to.lastIndexOf('@') + 1) : undefined;
+    const why = result.status === 'sent' ? '' : `: ${result.reason}`;
+    this.d.siteLog?.(tenantId, `tenantry: mail to ${toDomain ? `an address at ${toDomain}` : 'an invalid address'} ${result.status}${why}`);
     this.d.log.info('mail', { tenant: tenantId, status: result.status, toDomain, ...(result.status === 'sent' ? { messageId: result.messageId } : { reason: result.reason }) });
     return result;
   }
