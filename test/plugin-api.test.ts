@@ -60,6 +60,7 @@ test('a config the schema refuses is a 400 naming the field; an unknown plugin i
   assert.equal(bad.status, 400, bad.body);
   assert.equal(json(bad.body).error.code, 'plugin_config_invalid');
   assert.match(json(bad.body).error.message, /greeting/);
+  assert.equal(json(bad.body).error.field, 'greeting');
   const extra = await enable(T, { greeting: 'hi', colour: 'red' });
   assert.equal(extra.status, 400);
   assert.match(json(extra.body).error.message, /colour/);
