@@ -188,6 +188,11 @@ test('plugin keys: stable across worker restarts, per purpose and tenant, not in
   assert.equal(a2.fingerprint, a1.fingerprint, 'same key after the restart');
   assert.notEqual((await keyOf(T, 'confirm')).fingerprint, a1.fingerprint, 'another purpose, another key');
   assert.notEqual((await keyOf(T2, 'unsubscribe')).fingerprint, a1.fingerprint, 'another tenant, another key');
+  const replay = json((await site(p, T, `${PLUGIN_PATH}replay-ticket`)).body);
+  // Isolation off: the process's first environment is readable, ticket included, and worthless.
+  assert.equal(replay.found, true, JSON.stringify(replay));
+  assert.equal(replay.answer?.ok, false, `a replayed start ticket gave: ${JSON.stringify(replay)}`);
+  assert.match(replay.answer.error, /not valid/);
   const url = json((await site(p, T, `${PLUGIN_PATH}site-url`)).body).siteUrl as string;
   assert.equal(url, p.platform.tenants.urlOf(T).replace(/\/$/, ''));
 });
