@@ -14,6 +14,7 @@ const LAYERS = [
   ['tenants'], // tenant lifecycle, domain map, site logs
   ['domains', 'tls'], // custom domains and their proof; certificates, SNI and ACME
   ['pool'], // tenants' worker processes, seen from the edge
+  ['plugins', 'mail'], // tenants' plugin settings, the catalogue, the admin relay; the capability channel and mail
   ['deploy'], // archive rules, extraction, the deploy pipeline
   ['backup'], // backup and restore of a whole data folder
   ['git'], // git smart HTTP and push deploys

@@ -28,6 +28,53 @@ export interface PluginLogger {
   error(line: string): void;
 }
 
+/** A message a plugin asks the platform to send for its tenant. */
+export interface OutgoingMail {
+  /** One recipient address. */
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly html?: string;
+  /** Display name for From; the address is always the platform's (TENANTRY_MAIL_FROM's domain). */
+  readonly fromName?: string;
+  readonly replyTo?: string;
+  /**
+   * Extra headers (List-Unsubscribe, List-Unsubscribe-Post, List-Id, ...).
+   * From, Sender, To, Return-Path, DKIM-Signature and the like are the
+   * platform's to set and are refused here.
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * What became of a message, as the platform's SMTP client saw it:
+ * - sent: the server answered 250 to the message (DATA accepted);
+ * - deferred: a 4xx answer, or no connection, before the message was accepted
+ *   (nothing was delivered; try again later);
+ * - failed: a 5xx answer (the address or the message was refused; do not retry);
+ * - refused: the platform itself refused it (a cap, a bad header) before any SMTP.
+ */
+export type MailResult =
+  | { readonly status: 'sent'; readonly messageId: string }
+  | { readonly status: 'deferred'; readonly reason: string }
+  | { readonly status: 'failed'; readonly reason: string; readonly smtpCode?: number }
+  | { readonly status: 'refused'; readonly reason: string };
+
+/** Mail is a capability the platform performs for the tenant: workers have no network. */
+export interface MailCapability {
+  send(mail: OutgoingMail): Promise<MailResult>;
+}
+
+/**
+ * Keys for signing links (HMAC), derived by the platform from its master
+ * secret per tenant, plugin and purpose (HKDF); the master secret never
+ * enters a worker, and the tenant's own routes are not given these keys.
+ */
+export interface PluginKeys {
+  /** 32 bytes, the same for this tenant, plugin and purpose across restarts; different for any other. */
+  key(purpose: string): Buffer;
+}
+
 /** What a plugin gets for one tenant, in that tenant's worker. */
 export interface PluginContext<Config = unknown> {
   readonly tenantId: string;
@@ -40,6 +87,11 @@ export interface PluginContext<Config = unknown> {
   /** The tenant's config, validated by the manifest's configSchema. */
   readonly config: Config;
   readonly log: PluginLogger;
+  /** Sends mail through the platform (checked, capped and logged there). */
+  readonly mail: MailCapability;
+  readonly keys: PluginKeys;
+  /** The tenant's primary site URL, e.g. https://acme.example.com (no trailing slash). */
+  readonly siteUrl: string;
 }
 
 /**

@@ -36,6 +36,8 @@ const settingsSchema = z.strictObject({
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
   smtpUrl: z.url({ protocol: /^smtps?$/, error: 'must be a URL such as smtp://user:pass@host:587' }).optional(),
   mailFrom: z.email('must be an e-mail address').optional(),
+  /** Messages a tenant's plugins may send per rolling hour. */
+  mailHourlyCap: z.coerce.number().int().min(0).default(500),
   isolation: z.enum(ISOLATION_MODES, { error: 'must be one of auto, strict, off' }).default('auto'),
   /** `unshare`: the fallback sandbox (no file view, no seccomp) even where bubblewrap works; for tests. */
   sandbox: z.enum(SANDBOX_MODES, { error: 'must be one of auto, unshare' }).default('auto'),
@@ -93,6 +95,7 @@ export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
   adminToken: 'TENANTRY_ADMIN_TOKEN',
   smtpUrl: 'TENANTRY_SMTP_URL',
   mailFrom: 'TENANTRY_MAIL_FROM',
+  mailHourlyCap: 'TENANTRY_MAIL_HOURLY_CAP',
   isolation: 'TENANTRY_ISOLATION',
   sandbox: 'TENANTRY_SANDBOX',
   secret: 'TENANTRY_SECRET',
@@ -121,6 +124,7 @@ export interface Config {
   readonly adminToken: string | undefined;
   readonly smtpUrl: string | undefined;
   readonly mailFrom: string;
+  readonly mailHourlyCap: number;
   readonly isolation: IsolationMode;
   readonly sandbox: SandboxMode;
   readonly secret: string | undefined;
@@ -183,6 +187,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     adminToken: s.adminToken,
     smtpUrl: s.smtpUrl,
     mailFrom: s.mailFrom ?? `no-reply@${s.platformHost}`,
+    mailHourlyCap: s.mailHourlyCap,
     isolation: s.isolation,
     sandbox: s.sandbox,
     secret: s.secret,

@@ -1,5 +1,5 @@
 // The data folder's layout, in one place:
-//   <data>/platform.db secret admin-token outbox/ run/<id>/http-<n>.sock git/<id>.git certs/<domain>/
+//   <data>/platform.db secret admin-token outbox/ run/<id>/http-<n>.sock mail/<id>/mail.sock git/<id>.git certs/<domain>/
 //   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/, data-owner-pending}
 import path from 'node:path';
 
@@ -24,5 +24,8 @@ export class DataPaths {
   dataOwnerPending(id: string) { return path.join(this.tenant(id), 'data-owner-pending'); }
   run(id: string) { return path.join(this.runRoot, id); }
   socket(id: string) { return path.join(this.run(id), 'http.sock'); }
+  /** Per-tenant capability sockets (mail, plugin keys): platform-owned, tn-<id> may only connect. */
+  get capabilitiesRoot() { return path.join(this.root, 'mail'); }
+  capabilities(id: string) { return path.join(this.capabilitiesRoot, id); }
   gitRepo(id: string) { return path.join(this.gitRoot, `${id}.git`); }
 }

@@ -26,6 +26,10 @@ import { logsRouter } from './logs-routes.js';
 import { isolationRouter } from './isolation-routes.js';
 import { domainsRouter } from './domains-routes.js';
 import { tlsRouter } from './tls-routes.js';
+import { catalogueRouter, tenantPluginsRouter } from './plugins-routes.js';
+import type { PluginCatalogue } from '../plugins/catalogue.js';
+import type { PluginService } from '../plugins/plugin-service.js';
+import type { SiteRegistry } from '../static/site-registry.js';
 import type { TrustedProxies } from '../model/client-origin.js';
 import type { DomainService } from '../domains/domain-service.js';
 import type { DomainMap } from '../tenants/domain-map.js';
@@ -52,6 +56,10 @@ export interface ControlAppDeps {
   readonly domains: DomainService;
   readonly domainMap: DomainMap;
   readonly certificates: CertificateManager;
+  readonly sites: SiteRegistry;
+  /** Installed plugins (manifests) and tenants' plugin settings. */
+  readonly pluginCatalogue: PluginCatalogue;
+  readonly plugins: PluginService;
 }
 
 export function createControlApp(d: ControlAppDeps): Express {
@@ -74,6 +82,7 @@ export function createControlApp(d: ControlAppDeps): Express {
   api.use('/tls', tlsRouter({ domainMap: d.domainMap, platformHost: d.platformHost }));
   api.use(authenticate(d.checkToken, d.trustedProxies));
   api.use('/isolation', isolationRouter(d.isolation));
+  api.use('/plugins', catalogueRouter(d.pluginCatalogue));
   api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store, certificates: d.certificates }));
   const tenant = Router({ mergeParams: true });
   tenant.use('/tokens', tokensRouter({ tenants: d.tenants, store: d.store, secret: d.secret }));
@@ -81,6 +90,7 @@ export function createControlApp(d: ControlAppDeps): Express {
   tenant.use('/env', envRouter({ tenants: d.tenants, store: d.store, workers: d.workers }));
   tenant.use('/logs', logsRouter({ tenants: d.tenants, siteLogs: d.siteLogs }));
   tenant.use('/domains', domainsRouter({ tenants: d.tenants, domains: d.domains, certificates: d.certificates }));
+  tenant.use('/plugins', tenantPluginsRouter({ tenants: d.tenants, store: d.store, plugins: d.plugins, workers: d.workers, sites: d.sites }));
   api.use('/tenants/:id', tenant);
   app.use('/api/v1', api);
 

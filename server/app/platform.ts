@@ -15,7 +15,12 @@ import { GitService } from '../git/git-service.js';
 import { DeployService } from '../deploy/deploy-service.js';
 import { TenantLogs } from '../tenants/tenant-logs.js';
 import { WorkerPool } from '../pool/worker-pool.js';
-import { NO_PLUGIN_SETTINGS, type PluginSettingsSource } from '../pool/plugin-settings.js';
+import type { PluginSettingsSource } from '../pool/plugin-settings.js';
+import { PluginCatalogue } from '../plugins/catalogue.js';
+import { PluginService } from '../plugins/plugin-service.js';
+import { storedPluginSettings } from '../plugins/store-settings.js';
+import { CapabilityServer } from '../mail/capability-server.js';
+import { outboxTransport, smtpTransport } from '../mail/mail-transport.js';
 import { PlainWorkerLauncher } from '../sandbox/plain-launcher.js';
 import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 import { DomainService } from '../domains/domain-service.js';
@@ -57,14 +62,22 @@ export interface Platform {
   readonly acmeChallenges: AcmeChallenges;
   /** Uploaded and issued certificates; call start() once listening. */
   readonly certificates: CertificateManager;
+  /** Installed plugins (their manifests). */
+  readonly pluginCatalogue: PluginCatalogue;
+  /** Tenants' plugin settings: enable, configure, disable. */
+  readonly plugins: PluginService;
+  /** Tenants' capability channels (mail, plugin keys); closed by close(). */
+  readonly capabilities: CapabilityServer;
   close(): void;
 }
 
 export interface PlatformOptions {
   /** Isolation done elsewhere (the root supervisor); default: detected and done in this process. */
   readonly sandbox?: Sandbox;
-  /** Which plugins each tenant has enabled; default: none (plugin settings are not stored yet). */
+  /** Which plugins each tenant has enabled; default: the tenant_plugins table. */
   readonly pluginSettings?: PluginSettingsSource;
+  /** Offer the "_" test fixture plugins through the API (tests only). */
+  readonly offerHiddenPlugins?: boolean;
 }
 
 export function createPlatform(config: Config, log: Logger, options: PlatformOptions = {}): Platform {
@@ -100,6 +113,21 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   const git = new GitService(paths, store, deploys, log);
   tenants.addHooks(git.repositories.lifecycleHooks());
   const siteLogs = new TenantLogs(paths);
+  const capabilities = new CapabilityServer({
+    dirOf: (id) => paths.capabilities(id),
+    secret: secrets.secret,
+    siteUrlOf: (id) => tenants.urlOf(id),
+    transport: config.smtpUrl ? smtpTransport(config.smtpUrl) : outboxTransport(paths.outbox),
+    mailFrom: config.mailFrom,
+    hourlyCap: config.mailHourlyCap,
+    log: log.child({ part: 'mail' }),
+    siteLog: (id, line) => siteLogs.append(id, line),
+  });
+  tenants.addHooks({
+    onTenantDeleted: (id) => {
+      void capabilities.closeTenant(id).then(() => fs.rmSync(paths.capabilities(id), { recursive: true, force: true }));
+    },
+  });
   const workers = new WorkerPool({
     config,
     paths,
@@ -107,8 +135,11 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     log,
     logs: siteLogs,
     launcher: sandbox.launcher ?? new PlainWorkerLauncher(),
-    plugins: options.pluginSettings ?? NO_PLUGIN_SETTINGS,
+    plugins: options.pluginSettings ?? storedPluginSettings(store),
+    capabilities,
   });
+  const pluginCatalogue = new PluginCatalogue({ includeHidden: options.offerHiddenPlugins });
+  const plugins = new PluginService({ store, catalogue: pluginCatalogue, workers, sites });
   releases.addHooks(workers.activationHooks());
   tenants.addHooks(workers.tenantHooks());
   // Last: after the pool has stopped the tenant's workers, kill whatever is left in its cgroups, then its user.
@@ -157,7 +188,11 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     sni,
     acmeChallenges,
     certificates,
+    pluginCatalogue,
+    plugins,
+    capabilities,
     close: () => {
+      void capabilities.close();
       certificates.close();
       git.close();
       db.close();

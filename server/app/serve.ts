@@ -49,6 +49,8 @@ export interface StartOptions {
   readonly httpsListenFd?: number;
   /** Which plugins each tenant has enabled; default: none. */
   readonly pluginSettings?: PluginSettingsSource;
+  /** Offer the "_" test fixture plugins through the API (tests only). */
+  readonly offerHiddenPlugins?: boolean;
 }
 
 function listenOn(server: net.Server, fd: number | undefined, port: number, bind: string): Promise<number> {
@@ -67,7 +69,7 @@ export async function startServer(
   out: (line: string) => void = console.log,
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const platform = createPlatform(config, log, { sandbox: options.sandbox, pluginSettings: options.pluginSettings });
+  const platform = createPlatform(config, log, { sandbox: options.sandbox, pluginSettings: options.pluginSettings, offerHiddenPlugins: options.offerHiddenPlugins });
   const workerProxy = createWorkerProxy({
     workers: platform.workers,
     siteLogs: platform.siteLogs,
@@ -91,6 +93,9 @@ export async function startServer(
     workers: platform.workers,
     deploys: platform.deploys,
     git: platform.git,
+    sites: platform.sites,
+    pluginCatalogue: platform.pluginCatalogue,
+    plugins: platform.plugins,
   });
   const edge = createEdgeHandler({
     platformHost: config.platformHost,

@@ -160,6 +160,19 @@ function toDeploy(r: Row): DeployRecord {
   };
 }
 
+/** A plugin a tenant has enabled (or had: `enabled` false keeps its config). */
+export interface TenantPluginRecord {
+  readonly tenantId: string;
+  readonly name: string;
+  readonly config: unknown;
+  readonly enabled: boolean;
+  readonly updatedAt: string;
+}
+
+function pluginRow(r: Row): TenantPluginRecord {
+  return { tenantId: String(r.tenant_id), name: String(r.name), config: JSON.parse(String(r.config_json)) as unknown, enabled: Number(r.enabled) === 1, updatedAt: String(r.updated_at) };
+}
+
 export class Store {
   /** Prepared statements by their SQL text (a fixed set: every SQL string here is a literal). */
   private readonly statements = new Map<string, Statement>();
@@ -346,6 +359,35 @@ export class Store {
         for (const [k, v] of Object.entries(vars)) ins.run(tenantId, k, v);
       })();
     },
+  };
+
+  // ---- plugins a tenant has enabled (table from the initial schema; rows stay when disabled: the config is kept)
+  readonly plugins = {
+    forTenant: (tenantId: string): TenantPluginRecord[] =>
+      (this.prepare('SELECT * FROM tenant_plugins WHERE tenant_id = ? ORDER BY name').all(tenantId) as Row[]).map(pluginRow),
+    get: (tenantId: string, name: string): TenantPluginRecord | undefined => {
+      const row = this.prepare('SELECT * FROM tenant_plugins WHERE tenant_id = ? AND name = ?').get(tenantId, name) as Row | undefined;
+      return row ? pluginRow(row) : undefined;
+    },
+    /** Enables (or reconfigures) a plugin; `config` is stored as JSON. */
+    put: (tenantId: string, name: string, config: unknown, enabled = true): void => {
+      this
+        .prepare(
+          `INSERT INTO tenant_plugins (tenant_id, name, config_json, enabled, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (tenant_id, name) DO UPDATE SET config_json = excluded.config_json, enabled = excluded.enabled, updated_at = excluded.updated_at`,
+        )
+        .run(tenantId, name, JSON.stringify(config), enabled ? 1 : 0, now());
+    },
+    /** Puts a row back exactly as it was (undo of a change whose worker failed to start); undefined deletes it. */
+    restore: (tenantId: string, name: string, previous: TenantPluginRecord | undefined): void => {
+      if (!previous) this.prepare('DELETE FROM tenant_plugins WHERE tenant_id = ? AND name = ?').run(tenantId, name);
+      else
+        this
+          .prepare('UPDATE tenant_plugins SET config_json = ?, enabled = ?, updated_at = ? WHERE tenant_id = ? AND name = ?')
+          .run(JSON.stringify(previous.config), previous.enabled ? 1 : 0, previous.updatedAt, tenantId, name);
+    },
+    disable: (tenantId: string, name: string): boolean =>
+      this.prepare('UPDATE tenant_plugins SET enabled = 0, updated_at = ? WHERE tenant_id = ? AND name = ? AND enabled = 1').run(now(), tenantId, name).changes > 0,
   };
 
   // ---- audit log

@@ -39,6 +39,12 @@ export interface WorkerLaunchSpec {
    * hand them over with runtimeEnv() (plugin-launch.ts).
    */
   readonly plugins?: readonly LaunchPlugin[];
+  /**
+   * The platform-owned folder of the tenant's capability socket
+   * (<data>/mail/<id>/, launch/capability-channel.ts), made visible to the
+   * worker read-only; only for workers that run plugins.
+   */
+  readonly capabilityDir?: string;
 }
 
 /** The runtime option naming the inherited listening descriptor, added by the launcher. */

@@ -11,6 +11,7 @@
 // Invariant: a Worker's inFlight is counted in the same tick it is chosen for
 // a request, so retiring it can never cut a request that was already routed.
 import fs from 'node:fs';
+import type { WorkerCapabilities } from './worker-capabilities.js';
 import { Pool } from 'undici';
 import path from 'node:path';
 import type { Config } from '../config.js';
@@ -119,6 +120,8 @@ export interface WorkerPoolDeps {
   readonly logs: TenantLogs;
   /** Which plugins each tenant has enabled; default: none. */
   readonly plugins?: PluginSettingsSource;
+  /** The capability channel (mail, plugin keys) of workers that run plugins; none: plugins get no channel. */
+  readonly capabilities?: WorkerCapabilities;
   readonly entry?: string;
 }
 
@@ -282,6 +285,7 @@ export class WorkerPool {
     logs.append(tenantId, `tenantry: starting the worker for release ${release}${withPlugins}`);
     let launched: LaunchedWorker;
     try {
+      const caps = plugins.list.length && this.deps.capabilities ? await this.deps.capabilities.prepare(tenantId, plugins.list.map((p) => p.name)) : undefined;
       launched = await launcher.launch({
         tenantId,
         releaseDir: site.releaseDir,
@@ -291,10 +295,11 @@ export class WorkerPool {
         logFile: logs.file(tenantId),
         entry: this.deps.entry ?? WORKER_ENTRY,
         args: ['--release', site.releaseDir],
-        env: this.envFor(tenant, site),
+        env: { ...this.envFor(tenant, site), ...caps?.env },
         limits: effectiveLimits(tenant.limitOverrides),
         network: tenant.network,
         plugins: plugins.list,
+        ...(caps ? { capabilityDir: caps.dir } : {}),
       });
     } catch (err) {
       throw new WorkerStartError(`could not launch the worker: ${(err as Error).message}`);

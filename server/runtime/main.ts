@@ -13,12 +13,18 @@ import { loadRoutes } from './route-loader.js';
 import { loadPlugins, stopPlugins, type LoadedPlugin } from './plugin-loader.js';
 import { createWorkerApp, type RouteState } from './worker-app.js';
 import { awaitLimitsInForce } from '../launch/startup-handshake.js';
+import { CAPABILITY_SOCKET_ENV, CAPABILITY_TICKET_ENV } from '../launch/capability-channel.js';
 import { parseLaunchPlugins, PLUGINS_ENV, type LaunchPlugin } from '../launch/plugin-launch.js';
 
 // Read and removed before any plugin or tenant code runs: the list (and the
 // plugins' configs) is not the tenant routes' business.
 const pluginsJson = process.env[PLUGINS_ENV];
 delete process.env[PLUGINS_ENV];
+// The same for the capability channel: its one-time ticket is spent before tenant code runs.
+const capabilitySocket = process.env[CAPABILITY_SOCKET_ENV];
+const capabilityTicket = process.env[CAPABILITY_TICKET_ENV];
+delete process.env[CAPABILITY_SOCKET_ENV];
+delete process.env[CAPABILITY_TICKET_ENV];
 
 const { values } = parseArgs({
   options: {
@@ -69,6 +75,7 @@ try {
     tenantId: process.env.TENANTRY_TENANT ?? '',
     tenantDataDir: process.env.TENANTRY_DATA ?? '',
     log,
+    channel: capabilitySocket && capabilityTicket ? { socketPath: capabilitySocket, ticket: capabilityTicket } : undefined,
   });
   state = { ok: true, plugins, routes: [] };
 } catch (err) {

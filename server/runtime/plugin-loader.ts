@@ -11,6 +11,7 @@ import type { Router } from 'express';
 import type { Plugin, PluginContext, PluginLogger } from '../../plugins/plugin-api.js';
 import { pluginEntry, type LaunchPlugin } from '../launch/plugin-launch.js';
 import { PLUGINS_ROOT } from '../launch/entries.js';
+import { mailCapability, pluginKeys, redeemStartTicket, type CapabilityChannel } from './capability-client.js';
 
 /** A started plugin, ready to be mounted. */
 export interface LoadedPlugin {
@@ -32,6 +33,14 @@ export interface PluginLoadOptions {
   readonly log: (line: string) => void;
   /** Only tests point elsewhere. */
   readonly pluginsRoot?: string;
+  /** The tenant's capability channel (mail, keys); without it plugins get no keys and mail is refused. */
+  readonly channel?: CapabilityChannel;
+}
+
+/** What the platform gave this worker at start for its plugins. */
+interface StartGrant {
+  readonly siteUrl: string;
+  readonly keys: ReadonlyMap<string, Buffer>;
 }
 
 /** Where a plugin keeps its state for the tenant. */
@@ -89,7 +98,7 @@ function configProblem(plugin: Plugin, config: unknown): { ok: true; value: unkn
   return { ok: false, problem: issues.join('; ') };
 }
 
-async function startPlugin(enabled: LaunchPlugin, o: PluginLoadOptions): Promise<LoadedPlugin> {
+async function startPlugin(enabled: LaunchPlugin, o: PluginLoadOptions, grant: StartGrant): Promise<LoadedPlugin> {
   const { name } = enabled;
   const plugin = await importPlugin(name, o.pluginsRoot ?? PLUGINS_ROOT);
   const config = configProblem(plugin, enabled.config);
@@ -101,7 +110,15 @@ async function startPlugin(enabled: LaunchPlugin, o: PluginLoadOptions): Promise
   } catch (err) {
     throw new PluginLoadError(`plugin "${name}": cannot create its data folder: ${describe(err)}`);
   }
-  const context: PluginContext = { tenantId: o.tenantId, dataDir, config: config.value, log: pluginLogger(name, o.log) };
+  const context: PluginContext = {
+    tenantId: o.tenantId,
+    dataDir,
+    config: config.value,
+    log: pluginLogger(name, o.log),
+    mail: mailCapability(o.channel?.socketPath),
+    keys: pluginKeys(grant.keys.get(name), name),
+    siteUrl: grant.siteUrl,
+  };
   let routers;
   try {
     routers = await plugin.onWorkerStart(context);
@@ -118,8 +135,20 @@ async function startPlugin(enabled: LaunchPlugin, o: PluginLoadOptions): Promise
 /** Starts the plugins in order; throws a PluginLoadError naming the first that fails. */
 export async function loadPlugins(enabled: readonly LaunchPlugin[], o: PluginLoadOptions): Promise<LoadedPlugin[]> {
   const loaded: LoadedPlugin[] = [];
-  for (const p of enabled) loaded.push(await startPlugin(p, o));
+  const grant = enabled.length ? await startGrant(o.channel) : { siteUrl: '', keys: new Map<string, Buffer>() };
+  for (const p of enabled) loaded.push(await startPlugin(p, o, grant));
   return loaded;
+}
+
+/** Keys and site URL for the plugins, once, before any plugin code runs (the ticket is spent then). */
+async function startGrant(channel: CapabilityChannel | undefined): Promise<StartGrant> {
+  if (!channel) return { siteUrl: '', keys: new Map() };
+  try {
+    const answer = await redeemStartTicket(channel);
+    return { siteUrl: answer.siteUrl.replace(/\/+$/, ''), keys: new Map(Object.entries(answer.pluginKeys).map(([n, k]) => [n, Buffer.from(k, 'base64')])) };
+  } catch (err) {
+    throw new PluginLoadError(`the platform's capability channel failed: ${describe(err)}`);
+  }
 }
 
 /** Runs every onWorkerStop hook; failures are logged, never thrown. */

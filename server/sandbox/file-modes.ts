@@ -9,6 +9,8 @@
 //     logs/, staging/            platform 0700 (the worker writes its log through an inherited fd)
 //   run/<id>/                    root:platform 0750 (the workers' sockets, made by root, platform 0600;
 //                                the edge connects, tenants cannot enter: a worker gets its socket as a descriptor)
+//   mail/                        platform 0711
+//   mail/<id>/                   platform:tn-<id> 0750 (the capability socket: the edge listens, only the tenant connects)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -54,7 +56,7 @@ export function handDataFolderTo(paths: DataPaths, platform: PlatformIdentity): 
 export function hardenDataFolder(paths: DataPaths, platform: PlatformIdentity): void {
   const root = paths.root;
   setOwnerAndMode(root, root, platform.uid, platform.gid, 0o711);
-  for (const dir of [paths.tenantsRoot, paths.runRoot]) {
+  for (const dir of [paths.tenantsRoot, paths.runRoot, paths.capabilitiesRoot]) {
     mkdirBeneath(root, dir);
     setOwnerAndMode(root, dir, platform.uid, platform.gid, 0o711);
   }
@@ -94,6 +96,9 @@ export function applyTenantFileModes(
   if (fs.existsSync(paths.staging(tenantId))) setOwnerAndMode(root, paths.staging(tenantId), platform.uid, platform.gid, 0o700);
   // Never the tenant's: a worker that could rename or link its socket would make the edge connect anywhere.
   setOwnerAndMode(root, paths.run(tenantId), process.getuid?.() ?? 0, platform.gid, 0o750);
+  mkdirBeneath(root, paths.capabilitiesRoot);
+  mkdirBeneath(root, paths.capabilities(tenantId));
+  setOwnerAndMode(root, paths.capabilities(tenantId), platform.uid, tenant.gid, 0o750);
   for (const entry of fs.readdirSync(paths.releases(tenantId))) {
     seal(path.join(paths.releases(tenantId), entry), tenant.gid);
   }

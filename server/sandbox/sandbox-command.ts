@@ -125,6 +125,8 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   if (!plan.platformCode.some((p) => entryDir === p || entryDir.startsWith(p + '/'))) binds.push(['--ro-bind', entryDir]);
   // Not the socket folder: the worker gets its listening socket as a descriptor, never by path.
   binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir]);
+  // The capability socket's folder: connectable, never writable (the platform's; see launch/capability-channel.ts).
+  if (spec.capabilityDir) binds.push(['--ro-bind', spec.capabilityDir]);
   // bwrap would create the folders leading to each mount point as 0700: make them passable.
   for (const dir of mountPointParents(binds.map(([, p]) => p))) a.push('--perms', '0755', '--dir', dir);
   for (const [flag, p] of binds) a.push(flag, p, p);
@@ -151,7 +153,7 @@ function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
 function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
   const a = [plan.nodeBinary, ...workerNodeFlags(spec.limits)];
   if (plan.nodePermissions) {
-    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, '/tmp'];
+    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, '/tmp', ...(spec.capabilityDir ? [spec.capabilityDir] : [])];
     const write = [spec.dataDir, '/tmp'];
     // Child processes, threads and native addons (vendored node_modules) stay allowed: the sandbox,
     // seccomp and the cgroup hold them. One flag per path (Node 20.16+).

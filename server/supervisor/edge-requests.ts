@@ -27,6 +27,7 @@ export function launchSpecProblem(spec: WorkerLaunchSpec, paths: DataPaths, work
   }
   if (spec.dataDir !== paths.tenantData(id)) return 'dataDir is not the tenant\'s data folder';
   if (spec.runDir !== paths.run(id)) return 'runDir is not the tenant\'s socket folder';
+  if (spec.capabilityDir !== undefined && spec.capabilityDir !== paths.capabilities(id)) return 'capabilityDir is not the tenant\'s capability folder';
   if (path.dirname(spec.socketPath) !== spec.runDir || !/^[\w.-]+\.sock$/.test(path.basename(spec.socketPath))) return 'socketPath is not a socket in runDir';
   // The launcher makes the socket and names its descriptor; the edge may not point the worker at another.
   if (spec.args.some((a) => a === LISTEN_FD_OPTION || a.startsWith(`${LISTEN_FD_OPTION}=`))) return `args name ${LISTEN_FD_OPTION}, which only the launcher sets`;

@@ -32,6 +32,8 @@ export const launchSpecSchema = z.strictObject({
   network: z.enum(['none', 'all']),
   // Names and configs only (capped there); each name must also be installed (launchSpecProblem).
   plugins: launchPluginsSchema.optional(),
+  // Must be the tenant's own capability folder (launchSpecProblem).
+  capabilityDir: absPath.optional(),
 });
 
 const id = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);

@@ -1,0 +1,78 @@
+// What a plugin may ask to send, checked in the edge before any SMTP: sizes,
+// one recipient, no line breaks in header values, only allow-listed extra
+// headers. From is always the platform's address (TENANTRY_MAIL_FROM), with the
+// plugin's fromName or the tenant id as display name.
+import { z } from 'zod';
+
+export const MAX_MAIL_BODY_BYTES = 1024 * 1024;
+const MAX_EXTRA_HEADERS = 20;
+
+const oneLine = (max: number) => z.string().max(max).refine((v) => !/[\r\n\0]/.test(v), 'may not contain line breaks');
+
+/** Extra headers a plugin may set; everything that says who sent the message is the platform's. */
+const ALLOWED_HEADERS = new Set([
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+  'list-id',
+  'list-help',
+  'list-subscribe',
+  'list-post',
+  'list-owner',
+  'list-archive',
+  'precedence',
+  'auto-submitted',
+  'feedback-id',
+  'x-entity-ref-id',
+]);
+
+export function headerProblem(name: string): string | undefined {
+  const lower = name.toLowerCase();
+  if (ALLOWED_HEADERS.has(lower)) return undefined;
+  if (lower.startsWith('x-') && !lower.startsWith('x-tenantry') && /^[a-z0-9-]{3,64}$/.test(lower)) return undefined;
+  return `the header "${name.slice(0, 64)}" is the platform's to set (allowed: List-*, Precedence, Auto-Submitted, Feedback-ID, X-*)`;
+}
+
+const mailSchema = z.strictObject({
+  to: z.email().max(254),
+  subject: oneLine(998),
+  text: z.string(),
+  html: z.string().optional(),
+  fromName: oneLine(100).refine((v) => !/[<>"]/.test(v), 'may not contain <, > or "').optional(),
+  replyTo: z.email().max(254).optional(),
+  headers: z.record(z.string().max(64), oneLine(2000)).optional(),
+});
+
+export type CheckedMail = z.infer<typeof mailSchema>;
+
+/** The message, or why it is refused (one line). */
+export function checkMail(value: unknown): { ok: true; mail: CheckedMail } | { ok: false; reason: string } {
+  const parsed = mailSchema.safeParse(value);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    return { ok: false, reason: `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}` };
+  }
+  const mail = parsed.data;
+  if (Buffer.byteLength(mail.text) + Buffer.byteLength(mail.html ?? '') > MAX_MAIL_BODY_BYTES) {
+    return { ok: false, reason: `the message is larger than ${MAX_MAIL_BODY_BYTES / 1024} KiB` };
+  }
+  const headers = Object.keys(mail.headers ?? {});
+  if (headers.length > MAX_EXTRA_HEADERS) return { ok: false, reason: `at most ${MAX_EXTRA_HEADERS} extra headers` };
+  for (const h of headers) {
+    const problem = headerProblem(h);
+    if (problem) return { ok: false, reason: problem };
+  }
+  return { ok: true, mail };
+}
+
+/** nodemailer's message options for a checked mail. */
+export function messageFor(mail: CheckedMail, tenantId: string, fromAddress: string) {
+  return {
+    from: { name: mail.fromName ?? tenantId, address: fromAddress },
+    to: mail.to,
+    subject: mail.subject,
+    text: mail.text,
+    html: mail.html,
+    replyTo: mail.replyTo,
+    headers: mail.headers,
+  };
+}
