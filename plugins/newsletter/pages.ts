@@ -5,7 +5,7 @@
 import type { Response } from 'express';
 
 export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 const CSP_BASE = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'";

@@ -143,7 +143,8 @@ export function smtpMail(port: number, hooks: { beforeSend?: (mail: OutgoingMail
           ...(mail.replyTo ? { replyTo: mail.replyTo } : {}),
           ...(messageId ? { messageId } : {}),
           ...(date ? { date } : {}),
-          headers,
+          // As given (ASCII, already valid header text): nodemailer would otherwise MIME-encode List-Id's quotes.
+          headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, { prepared: true, value: v }])),
         });
         return { status: 'sent', messageId: info.messageId };
       } catch (err) {
