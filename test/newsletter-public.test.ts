@@ -71,12 +71,13 @@ test('pages are branded, escaped, script-free and carry a Content-Security-Polic
   assert.match(html, /name="website"/, 'the honeypot field is in the form');
   const csp = page.headers.get('content-security-policy') ?? '';
   assert.match(csp, /default-src 'none'/);
-  assert.match(csp, /frame-ancestors 'none'/);
+  assert.match(csp, /frame-ancestors 'self'/, 'framed by the tenant\'s own pages only');
+  assert.equal(page.headers.get('x-frame-options'), 'SAMEORIGIN');
   assert.doesNotMatch(csp, /script-src/);
   const embed = await fetch(`${server.url}/_newsletter/form.html`);
   assert.equal(embed.status, 200);
   assert.match(embed.headers.get('content-security-policy') ?? '', /frame-ancestors 'self'/);
-  assert.match(await embed.text(), /<form method="post" action="subscribe">/);
+  assert.match(await embed.text(), /<form method="post" action="\/_newsletter\/subscribe">/);
   const css = await fetch(`${server.url}/_newsletter/style.css`);
   assert.match(css.headers.get('content-type') ?? '', /text\/css/);
 });
@@ -161,7 +162,7 @@ test('confirmation happens only by POST; the GET page shows a button', async () 
   const page = await fetch(`${server.url}${link}`);
   assert.equal(page.status, 200);
   const html = await page.text();
-  assert.match(html, /<form method="post" action="confirm">/);
+  assert.match(html, /<form method="post" action="\/_newsletter\/confirm">/);
   assert.match(html, /<button type="submit">/);
   await fetch(`${server.url}${link}`, { method: 'HEAD' });
   assert.equal(n.store.subscriberByEmail('heidi@example.test')?.status, 'pending', 'GET and HEAD change nothing');

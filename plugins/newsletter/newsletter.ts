@@ -14,6 +14,8 @@ import { DEFAULT_SENDER_OPTIONS, Sender, type SenderOptions } from './sender.js'
 import { NewsletterStore, SUBSCRIBER_STATUSES, type Issue, type Subscriber, type SubscriberStatus } from './store.js';
 import { TokenSigner } from './tokens.js';
 
+/** Where the worker mounts the public router (plugin-api.ts: /_<name>/); forms post to absolute paths under it. */
+export const PUBLIC_PATH = '/_newsletter';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
@@ -99,7 +101,7 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
   const config = ctx.config;
   const store = new NewsletterStore(ctx.dataDir, ctx.keys.key('suppression'));
   const signer = new TokenSigner(ctx.tenantId, (purpose) => ctx.keys.key(purpose));
-  const base = `${ctx.siteUrl}/_newsletter`;
+  const base = `${ctx.siteUrl}${PUBLIC_PATH}`;
   const mailContext: MailContext = {
     tenantId: ctx.tenantId,
     siteUrl: ctx.siteUrl,
@@ -121,10 +123,10 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
     res.set({ 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=3600', 'X-Content-Type-Options': 'nosniff' }).send(STYLESHEET);
   });
   publicRouter.get('/', (_req, res) => {
-    sendPage(res, 200, title, `Subscribe to ${title}`, `${subscribeForm('subscribe')}<p class="note">We will send you a link to confirm.</p>`);
+    sendPage(res, 200, title, `Subscribe to ${title}`, `${subscribeForm(`${PUBLIC_PATH}/subscribe`)}<p class="note">We will send you a link to confirm.</p>`);
   });
   publicRouter.get('/form.html', (_req, res) => {
-    sendPage(res, 200, title, `Subscribe to ${title}`, subscribeForm('subscribe'), { embed: true });
+    sendPage(res, 200, title, `Subscribe to ${title}`, subscribeForm(`${PUBLIC_PATH}/subscribe`), { embed: true });
   });
 
   const ACCEPTED = 'If this address can be subscribed, a mail with a confirmation link is on its way. Open it to confirm.';
@@ -134,7 +136,7 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
   };
   const answerError = (req: Request, res: Response, status: number, message: string): void => {
     if (wantsJson(req)) res.status(status).set('Cache-Control', 'no-store').json({ error: message });
-    else sendPage(res, status, title, status === 429 ? 'Too many requests' : 'Something is wrong', `<p>${escapeHtml(message)}</p><p><a href="./">Back</a></p>`);
+    else sendPage(res, status, title, status === 429 ? 'Too many requests' : 'Something is wrong', `<p>${escapeHtml(message)}</p><p><a href="${PUBLIC_PATH}/">Back</a></p>`);
   };
 
   publicRouter.post('/subscribe', (req, res) => {
@@ -174,15 +176,15 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
   publicRouter.get('/confirm', (req, res) => {
     const token = tokenOf(req);
     const s = checkToken(store, signer, 'confirm', token, now());
-    if (!s) { sendPage(res, 400, title, 'Link not valid', `<p>${escapeHtml(INVALID)}</p><p><a href="./">Subscribe</a></p>`); return; }
-    sendPage(res, 200, title, 'Confirm your subscription', `<p>Press the button to start receiving ${escapeHtml(title)}.</p>${buttonForm('confirm', String(token), 'Confirm subscription')}`);
+    if (!s) { sendPage(res, 400, title, 'Link not valid', `<p>${escapeHtml(INVALID)}</p><p><a href="${PUBLIC_PATH}/">Subscribe</a></p>`); return; }
+    sendPage(res, 200, title, 'Confirm your subscription', `<p>Press the button to start receiving ${escapeHtml(title)}.</p>${buttonForm(`${PUBLIC_PATH}/confirm`, String(token), 'Confirm subscription')}`);
   });
   publicRouter.post('/confirm', (req, res) => {
     store.expirePending(now());
     const s = checkToken(store, signer, 'confirm', tokenOf(req), now());
     if (!s || !store.confirm(s.id, now())) {
       if (wantsJson(req)) { res.status(400).json({ error: INVALID }); return; }
-      sendPage(res, 400, title, 'Link not valid', `<p>${escapeHtml(INVALID)}</p><p><a href="./">Subscribe</a></p>`);
+      sendPage(res, 400, title, 'Link not valid', `<p>${escapeHtml(INVALID)}</p><p><a href="${PUBLIC_PATH}/">Subscribe</a></p>`);
       return;
     }
     if (wantsJson(req)) { res.json({ ok: true, status: 'confirmed' }); return; }
@@ -194,7 +196,7 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
     const token = tokenOf(req);
     const s = checkToken(store, signer, 'unsubscribe', token, now());
     if (!s) { sendPage(res, 400, title, 'Link not valid', `<p>${escapeHtml(BAD_UNSUB)}</p>`); return; }
-    const action = `unsubscribe?token=${encodeURIComponent(String(token))}`;
+    const action = `${PUBLIC_PATH}/unsubscribe?token=${encodeURIComponent(String(token))}`;
     sendPage(res, 200, title, 'Unsubscribe', `<p>Press the button to stop receiving ${escapeHtml(title)}.</p>`
       + `<form method="post" action="${escapeHtml(action)}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`);
   });

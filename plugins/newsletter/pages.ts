@@ -1,7 +1,7 @@
 // The public pages: every value escaped, no script at all, one stylesheet
 // served from the plugin's own path, and a Content-Security-Policy that allows
-// nothing else. The embeddable form may be framed by the tenant's own pages
-// (same origin) only.
+// nothing else. Pages may be framed by the tenant's own pages (same origin:
+// the embeddable form and the answer shown in its frame), by nobody else.
 import type { Response } from 'express';
 
 export function escapeHtml(value: string): string {
@@ -9,8 +9,7 @@ export function escapeHtml(value: string): string {
 }
 
 const CSP_BASE = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'";
-export const CSP_PAGE = `${CSP_BASE}; frame-ancestors 'none'`;
-export const CSP_EMBED = `${CSP_BASE}; frame-ancestors 'self'`;
+export const CSP = `${CSP_BASE}; frame-ancestors 'self'`;
 
 export const STYLESHEET = `body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.5}
 h1{font-size:1.5rem}form{display:grid;gap:.5rem}input,button{font:inherit;padding:.5rem}button{cursor:pointer}
@@ -21,16 +20,16 @@ export function sendPage(res: Response, status: number, title: string, heading: 
   res.status(status);
   res.set({
     'Content-Type': 'text/html; charset=utf-8',
-    'Content-Security-Policy': options.embed ? CSP_EMBED : CSP_PAGE,
+    'Content-Security-Policy': CSP,
+    'X-Frame-Options': 'SAMEORIGIN',
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
     'Cache-Control': 'no-store',
-    ...(options.embed ? {} : { 'X-Frame-Options': 'DENY' }),
   });
   res.send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="robots" content="noindex"><title>${escapeHtml(heading)} – ${escapeHtml(title)}</title>
-<link rel="stylesheet" href="style.css"></head>
+<link rel="stylesheet" href="/_newsletter/style.css"></head>
 <body${options.embed ? ' class="embed"' : ''}>${options.embed ? '' : `<p class="note">${escapeHtml(title)}</p><h1>${escapeHtml(heading)}</h1>`}
 ${body}
 </body></html>
