@@ -118,8 +118,8 @@ test('an issue mail carries one-click List-Unsubscribe, List-Id, Message-ID, Dat
 test('the suppression list is checked the moment before each mail goes', async () => {
   let t: Tenant | undefined;
   let first = true;
-  t = await startTenant('suppress', {}, async () => {
-    if (!first) return;
+  t = await startTenant('suppress', {}, async (m) => {
+    if (!first || m.to === 'zed@example.test') return;
     first = false;
     // While the first mail is on its way, the last reader unsubscribes (one click).
     const last = t!.n.store.subscriberByEmail('zed@example.test')!;
@@ -226,4 +226,37 @@ test('a worker stopped mid-send (idle stop, redeploy) resumes in the next worker
   } finally {
     smtp.behaviour = {};
   }
+});
+
+test('outcomes the platform reports without SMTP: refused is retried then failed, a throw is unknown, a deferred confirmation mail can be asked for again', async () => {
+  const calls = new Map<string, number>();
+  const mail = {
+    async send(m: OutgoingMail) {
+      calls.set(m.to, (calls.get(m.to) ?? 0) + 1);
+      if (m.to === 'capped@example.test') return { status: 'refused', reason: 'hourly mail cap reached' } as const;
+      if (m.to === 'crashy@example.test') throw new Error('the relay broke mid-way');
+      if (m.to === 'later@example.test') return { status: 'deferred', reason: '421 try later' } as const;
+      return { status: 'sent', messageId: `<${m.to}>` } as const;
+    },
+  };
+  const ctx = testContext({ tenantId: 'outcomes', dataDir: tempDataDir(), mail });
+  const n = createNewsletter(ctx, { sender: FAST_SENDER });
+  instances.push(n);
+  const server = await serve(n);
+  servers.push(server);
+  n.store.importConfirmed([{ email: 'capped@example.test', name: null }, { email: 'crashy@example.test', name: null }, { email: 'ok@example.test', name: null }], Date.now());
+  const issue = n.store.createIssue('Outcomes', '<p>x</p>', null, Date.now());
+  assert.ok(n.store.startSending(issue.id, Date.now()));
+  n.sender!.wake();
+  await n.sender!.idle();
+  assert.deepEqual(n.store.counts(issue.id), { queued: 0, sent: 1, failed: 1, unknown: 1, skipped: 0 });
+  assert.equal(calls.get('capped@example.test'), 3);
+  assert.equal(calls.get('crashy@example.test'), 1, 'an unknown outcome is never tried again');
+  assert.equal(n.store.subscriberByEmail('capped@example.test')?.status, 'confirmed', 'a refusal is no bounce');
+  const subscribe = () => fetch(`${server.url}/_newsletter/subscribe`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'later@example.test' }) });
+  await subscribe();
+  await until(() => calls.get('later@example.test') === 1);
+  await until(() => n.store.subscriberByEmail('later@example.test')?.last_confirm_mail_at === null, 5000, 'the deferred mail forgotten');
+  await subscribe();
+  await until(() => calls.get('later@example.test') === 2, 5000, 'a second confirmation attempt');
 });

@@ -165,6 +165,8 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
         ctx.mail.send(composeConfirmation(mailContext, subscriber)).then((r) => {
           if (r.status !== 'sent') ctx.log.warn(`confirmation mail not sent (${r.status}): ${r.reason}`);
           if (r.status === 'failed') store.markBounced(subscriber.id, now());
+          // Nothing was delivered: the reader may ask again without waiting a day.
+          if (r.status === 'deferred' || r.status === 'refused') store.forgetConfirmMail(subscriber.id, subscriber.last_confirm_mail_at ?? -1);
         }, (err: unknown) => ctx.log.error(`confirmation mail: ${err instanceof Error ? err.message : String(err)}`));
       });
     } else if (request?.mayMail) {

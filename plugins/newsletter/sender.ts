@@ -127,6 +127,11 @@ export class Sender {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       if (!this.store.db.open) return;
+      // Idle (nothing sending): no lease, no writes; just look again later or when woken.
+      if (!this.store.db.prepare(`SELECT 1 FROM issues WHERE status = 'sending' LIMIT 1`).get()) {
+        await this.sleep(this.options.idlePollMs);
+        continue;
+      }
       if (!this.acquireLease()) {
         await this.sleep(Math.max(50, Math.floor(this.options.leaseTtlMs / 2)));
         continue;

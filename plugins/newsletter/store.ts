@@ -152,8 +152,8 @@ export class NewsletterStore {
 
   listSubscribers(status?: SubscriberStatus): Subscriber[] {
     return (status
-      ? this.db.prepare('SELECT * FROM subscribers WHERE status = ? ORDER BY created_at, id').all(status)
-      : this.db.prepare('SELECT * FROM subscribers ORDER BY created_at, id').all()) as Subscriber[];
+      ? this.db.prepare('SELECT * FROM subscribers WHERE status = ? ORDER BY created_at, rowid').all(status)
+      : this.db.prepare('SELECT * FROM subscribers ORDER BY created_at, rowid').all()) as Subscriber[];
   }
 
   suppression(email: string): SuppressionReason | undefined {
@@ -199,6 +199,11 @@ export class NewsletterStore {
       }
       return { subscriber: this.subscriberByEmail(email)!, mayMail };
     }).immediate();
+  }
+
+  /** A confirmation mail that did not go (deferred, refused) does not count against the address's daily one. */
+  forgetConfirmMail(id: string, at: number): void {
+    this.db.prepare('UPDATE subscribers SET last_confirm_mail_at = NULL WHERE id = ? AND last_confirm_mail_at = ?').run(id, at);
   }
 
   confirm(id: string, now: number): boolean {
@@ -292,7 +297,7 @@ export class NewsletterStore {
   }
 
   listIssues(): Issue[] {
-    return this.db.prepare('SELECT * FROM issues ORDER BY created_at, id').all() as Issue[];
+    return this.db.prepare('SELECT * FROM issues ORDER BY created_at, rowid').all() as Issue[];
   }
 
   /** Moves a draft to sending with one queued delivery per confirmed subscriber; false if it was not a draft. */
@@ -302,7 +307,7 @@ export class NewsletterStore {
       if (r.changes !== 1) return false;
       this.db.prepare(
         `INSERT INTO deliveries (issue_id, subscriber_id, status, updated_at)
-         SELECT ?, id, 'queued', ? FROM subscribers WHERE status = 'confirmed' ORDER BY created_at, id`,
+         SELECT ?, id, 'queued', ? FROM subscribers WHERE status = 'confirmed' ORDER BY created_at, rowid`,
       ).run(id, now);
       return true;
     }).immediate();
