@@ -75,13 +75,20 @@ export class Sender {
     this.wakeUp?.();
   }
 
-  /** Stops after the send in flight (if any) and hands the lease back if nothing is left claimed. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop. Waits up to `graceMs` for the send in flight (a worker gets
+   * about a second after SIGTERM); one still in flight then stays claimed and
+   * becomes "unknown" for the next holder. Hands the lease back if nothing is
+   * left claimed, so the next worker need not wait for it to expire.
+   */
+  async stop(graceMs = 700): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.wake();
-    await this.running;
+    let timeout: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((r) => { timeout = setTimeout(r, graceMs); })]);
+    clearTimeout(timeout);
     this.running = null;
     if (this.holdsLease && !this.inFlight && this.store.db.open) {
       this.store.db.prepare('DELETE FROM sender_lease WHERE owner = ?').run(this.owner);
@@ -132,11 +139,13 @@ export class Sender {
         await this.sleep(this.options.idlePollMs);
         continue;
       }
-      if (!this.acquireLease()) {
+      // While held, the timer keeps the lease alive and claimNext re-checks it in its transaction.
+      if (!this.holdsLease && !this.acquireLease()) {
         await this.sleep(Math.max(50, Math.floor(this.options.leaseTtlMs / 2)));
         continue;
       }
       this.finishIssues();
+      if (this.stopped) break;
       const claimed = this.claimNext();
       if (claimed === 'none') {
         const next = this.store.db.prepare(

@@ -246,6 +246,8 @@ export class NewsletterStore {
       if (!s) return false;
       this.suppress(s.email, 'erased', now);
       this.db.prepare('DELETE FROM subscribers WHERE id = ?').run(id);
+      // An SMTP answer may quote the address: keep the delivery rows (for the counts), not their text.
+      this.db.prepare('UPDATE deliveries SET last_error = NULL, message_id = NULL WHERE subscriber_id = ?').run(id);
       return true;
     }).immediate();
   }
