@@ -211,7 +211,7 @@ export async function serve(routers: PluginRouters): Promise<TestServer> {
   const app = express();
   app.set('trust proxy', true);
   app.use(express.json({ limit: '1mb' }));
-  app.use(express.urlencoded({ extended: false, limit: '1mb' }));
+  app.use(express.urlencoded({ extended: true, limit: '1mb' })); // as server/runtime/worker-app.ts
   if (routers.publicRouter) app.use('/_newsletter/', routers.publicRouter);
   if (routers.adminRouter) app.use('/_admin/newsletter/', routers.adminRouter);
   const server = http.createServer(app);
