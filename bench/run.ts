@@ -539,7 +539,7 @@ function renderDoc(o: Options, started: Date, tableText: string): string {
   return `# Benchmarks
 
 Measured by \`npm run bench\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC. Run it yourself:
-\`npm run bench\` (about 6 minutes; \`-- --quick\` for one short round, \`-- --only small,mix,304,dynamic,cold,deploy\`
+\`npm run bench\` (about 6 minutes; \`-- --quick\` for one short round, \`-- --only small,mix,304,dynamic,cold,deploy,rules,tenants\`
 to choose scenarios, \`-- --no-docs\` to leave this file alone). It needs wrk (or falls back to autocannon) and uses
 nginx when installed; Tenantry runs as root with isolation \`auto\` when it can, and removes its bench tenants at the end.
 
@@ -548,9 +548,13 @@ Machine: ${machineLine()}.
 Method: every server runs as its own process on loopback, pinned to CPU ${SERVER_CPU ?? 'any'}; the load
 generator is pinned to CPU ${LOAD_CPU ?? 'any'} (${o.connections} connections, one thread), so the two do not
 fight for a core. For Tenantry "the server" is the whole process tree: the edge and, for dynamic routes, the
-tenant's worker share that one core, as the Express baseline has one core. Each figure is the best of ${o.rounds}
-rounds of ${o.durationSec} s (each server's highest requests/s and lowest p50 and p99, taken separately), after
-a ${o.warmupSec} s warm-up, servers interleaved round by round so that disturbances hit all of them alike. Load
+tenant's worker share that one core, as the Express baseline has one core. Each figure is the median of ${o.rounds}
+rounds of ${o.durationSec} s (requests/s, p50 and p99 each the median over the rounds), after
+a ${o.warmupSec} s warm-up, servers interleaved round by round so that disturbances hit all of them alike.
+Each ratio (the "vs" columns and the targets) is the median of the per-round paired ratios: server A's
+result of round i over server B's result of the same round i, measured a moment apart; the minimum and maximum of
+those per-round ratios follow in parentheses. (Before 2026-12-01 each server's best round was taken separately
+and the ratio made of two bests, which could pair a lucky round of one server with a lucky round of another.) Load
 average of the machine at the start and end of the run: ${loadAtStart} and ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}
 (anything above 0 is other work on the machine). nginx runs one worker, twice: "nginx" with the settings
 Debian ships that matter here (\`sendfile\`, \`tcp_nopush\`; access log off, as Tenantry logs no static
@@ -585,6 +589,18 @@ const ANALYSIS = `What the numbers mean:
   on a quiet machine for absolute figures.
 - Cold start: after a restart the first request of a static tenant loads its site index from the manifest
   written at deploy (no re-hashing); the first api/ request spawns the tenant's sandboxed worker.
+- Rules at scale (\`--only rules\`): 45,000 \`_redirects\` rules generated in the shape of Netlify's benchmark file
+  (mostly one-to-one moves of old URLs, with section splats, \`:placeholders\` and query conditions among them;
+  nothing is fetched). "matching" is the matcher timed directly in the bench process over many calls, for a path no
+  rule matches and for the path of the last rule; "every rule in turn" is the former linear scan, for reference. The
+  edge indexes the rules at release load in a trie of their static leading segments; a request checks, in file order,
+  only the rules on the nodes its own segments walk through (each still with its compiled pattern), so the first
+  match and the order of merged \`_headers\` are those of the linear scan. The wrk rows ask two tenants with the same
+  small site, one with the rules and one without, for a path that nothing answers (the 404 page: wrk counts those
+  404s as errors), and the rules tenant for the last rule's path (a 301).
+- Tenants at scale (\`--only tenants\`, \`--tenants N\`, default 1,000): tenants created one after another through the
+  API (isolation as configured: as root, each gets its own Unix user), the edge's resident memory once each has
+  answered its starter page once, then all deleted (their users with them).
 - A deploy is live once it is unpacked, checked, indexed and switched; the brotli and gzip copies of its text
   files are made after that, on the thread pool, and used as each one is written.
 `;
