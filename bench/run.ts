@@ -10,7 +10,7 @@
 //
 // Options: --duration S (3) --warmup S (2) --rounds N (5) --connections N (32)
 //          --quick (1 round of 3 s) --no-docs --isolation auto|off (auto)
-//          --only small,mix,304,dynamic,cold,deploy
+//          --only small,mix,304,dynamic,cold,deploy,rules,tenants  --tenants N (1000)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,9 @@ import { generatorName, runAutocannon, runLoad, setAffinity, TASKSET, WRK, type 
 import { API_TENANTS, makeLargeDeploy, makeSites, MIX_FILES_PER_TENANT, MIX_TENANTS, SMALL_FILE, type SiteFixture } from './fixtures.js';
 import { HAS_NGINX, REPO_ROOT, startExpress, startNginx, startTenantry, type RunningServer, type TenantryServer } from './servers.js';
 import { packDir, request, TenantryApi } from './tenantry-api.js';
+import { lastRulePath, makeRedirects, MISS_PATH } from './rule-fixtures.js';
+import { timeRules } from './rule-timing.js';
+import { tenantsAtScale } from './tenant-scale.js';
 
 interface Options {
   durationSec: number;
@@ -28,12 +31,14 @@ interface Options {
   connections: number;
   writeDocs: boolean;
   isolation: string;
-  /** Scenario keys to run: small, mix, 304, dynamic, cold, deploy (all when empty). */
+  /** Scenario keys to run: small, mix, 304, dynamic, cold, deploy, rules, tenants (all when empty). */
   only: Set<string>;
+  /** Tenants the `tenants` scenario creates. */
+  tenants: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { durationSec: 3, warmupSec: 2, rounds: 5, connections: 32, writeDocs: true, isolation: process.env.TENANTRY_ISOLATION ?? 'auto', only: new Set() };
+  const o: Options = { durationSec: 3, warmupSec: 2, rounds: 5, connections: 32, writeDocs: true, isolation: process.env.TENANTRY_ISOLATION ?? 'auto', only: new Set(), tenants: 1000 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => argv[++i] ?? '';
@@ -45,6 +50,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--no-docs') o.writeDocs = false;
     else if (a === '--isolation') o.isolation = next();
     else if (a === '--only') o.only = new Set(next().split(','));
+    else if (a === '--tenants') o.tenants = Number(next());
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -56,7 +62,10 @@ const LOAD_CPU = os.cpus().length > 1 ? 1 : undefined;
 interface Row {
   scenario: string;
   server: string;
+  /** Medians over the rounds. */
   result?: LoadResult;
+  /** Each round's result, in round order (paired with the other servers' same round for ratios). */
+  rounds?: LoadResult[];
   /** For one-shot measurements (cold start, deploy). */
   value?: string;
   note?: string;
@@ -76,54 +85,92 @@ function fmt(n: number, digits = 0): string {
 
 type Target = { host: string; path: string };
 
+/** Each server's results, one per round, in round order. */
+type Rounds = Map<string, LoadResult[]>;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Per server: the median over the rounds of requests/s, p50 and p99 (each taken on its own). */
+function medianResult(rs: readonly LoadResult[]): LoadResult {
+  return {
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    requests: rs.reduce((n, r) => n + r.requests, 0),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+  };
+}
+
 /**
- * Best of N rounds, servers interleaved so a passing disturbance (other
- * processes on this machine) hits all of them alike: each server's highest
- * requests/s and lowest p50/p99 over the rounds. Warm-up before the first round only.
+ * N rounds, servers interleaved so a passing disturbance (other processes on
+ * this machine) hits all of them alike; ratios pair the servers' results of
+ * the same round (see pairedRatio). Warm-up before the first round only.
  */
 async function measure(
   scenario: string,
   servers: RunningServer[],
-  targets: Target[],
+  /** The same for every server, or per server (several tenants of one Tenantry measured as "servers"). */
+  targets: Target[] | ((s: RunningServer) => Target[]),
   o: Options,
   headersFor: (s: RunningServer) => Promise<Record<string, string>> = async () => ({}),
   generator: 'default' | 'autocannon' = 'default',
   /** 'any': the load generator is not pinned. */
   loadCpu: number | 'any' | undefined = LOAD_CPU,
-): Promise<Map<string, LoadResult>> {
-  const best = new Map<string, LoadResult>();
+): Promise<Rounds> {
+  const all: Rounds = new Map();
   for (let round = 0; round < o.rounds; round++) {
     for (const s of servers) {
       const headers = await headersFor(s);
-      const spec = { origin: s.origin, socketPath: s.socketPath, targets, headers, connections: o.connections, cpu: loadCpu === 'any' ? undefined : loadCpu };
+      const spec = { origin: s.origin, socketPath: s.socketPath, targets: typeof targets === 'function' ? targets(s) : targets, headers, connections: o.connections, cpu: loadCpu === 'any' ? undefined : loadCpu };
       const load = generator === 'autocannon' ? runAutocannon : runLoad;
       if (round === 0 && o.warmupSec > 0) await load({ ...spec, durationSec: o.warmupSec });
       const r = await load({ ...spec, durationSec: o.durationSec });
       log(`  ${scenario.padEnd(28)} ${s.name.padEnd(15)} round ${round + 1}: ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms${r.errors ? `  errors ${r.errors}` : ''}`);
-      const prev = best.get(s.name);
-      best.set(
-        s.name,
-        prev
-          ? { rps: Math.max(prev.rps, r.rps), p50: Math.min(prev.p50, r.p50), p99: Math.min(prev.p99, r.p99), requests: prev.requests + r.requests, errors: prev.errors + r.errors }
-          : r,
-      );
+      all.set(s.name, [...(all.get(s.name) ?? []), r]);
     }
   }
-  for (const s of servers) rows.push({ scenario, server: s.name, result: best.get(s.name) });
-  return best;
+  for (const s of servers) {
+    const rs = all.get(s.name) ?? [];
+    rows.push({ scenario, server: s.name, result: rs.length ? medianResult(rs) : undefined, rounds: rs });
+  }
+  return all;
 }
 
-function ratio(a: LoadResult | undefined, b: LoadResult | undefined, key: 'rps' | 'p99'): number | undefined {
-  return a && b && b[key] > 0 ? a[key] / b[key] : undefined;
+/** A ratio over the rounds: the median, min and max of the per-round ratios. */
+interface Ratio {
+  median: number;
+  min: number;
+  max: number;
 }
+
+/**
+ * a/b of each round (both measured in the same round, a moment apart), then
+ * the median of those: a disturbance during one round moves both servers of
+ * that round, not one server's best against another's.
+ */
+function pairedRatio(a: readonly LoadResult[] | undefined, b: readonly LoadResult[] | undefined, key: 'rps' | 'p99'): Ratio | undefined {
+  if (!a || !b) return undefined;
+  const per: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (b[i]![key] > 0) per.push(a[i]![key] / b[i]![key]);
+  if (!per.length) return undefined;
+  return { median: median(per), min: Math.min(...per), max: Math.max(...per) };
+}
+
+const ratio = (rounds: Rounds, a: string, b: string, key: 'rps' | 'p99') => pairedRatio(rounds.get(a), rounds.get(b), key);
 
 /** Records a target check; when it is missed, `whyMissed` goes into the notes. */
-function verdict(label: string, value: number | undefined, target: string, pass: (v: number) => boolean, unit = '', whyMissed?: string): void {
-  if (value === undefined) {
+function verdict(label: string, measured: number | Ratio | undefined, target: string, pass: (v: number) => boolean, unit = '', whyMissed?: string): void {
+  if (measured === undefined) {
     verdicts.push(`- ${label}: not measured (${target})`);
     return;
   }
-  const shown = unit === 'ms' ? `${fmt(value, 0)} ms` : unit === 's' ? `${fmt(value, 2)} s` : `${fmt(value, 2)}`;
+  const value = typeof measured === 'number' ? measured : measured.median;
+  const range = typeof measured === 'number' ? '' : ` (rounds ${fmt(measured.min, 2)}-${fmt(measured.max, 2)})`;
+  const shown = (unit === 'µs' ? `${fmt(value * 1000, 2)} µs` : unit === 'ms' ? `${fmt(value, 0)} ms` : unit === 's' ? `${fmt(value, 2)} s` : `${fmt(value, 2)}`) + range;
   if (!target) {
     verdicts.push(`- ${label}: ${shown} (no target)`);
     return;
@@ -213,17 +260,18 @@ function table(): string {
   const byScenario = new Map<string, Row[]>();
   for (const r of rows) byScenario.set(r.scenario, [...(byScenario.get(r.scenario) ?? []), r]);
   for (const [scenario, list] of byScenario) {
-    const nginx = list.find((r) => r.server === 'nginx')?.result;
-    const tuned = list.find((r) => r.server === 'nginx tuned')?.result;
-    const express = list.find((r) => r.server.startsWith('express') || r.server.startsWith('Express'))?.result;
+    const nginx = list.find((r) => r.server === 'nginx')?.rounds;
+    const tuned = list.find((r) => r.server === 'nginx tuned')?.rounds;
+    const express = list.find((r) => r.server.startsWith('express') || r.server.startsWith('Express'))?.rounds;
+    const pct = (x: Ratio | undefined) => (x ? `${fmt(x.median * 100)}% (${fmt(x.min * 100)}-${fmt(x.max * 100)})` : '');
     for (const r of list) {
       if (!r.result) {
         lines.push(`| ${scenario} | ${r.server} | ${r.value ?? '-'} | | | | | ${r.note ?? ''} |`);
         continue;
       }
-      const vsNginx = !r.server.startsWith('nginx') && nginx ? `${fmt((r.result.rps / nginx.rps) * 100)}%` : '';
-      const vsTuned = !r.server.startsWith('nginx') && tuned ? `${fmt((r.result.rps / tuned.rps) * 100)}%` : '';
-      const vsExpress = r.server === 'Tenantry' && express ? `${fmt((r.result.rps / express.rps) * 100)}%` : '';
+      const vsNginx = r.server.startsWith('nginx') ? '' : pct(pairedRatio(r.rounds, nginx, 'rps'));
+      const vsTuned = r.server.startsWith('nginx') ? '' : pct(pairedRatio(r.rounds, tuned, 'rps'));
+      const vsExpress = r.server === 'Tenantry' ? pct(pairedRatio(r.rounds, express, 'rps')) : '';
       lines.push(`| ${scenario} | ${r.server} | ${fmt(r.result.rps)} | ${fmt(r.result.p50, 2)} | ${fmt(r.result.p99, 2)} | ${vsNginx} | ${vsTuned} | ${vsExpress} |`);
     }
   }
@@ -249,22 +297,22 @@ interface Context {
 
 async function smallFile(c: Context): Promise<void> {
   const small = await measure('static 14 KB file', c.staticServers!, [{ host: c.host, path: SMALL_FILE }], c.o);
-  verdict('static 14 KB file, Tenantry requests/s / nginx', ratio(small.get('Tenantry'), small.get('nginx'), 'rps'), '>= 0.60', (v) => v >= 0.6, '', WHY.static);
-  verdict('static 14 KB file, Tenantry p99 / nginx p99', ratio(small.get('Tenantry'), small.get('nginx'), 'p99'), '<= 2.0', (v) => v <= 2, '', WHY.p99);
-  verdict('static 14 KB file, Tenantry requests/s / nginx tuned', ratio(small.get('Tenantry'), small.get('nginx tuned'), 'rps'), '', () => true);
-  verdict('static 14 KB file, Tenantry p99 / nginx tuned p99', ratio(small.get('Tenantry'), small.get('nginx tuned'), 'p99'), '', () => true);
+  verdict('static 14 KB file, Tenantry requests/s / nginx', ratio(small, 'Tenantry', 'nginx', 'rps'), '>= 0.60', (v) => v >= 0.6, '', WHY.static);
+  verdict('static 14 KB file, Tenantry p99 / nginx p99', ratio(small, 'Tenantry', 'nginx', 'p99'), '<= 2.0', (v) => v <= 2, '', WHY.p99);
+  verdict('static 14 KB file, Tenantry requests/s / nginx tuned', ratio(small, 'Tenantry', 'nginx tuned', 'rps'), '', () => true);
+  verdict('static 14 KB file, Tenantry p99 / nginx tuned p99', ratio(small, 'Tenantry', 'nginx tuned', 'p99'), '', () => true);
 }
 
 async function mixOfFiles(c: Context): Promise<void> {
   const targets = c.sites.flatMap((s) => s.paths.map((p) => ({ host: `${s.id}.localhost`, path: p })));
   const mix = await measure(`mix ${MIX_TENANTS * MIX_FILES_PER_TENANT} files / ${MIX_TENANTS} tenants`, c.staticServers!, targets, c.o);
-  verdict('1,000-file mix, Tenantry requests/s / nginx', ratio(mix.get('Tenantry'), mix.get('nginx'), 'rps'), '>= 0.60', (v) => v >= 0.6, '', WHY.static);
-  verdict('1,000-file mix, Tenantry requests/s / nginx tuned', ratio(mix.get('Tenantry'), mix.get('nginx tuned'), 'rps'), '', () => true);
+  verdict('1,000-file mix, Tenantry requests/s / nginx', ratio(mix, 'Tenantry', 'nginx', 'rps'), '>= 0.60', (v) => v >= 0.6, '', WHY.static);
+  verdict('1,000-file mix, Tenantry requests/s / nginx tuned', ratio(mix, 'Tenantry', 'nginx tuned', 'rps'), '', () => true);
 }
 
 async function revalidation(c: Context): Promise<void> {
   const reval = await measure('304 revalidation', c.staticServers!, [{ host: c.host, path: SMALL_FILE }], c.o, async (s) => ({ 'If-None-Match': await etagOf(s, c.host, SMALL_FILE) }));
-  verdict('304 revalidation, Tenantry requests/s / nginx', ratio(reval.get('Tenantry'), reval.get('nginx'), 'rps'), '', () => true);
+  verdict('304 revalidation, Tenantry requests/s / nginx', ratio(reval, 'Tenantry', 'nginx', 'rps'), '', () => true);
 }
 
 async function dynamicRoute(c: Context): Promise<void> {
@@ -277,12 +325,12 @@ async function dynamicRoute(c: Context): Promise<void> {
   const target = [{ host: c.host, path: '/api/hello' }];
   // Pinned: the server side (edge and worker, or the Express app) gets CPU 0 alone.
   const pinnedRun = await measure('dynamic JSON route, pinned', [c.tenantry, c.expressRoute], target, c.o);
-  verdict('dynamic route pinned, Tenantry (edge + worker on one core) / bare Express', ratio(pinnedRun.get('Tenantry'), pinnedRun.get('Express route'), 'rps'), '', () => true);
+  verdict('dynamic route pinned, Tenantry (edge + worker on one core) / bare Express', ratio(pinnedRun, 'Tenantry', 'Express route', 'rps'), '', () => true);
   // Unpinned: the kernel places the load generator, the edge and the worker on the two cores.
   for (const s of [c.tenantry, c.expressRoute]) setAffinity(s.child.pid, undefined);
   const unpinned = await measure('dynamic JSON route', [c.tenantry, c.expressRoute], target, c.o, undefined, 'default', 'any');
   for (const s of [c.tenantry, c.expressRoute]) setAffinity(s.child.pid, SERVER_CPU);
-  verdict('dynamic route, Tenantry (edge + worker) / bare Express', ratio(unpinned.get('Tenantry'), unpinned.get('Express route'), 'rps'), '>= 0.80', (v) => v >= 0.8, '', WHY.dynamic);
+  verdict('dynamic route, Tenantry (edge + worker) / bare Express', ratio(unpinned, 'Tenantry', 'Express route', 'rps'), '>= 0.80', (v) => v >= 0.8, '', WHY.dynamic);
   // Where the time goes: the tenant's worker loaded directly over its unix socket, next to the same
   // two servers, all with autocannon (wrk cannot use a unix socket).
   const runDir = path.join(c.dataDir, 'run', c.sites[0]!.id);
@@ -293,8 +341,8 @@ async function dynamicRoute(c: Context): Promise<void> {
   }
   const worker: RunningServer = { ...c.tenantry, name: 'worker alone', socketPath: path.join(runDir, socket) };
   const split = await measure('dynamic route, pinned, autocannon', [c.tenantry, worker, c.expressRoute], target, c.o, undefined, 'autocannon');
-  verdict('dynamic route pinned, autocannon, Tenantry / bare Express', ratio(split.get('Tenantry'), split.get('Express route'), 'rps'), '', () => true);
-  verdict('dynamic route pinned, autocannon, the tenant worker alone / bare Express', ratio(split.get('worker alone'), split.get('Express route'), 'rps'), '', () => true);
+  verdict('dynamic route pinned, autocannon, Tenantry / bare Express', ratio(split, 'Tenantry', 'Express route', 'rps'), '', () => true);
+  verdict('dynamic route pinned, autocannon, the tenant worker alone / bare Express', ratio(split, 'worker alone', 'Express route', 'rps'), '', () => true);
 }
 
 /** Restarts Tenantry, then times the first request of tenants that have nothing loaded or running. */
@@ -354,6 +402,49 @@ async function largeDeploy(c: Context): Promise<void> {
   verdict('2,000-file deploy, upload to live', d.ms / 1000, '< 2 s', (v) => v < 2, 's', WHY.deploy);
 }
 
+/** Tenantry alone: what the rules and tenants scenarios need. */
+type ScaleContext = Pick<Context, 'o' | 'work' | 'tenantry' | 'api'>;
+
+const RULES_TENANT = 'bench-rules';
+const NO_RULES_TENANT = 'bench-norules';
+
+async function rulesAtScale(c: ScaleContext): Promise<void> {
+  const t = timeRules();
+  const scenario = `${fmt(t.rules)} _redirects rules`;
+  const us = (ms: number) => `${fmt(ms * 1000, 2)} µs`;
+  rows.push({ scenario, server: 'matching, indexed', value: `miss ${us(t.missMs)}, hit ${us(t.hitMs)}`, note: `per request, timed directly; parsing and indexing at release load ${fmt(t.compileMs, 0)} ms` });
+  rows.push({ scenario, server: 'matching, every rule in turn', value: `miss ${fmt(t.linearMissMs, 1)} ms, hit ${fmt(t.linearHitMs, 1)} ms`, note: 'the scan the edge did before, for reference (hit: the last rule)' });
+  verdict(`${fmt(t.rules)} rules, matching time per request that no rule matches`, t.missMs, '< 0.05 ms', (v) => v < 0.05, 'µs');
+  verdict(`${fmt(t.rules)} rules, matching time per request that the last rule matches`, t.hitMs, '< 0.05 ms', (v) => v < 0.05, 'µs');
+  // Two tenants with the same small site, one with the rules file; a path that no rule or file answers (404 page) on both.
+  for (const [id, withRules] of [[RULES_TENANT, true], [NO_RULES_TENANT, false]] as const) {
+    const dir = path.join(c.work, id);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>rules</title>\n');
+    fs.writeFileSync(path.join(dir, '404.html'), '<!doctype html><title>not here</title>\n');
+    if (withRules) fs.writeFileSync(path.join(dir, '_redirects'), makeRedirects());
+    await c.api.createTenant(id);
+    await c.api.deployArchive(id, await packDir(dir));
+  }
+  const withRules: RunningServer = { ...c.tenantry, name: 'Tenantry, rules' };
+  const without: RunningServer = { ...c.tenantry, name: 'Tenantry, no rules' };
+  const host = (s: RunningServer) => `${s === withRules ? RULES_TENANT : NO_RULES_TENANT}.localhost`;
+  const missRun = await measure(`${scenario}: a miss (404 page)`, [withRules, without], (s) => [{ host: host(s), path: MISS_PATH }], c.o);
+  verdict(`${fmt(t.rules)} rules, requests/s of a miss, with the rules / without`, ratio(missRun, 'Tenantry, rules', 'Tenantry, no rules', 'rps'), '', () => true);
+  await measure(`${scenario}: a hit (the last rule, 301)`, [withRules], [{ host: host(withRules), path: lastRulePath() }], c.o);
+}
+
+async function tenantsScale(c: ScaleContext): Promise<void> {
+  const r = await tenantsAtScale(c.api, c.tenantry.origin, c.tenantry.child.pid!, c.o.tenants);
+  const scenario = `${fmt(r.count)} tenants (isolation ${c.o.isolation})`;
+  rows.push({ scenario, server: 'Tenantry create', value: `${fmt(r.createMs / 1000, 1)} s`, note: `one after another through the API; per tenant median ${fmt(r.medianMs, 1)} ms, max ${fmt(r.maxMs, 0)} ms` });
+  rows.push({ scenario, server: 'Tenantry edge RSS', value: `${fmt(r.edgeRssMiB, 0)} MiB`, note: `after each tenant answered its starter page once (${r.served} of ${r.count} answered 200, in ${fmt(r.serveMs / 1000, 1)} s)` });
+  rows.push({ scenario, server: 'Tenantry delete', value: `${fmt(r.deleteMs / 1000, 1)} s`, note: 'all of them, users and folders with them' });
+  verdict(`creating a tenant (median of ${fmt(r.count)})`, r.medianMs, '< 50 ms', (v) => v < 50, 'ms');
+  verdict(`creating ${fmt(r.count)} tenants`, r.createMs / 1000, '< 60 s', (v) => v < 60, 's');
+  if (r.served !== r.count) notes.push(`Only ${r.served} of ${r.count} new tenants answered their starter page with 200.`);
+}
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-bench-'));
@@ -364,47 +455,22 @@ async function main(): Promise<void> {
   if (!WRK) notes.push('wrk is not installed: autocannon ran in this Node process instead (it is slower than wrk, so every server shows lower numbers).');
   if (!TASKSET || SERVER_CPU === undefined) notes.push('Processes were not pinned to CPUs (taskset missing or one core): server and load generator competed for the same cores.');
 
-  const sites = makeSites(path.join(work, 'sites'));
+  const wanted = (key: string) => o.only.size === 0 || o.only.has(key);
+  // nginx, Express and the 20 bench sites only for the scenarios that compare with them.
+  const classic = ['small', 'mix', '304', 'dynamic', 'cold', 'deploy'].some(wanted);
+  const sites = classic ? makeSites(path.join(work, 'sites')) : [];
   const servers: RunningServer[] = [];
   const token = crypto.randomBytes(24).toString('hex');
   const tenantryEnv = { TENANTRY_ADMIN_TOKEN: token, TENANTRY_ISOLATION: o.isolation, TENANTRY_WORKER_IDLE_SECONDS: '600' };
   const dataDir = path.join(work, 'data');
   try {
-    // ---- servers
-    let nginx: RunningServer | undefined;
-    let nginxTuned: RunningServer | undefined;
-    if (HAS_NGINX) {
-      nginx = await startNginx(work, sites, SERVER_CPU, 'stock');
-      nginxTuned = await startNginx(work, sites, SERVER_CPU, 'tuned');
-      servers.push(nginx, nginxTuned);
-    } else {
-      notes.push('nginx is not installed: the nginx column and the ratios to it are missing (apt-get install nginx).');
-    }
-    const expressStatic = await startExpress('static', sites, SERVER_CPU);
-    const expressRoute = await startExpress('route', sites, SERVER_CPU);
-    servers.push(expressStatic, expressRoute);
-    const tenantry = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
+    let tenantry = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
     servers.push(tenantry);
-    const api = new TenantryApi(tenantry.origin, token);
-    log('deploying the 20 bench sites to Tenantry through the API ...');
-    for (const [i, s] of sites.entries()) {
-      await api.createTenant(s.id);
-      // The default tenant CPU quota is half a core; the Express baseline gets a whole one, so the worker does too.
-      if (i < API_TENANTS) await api.setLimits(s.id, { cpuPercent: 100 });
-      await api.deployArchive(s.id, await packDir(s.dir));
-    }
-    const compressMs = await waitForCompression(tenantry, sites);
-    log(`deploy-time compression of the 20 sites finished ${fmt(compressMs / 1000, 1)} s after the last deploy went live`);
-
-    const ctx: Context = { o, sites, host: `${sites[0]!.id}.localhost`, work, dataDir, tenantryEnv, token, servers, tenantry, api, expressRoute };
-    ctx.staticServers = [nginx, nginxTuned, tenantry, expressStatic].filter((s): s is RunningServer => s !== undefined);
-    const wanted = (key: string) => o.only.size === 0 || o.only.has(key);
-    if (wanted('small')) await smallFile(ctx);
-    if (wanted('mix')) await mixOfFiles(ctx);
-    if (wanted('304')) await revalidation(ctx);
-    if (wanted('dynamic')) await dynamicRoute(ctx);
-    if (wanted('cold')) await coldStart(ctx);
-    if (wanted('deploy')) await largeDeploy(ctx);
+    let api = new TenantryApi(tenantry.origin, token);
+    // The cold-start scenario restarts Tenantry: go on with the one it left running.
+    if (classic) ({ tenantry, api } = await classicScenarios({ o, sites, work, dataDir, tenantryEnv, token, servers, tenantry, api }, wanted));
+    if (wanted('rules')) await rulesAtScale({ o, work, tenantry, api });
+    if (wanted('tenants')) await tenantsScale({ o, work, tenantry, api });
   } finally {
     for (const s of servers) await s.stop().catch(() => {});
     // Tenant users/cgroups made with isolation on are removed by deleting the tenants.
@@ -412,7 +478,7 @@ async function main(): Promise<void> {
       try {
         const t = await startTenantry(dataDir, SERVER_CPU, tenantryEnv);
         const cleanup = new TenantryApi(t.origin, token);
-        for (const s of [...sites.map((x) => x.id), 'bench-deploy', 'demo']) await cleanup.deleteTenant(s);
+        for (const s of [...sites.map((x) => x.id), 'bench-deploy', RULES_TENANT, NO_RULES_TENANT, 'demo']) await cleanup.deleteTenant(s);
         await t.stop();
       } catch (err) {
         log(`cleanup: ${(err as Error).message.split('\n')[0]}`);
@@ -432,13 +498,48 @@ async function main(): Promise<void> {
   }
 }
 
+/** The scenarios that compare with nginx and Express, on the 20 bench sites. */
+async function classicScenarios(base: Omit<Context, 'host' | 'expressRoute' | 'staticServers'>, wanted: (key: string) => boolean): Promise<ScaleContext> {
+  const { o, sites, servers, tenantry, api } = base;
+  let nginx: RunningServer | undefined;
+  let nginxTuned: RunningServer | undefined;
+  if (HAS_NGINX) {
+    nginx = await startNginx(base.work, sites, SERVER_CPU, 'stock');
+    nginxTuned = await startNginx(base.work, sites, SERVER_CPU, 'tuned');
+    servers.push(nginx, nginxTuned);
+  } else {
+    notes.push('nginx is not installed: the nginx column and the ratios to it are missing (apt-get install nginx).');
+  }
+  const expressStatic = await startExpress('static', sites, SERVER_CPU);
+  const expressRoute = await startExpress('route', sites, SERVER_CPU);
+  servers.push(expressStatic, expressRoute);
+  log('deploying the 20 bench sites to Tenantry through the API ...');
+  for (const [i, s] of sites.entries()) {
+    await api.createTenant(s.id);
+    // The default tenant CPU quota is half a core; the Express baseline gets a whole one, so the worker does too.
+    if (i < API_TENANTS) await api.setLimits(s.id, { cpuPercent: 100 });
+    await api.deployArchive(s.id, await packDir(s.dir));
+  }
+  const compressMs = await waitForCompression(tenantry, sites);
+  log(`deploy-time compression of the 20 sites finished ${fmt(compressMs / 1000, 1)} s after the last deploy went live`);
+  const ctx: Context = { ...base, host: `${sites[0]!.id}.localhost`, expressRoute };
+  ctx.staticServers = [nginx, nginxTuned, tenantry, expressStatic].filter((s): s is RunningServer => s !== undefined);
+  if (wanted('small')) await smallFile(ctx);
+  if (wanted('mix')) await mixOfFiles(ctx);
+  if (wanted('304')) await revalidation(ctx);
+  if (wanted('dynamic')) await dynamicRoute(ctx);
+  if (wanted('cold')) await coldStart(ctx);
+  if (wanted('deploy')) await largeDeploy(ctx);
+  return ctx;
+}
+
 const loadAtStart = os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
 function renderDoc(o: Options, started: Date, tableText: string): string {
   return `# Benchmarks
 
 Measured by \`npm run bench\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC. Run it yourself:
-\`npm run bench\` (about 6 minutes; \`-- --quick\` for one short round, \`-- --only small,mix,304,dynamic,cold,deploy\`
+\`npm run bench\` (about 6 minutes; \`-- --quick\` for one short round, \`-- --only small,mix,304,dynamic,cold,deploy,rules,tenants\`
 to choose scenarios, \`-- --no-docs\` to leave this file alone). It needs wrk (or falls back to autocannon) and uses
 nginx when installed; Tenantry runs as root with isolation \`auto\` when it can, and removes its bench tenants at the end.
 
@@ -447,9 +548,13 @@ Machine: ${machineLine()}.
 Method: every server runs as its own process on loopback, pinned to CPU ${SERVER_CPU ?? 'any'}; the load
 generator is pinned to CPU ${LOAD_CPU ?? 'any'} (${o.connections} connections, one thread), so the two do not
 fight for a core. For Tenantry "the server" is the whole process tree: the edge and, for dynamic routes, the
-tenant's worker share that one core, as the Express baseline has one core. Each figure is the best of ${o.rounds}
-rounds of ${o.durationSec} s (each server's highest requests/s and lowest p50 and p99, taken separately), after
-a ${o.warmupSec} s warm-up, servers interleaved round by round so that disturbances hit all of them alike. Load
+tenant's worker share that one core, as the Express baseline has one core. Each figure is the median of ${o.rounds}
+rounds of ${o.durationSec} s (requests/s, p50 and p99 each the median over the rounds), after
+a ${o.warmupSec} s warm-up, servers interleaved round by round so that disturbances hit all of them alike.
+Each ratio (the "vs" columns and the targets) is the median of the per-round paired ratios: server A's
+result of round i over server B's result of the same round i, measured a moment apart; the minimum and maximum of
+those per-round ratios follow in parentheses. (Before 2026-12-01 each server's best round was taken separately
+and the ratio made of two bests, which could pair a lucky round of one server with a lucky round of another.) Load
 average of the machine at the start and end of the run: ${loadAtStart} and ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}
 (anything above 0 is other work on the machine). nginx runs one worker, twice: "nginx" with the settings
 Debian ships that matter here (\`sendfile\`, \`tcp_nopush\`; access log off, as Tenantry logs no static
@@ -484,6 +589,18 @@ const ANALYSIS = `What the numbers mean:
   on a quiet machine for absolute figures.
 - Cold start: after a restart the first request of a static tenant loads its site index from the manifest
   written at deploy (no re-hashing); the first api/ request spawns the tenant's sandboxed worker.
+- Rules at scale (\`--only rules\`): 45,000 \`_redirects\` rules generated in the shape of Netlify's benchmark file
+  (mostly one-to-one moves of old URLs, with section splats, \`:placeholders\` and query conditions among them;
+  nothing is fetched). "matching" is the matcher timed directly in the bench process over many calls, for a path no
+  rule matches and for the path of the last rule; "every rule in turn" is the former linear scan, for reference. The
+  edge indexes the rules at release load in a trie of their static leading segments; a request checks, in file order,
+  only the rules on the nodes its own segments walk through (each still with its compiled pattern), so the first
+  match and the order of merged \`_headers\` are those of the linear scan. The wrk rows ask two tenants with the same
+  small site, one with the rules and one without, for a path that nothing answers (the 404 page: wrk counts those
+  404s as errors), and the rules tenant for the last rule's path (a 301).
+- Tenants at scale (\`--only tenants\`, \`--tenants N\`, default 1,000): tenants created one after another through the
+  API (isolation as configured: as root, each gets its own Unix user), the edge's resident memory once each has
+  answered its starter page once, then all deleted (their users with them).
 - A deploy is live once it is unpacked, checked, indexed and switched; the brotli and gzip copies of its text
   files are made after that, on the thread pool, and used as each one is written.
 `;

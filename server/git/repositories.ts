@@ -1,5 +1,6 @@
-// One bare git repository per tenant, at <data>/git/<id>.git: created with the
-// tenant, removed with it, owned by the platform and never inside a tenant's
+// One bare git repository per tenant, at <data>/git/<id>.git: created on the
+// tenant's first git request (three git processes, which tenant creation need
+// not wait for), removed with the tenant, owned by the platform and never inside a tenant's
 // folder (a tenant's code cannot read or rewrite its history or hooks).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -86,17 +87,12 @@ export class GitRepositories {
     fs.rmSync(this.pathOf(tenantId), { recursive: true, force: true });
   }
 
-  /** Keeps repositories in step with tenants. A failure to create one does not block the tenant: it is retried on first use. */
+  /** Keeps repositories in step with tenants; a new tenant's is made by ensure() on its first git request. */
   lifecycleHooks(): TenantLifecycleHooks {
     return {
       onTenantCreated: async (t: TenantRecord) => {
-        try {
-          // A repository left by an earlier tenant of the same id is not inherited.
-          this.remove(t.id);
-          await this.ensure(t.id, t.deployBranch);
-        } catch (err) {
-          this.log.warn('git repository not created; it will be retried on the first git request', { tenant: t.id, err });
-        }
+        // A repository left by an earlier tenant of the same id is not inherited.
+        this.remove(t.id);
       },
       onTenantDeleting: async (id: string) => {
         this.remove(id);

@@ -14,7 +14,7 @@ import { applyTenantFileModes, hardenDataFolder, sealRelease, sealReleaseAsPlatf
 import { SandboxedLauncher } from './sandboxed-launcher.js';
 import { removeBeneath } from './safe-path.js';
 import type { CgroupLimits } from './cgroups.js';
-import { ensureSystemUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
+import { ensureTenantUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
 
 /** The repository root, from dist/server/sandbox/sandbox.js. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -100,7 +100,7 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   const seal = (dir: string, gid: number) => (separated ? sealReleaseAsPlatform(dir, gid, platform, caps.tools.setpriv!) : sealRelease(dir, gid, platform));
   const provisionTenant = async (tenantId: string) => {
     if (!enabled || !caps.users) return;
-    const identity = ensureSystemUser(tenantUserName(tenantId));
+    const identity = ensureTenantUser(tenantUserName(tenantId));
     applyTenantFileModes(o.paths, tenantId, identity, platform, seal);
   };
 

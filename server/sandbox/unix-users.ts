@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { addUserLocked, ETC, removeUserLocked, withAccountLocks, type AccountFiles } from './passwd-files.js';
 
 export interface UnixIdentity {
   readonly name: string;
@@ -112,8 +113,24 @@ export function ensureSystemUser(name: string): UnixIdentity {
   return made;
 }
 
+/**
+ * A tenant's user and group (uid = gid, from the tenant id range), written
+ * into the account files in one locked step without spawning useradd; the
+ * ids of an existing entry otherwise. Safe against concurrent creations:
+ * the id is chosen and written under the account-file locks.
+ */
+export function ensureTenantUser(name: string, files: AccountFiles = ETC): UnixIdentity {
+  const local = files === ETC ? localEntry('passwd', name) : undefined;
+  if (local) return { name, uid: Number(local[2]), gid: Number(local[3]) };
+  const ids = withAccountLocks(files, () => addUserLocked(files, name));
+  return { name, ...ids };
+}
+
 /** Removes the user and its group; what is already gone is fine. */
-export function removeSystemUser(name: string): void {
-  if (lookupUser(name)) run('userdel', [name]);
-  if (lookupGroupId(name) !== undefined) run('groupdel', [name]);
+export function removeSystemUser(name: string, files: AccountFiles = ETC): void {
+  // Entries in the local files (tenant users, and those useradd made) go in one locked rewrite.
+  withAccountLocks(files, () => removeUserLocked(files, name));
+  // Anything still known (another NSS source): the shadow-utils tools decide.
+  if (files === ETC && lookupUser(name)) run('userdel', [name]);
+  if (files === ETC && lookupGroupId(name) !== undefined) run('groupdel', [name]);
 }

@@ -16,6 +16,7 @@
 // matching paths (the credentials are kept as SHA-256 digests and never sent).
 import crypto from 'node:crypto';
 import { compilePathPattern, matchPathPattern, type PathPattern } from './path-pattern.js';
+import { buildRuleIndex, candidateRules, EMPTY_RULE_INDEX, type RuleIndex } from './rule-index.js';
 import type { RuleWarning } from './rule-warning.js';
 
 export type HeaderPair = readonly [name: string, value: string];
@@ -40,9 +41,11 @@ export interface HeaderRules {
   /** Indexes into `rules` of the blocks with `Basic-Auth`, in file order; empty for most sites. */
   readonly authRules: readonly number[];
   readonly warnings: readonly RuleWarning[];
+  /** The blocks by static path prefix (lower-cased: paths match whatever the case). */
+  readonly index: RuleIndex;
 }
 
-export const NO_HEADER_RULES: HeaderRules = Object.freeze({ rules: [], authRules: [], warnings: [] });
+export const NO_HEADER_RULES: HeaderRules = Object.freeze({ rules: [], authRules: [], warnings: [], index: EMPTY_RULE_INDEX });
 
 /** Framing headers belong to the server: a site may not set them. */
 const RESERVED = new Set(['content-length', 'content-encoding', 'content-range', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer']);
@@ -145,15 +148,15 @@ export function parseHeaders(text: string): HeaderRules {
     if (auth) authRules.push(rules.length);
     rules.push({ line: b.line, path: b.path, headers: b.headers, auth });
   }
-  return { rules, authRules, warnings };
+  return { rules, authRules, warnings, index: buildRuleIndex(rules.map((r) => r.path), true) };
 }
 
 /** Indexes of the rules whose path matches (for memoising what they add). */
 export function matchingHeaderRules(rules: HeaderRules, path: string): number[] {
   const out: number[] = [];
-  rules.rules.forEach((rule, i) => {
-    if (matchPathPattern(rule.path, path, '')) out.push(i);
-  });
+  for (const i of candidateRules(rules.index, path)) {
+    if (matchPathPattern(rules.rules[i]!.path, path, '')) out.push(i);
+  }
   return out;
 }
 

@@ -15,7 +15,8 @@ export interface PathPattern {
   readonly names: readonly string[];
 }
 
-const PLACEHOLDER = /^:([A-Za-z_][A-Za-z0-9_]*)/;
+/** A `:name` placeholder starting at lastIndex. */
+const PLACEHOLDER_AT = /:([A-Za-z_][A-Za-z0-9_]*)/y;
 
 /** Drops one trailing slash (never from '/'): '/a/' and '/a' match the same rules. */
 export function withoutTrailingSlash(p: string): string {
@@ -43,38 +44,51 @@ export function compilePathPattern(source: string, opts: PatternOptions = {}): P
   if (!p.startsWith('/')) return undefined;
   p = withoutTrailingSlash(p.replace(/\/{2,}/g, '/'));
   const names: string[] = [];
+  // Literal runs are escaped once each (a release may hold tens of thousands of patterns).
   let re = '';
+  let lit = '';
+  const flush = () => {
+    if (lit) re += escapeRegex(lit);
+    lit = '';
+  };
   for (let i = 0; i < p.length; ) {
-    const rest = p.slice(i);
-    if (rest === '/*') {
+    if (p.startsWith('/*', i) && i + 2 === p.length) {
       // A trailing splat also matches the folder itself: /blog/* matches /blog.
+      flush();
       names.push('splat');
       re += '(?:/(.*))?';
       break;
     }
-    if (rest.startsWith('/*/')) {
+    if (p.startsWith('/*/', i)) {
       // A whole `*` segment with more after it may also be empty: /*/a matches /a and /x/y/a.
+      flush();
       names.push('splat');
       re += '(?:/(.*))?';
       i += 2;
       continue;
     }
     if (p[i] === '*') {
+      flush();
       names.push('splat');
       re += '(.*)';
       i++;
       continue;
     }
-    const ph = p[i - 1] === '/' || i === 0 ? PLACEHOLDER.exec(rest) : null;
-    if (ph) {
-      names.push(ph[1]!);
-      re += '([^/]+)';
-      i += ph[0].length;
-      continue;
+    if (p[i] === ':' && (i === 0 || p[i - 1] === '/')) {
+      PLACEHOLDER_AT.lastIndex = i;
+      const ph = PLACEHOLDER_AT.exec(p);
+      if (ph) {
+        flush();
+        names.push(ph[1]!);
+        re += '([^/]+)';
+        i += ph[0].length;
+        continue;
+      }
     }
-    re += escapeRegex(p[i]!);
+    lit += p[i]!;
     i++;
   }
+  flush();
   return { source, host, regex: new RegExp(`^${re}/?$`, opts.caseInsensitive ? 'i' : ''), names };
 }
 

@@ -10,6 +10,7 @@
 // First match wins. A rule does not apply when the path exists (a file, a
 // folder index, a clean URL, a dynamic route) unless it is forced with `!`.
 import { compilePathPattern, matchPathPattern, type PathPattern } from './path-pattern.js';
+import { buildRuleIndex, candidateRules, EMPTY_RULE_INDEX, type RuleIndex } from './rule-index.js';
 import type { RuleWarning } from './rule-warning.js';
 
 export type RedirectStatus = 301 | 302 | 303 | 307 | 308;
@@ -29,9 +30,11 @@ export interface RedirectRules {
   readonly rules: readonly RedirectRule[];
   readonly hasForced: boolean;
   readonly warnings: readonly RuleWarning[];
+  /** The rules by static path prefix: a request checks only those that may match. */
+  readonly index: RuleIndex;
 }
 
-export const NO_REDIRECTS: RedirectRules = Object.freeze({ rules: [], hasForced: false, warnings: [] });
+export const NO_REDIRECTS: RedirectRules = Object.freeze({ rules: [], hasForced: false, warnings: [], index: EMPTY_RULE_INDEX });
 
 const STATUSES = new Set([200, 301, 302, 303, 307, 308, 404, 410, 451]);
 const STATUS_TOKEN = /^\d{3}!?$/;
@@ -56,7 +59,8 @@ export function parseRedirects(text: string): RedirectRules {
     if (typeof rule === 'string') warnings.push({ file: '_redirects', line: n + 1, message: `${rule}; rule ignored` });
     else rules.push(rule);
   }
-  return { rules, hasForced: rules.some((r) => r.force), warnings };
+  const index = buildRuleIndex(rules.map((r) => r.from), false);
+  return { rules, hasForced: rules.some((r) => r.force), warnings, index };
 }
 
 function isTarget(token: string): boolean {
@@ -131,7 +135,9 @@ export type RedirectOutcome =
 /** Pure: the first rule that applies to the request, as a redirect or an internal rewrite. */
 export function evaluateRedirects(rules: RedirectRules, req: RedirectRequest): RedirectOutcome | undefined {
   let params: URLSearchParams | undefined;
-  for (const rule of rules.rules) {
+  // Only the rules whose static prefix the path walks through, still in file order: first match wins.
+  for (const i of candidateRules(rules.index, req.path)) {
+    const rule = rules.rules[i]!;
     if (req.exists && !rule.force) continue;
     const captured = matchPathPattern(rule.from, req.path, req.host);
     if (!captured) continue;
