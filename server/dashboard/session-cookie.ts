@@ -4,8 +4,9 @@
 // next to example.com) can neither plant nor overwrite it, not even with
 // document.cookie. Browsers allow `__Host-` only on secure origins, so on plain
 // HTTP (localhost development) the name is `tenantry_session`, with the same
-// attributes minus Secure; a request carrying that name more than once (one
-// planted for the parent domain) is treated as signed out.
+// attributes minus Secure. A sibling page may plant a second cookie of that
+// name for the parent domain: a planted value that is no live session is
+// ignored, and two live sessions in one request count as signed out.
 import type { IncomingMessage } from 'node:http';
 
 export const SECURE_COOKIE = '__Host-tenantry_session';
@@ -28,10 +29,14 @@ export function cookieValues(req: IncomingMessage, name: string): string[] {
   return out;
 }
 
-/** The one session value of this request, or undefined when there is none or more than one. */
-export function sessionValue(req: IncomingMessage, secure: boolean): string | undefined {
+/** More values than this for the name and the request is not looked at (no one has a reason to send them). */
+const MAX_VALUES = 4;
+
+/** The well-formed session values of this request (normally one; more when a sibling host planted another). */
+export function sessionValues(req: IncomingMessage, secure: boolean): string[] {
   const values = cookieValues(req, cookieName(secure));
-  return values.length === 1 && /^[A-Za-z0-9_-]{20,100}$/.test(values[0]!) ? values[0] : undefined;
+  if (values.length > MAX_VALUES) return [];
+  return values.filter((v) => /^[A-Za-z0-9_-]{20,100}$/.test(v));
 }
 
 /** Set-Cookie for a new session (a session cookie: gone when the browser closes; the server ends it earlier). */

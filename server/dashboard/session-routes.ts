@@ -7,7 +7,7 @@ import { AppError } from '../errors.js';
 import type { Principal, TokenCheck } from '../auth/principal.js';
 import type { TrustedProxies } from '../model/client-origin.js';
 import type { ActiveSession, DashboardSessions } from './sessions.js';
-import { clearedCookie, sessionCookie, sessionValue } from './session-cookie.js';
+import { clearedCookie, sessionCookie, sessionValues } from './session-cookie.js';
 import { csrfProblem, originProblem } from './csrf.js';
 
 /** What the page is told about who is signed in (never the token). */
@@ -20,8 +20,11 @@ export function principalView(p: Principal): PrincipalView {
 /** The live session a request's cookie names, with the scheme it came in on. */
 export function sessionOf(req: IncomingMessage, sessions: DashboardSessions, proxies: TrustedProxies): { session: ActiveSession | undefined; secure: boolean } {
   const secure = proxies.originOf(req).secure;
-  const value = sessionValue(req, secure);
-  return { session: value ? sessions.resolve(value) : undefined, secure };
+  const live = sessionValues(req, secure)
+    .map((v) => sessions.resolve(v))
+    .filter((s): s is ActiveSession => s !== undefined);
+  // Two live sessions at once: one was planted (another account's); trust neither.
+  return { session: live.length === 1 ? live[0] : undefined, secure };
 }
 
 export interface SessionRouterDeps {
