@@ -110,8 +110,10 @@ test('a failed deploy is listed with its reason', { skip }, async () => {
   await page.locator('#archive-input').setInputFiles({ name: 'bad.tar', mimeType: 'application/x-tar', buffer: bad });
   await page.locator('#status.error').waitFor();
   assert.match((await page.locator('#status').textContent()) ?? '', /\.\./);
-  const failed = page.locator('#deploy-rows tr.failed');
-  if ((await failed.count()) > 0) assert.ok(((await failed.first().locator('.reason').textContent()) ?? '').length > 0, 'the reason is shown');
+  const failed = page.locator('#deploy-rows tr.failed').first();
+  await failed.waitFor();
+  assert.match((await failed.locator('.reason').textContent()) ?? '', /\.\./, 'the failed deploy is listed with its reason');
+  assert.equal(await failed.getByRole('button').count(), 0, 'a failed release cannot be made live');
 });
 
 test('the live log streams new lines and can be paused', { skip }, async () => {
