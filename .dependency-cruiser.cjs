@@ -18,6 +18,7 @@ const LAYERS = [
   ['deploy'], // archive rules, extraction, the deploy pipeline
   ['backup'], // backup and restore of a whole data folder
   ['git'], // git smart HTTP and push deploys
+  ['dashboard'], // dashboard sessions, CSRF checks, the live log stream
   ['edge', 'api'], // the request pipeline and proxy; the control API
   ['app'], // composition roots: build the platform, start the edge
   ['cli'], // the tenantry command

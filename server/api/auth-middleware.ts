@@ -1,24 +1,45 @@
-// The control API's guards: a bearer token on every /api/v1 request, then the
-// admin or the right tenant scope per route, before any body is read.
+// The control API's guards: a bearer token (or a dashboard session cookie) on
+// every /api/v1 request, then the admin or the right tenant scope per route,
+// before any body is read. A change made with the cookie also needs the
+// session's CSRF token and the platform's own Origin (dashboard/csrf.ts).
 import type { NextFunction, Request, Response } from 'express';
 import { AppError } from '../errors.js';
 import type { Scope } from '../db/store.js';
 import { bearerFrom, refusalFor, type Principal, type TokenCheck } from '../auth/principal.js';
 import type { TrustedProxies } from '../model/client-origin.js';
+import type { DashboardSessions } from '../dashboard/sessions.js';
+import { sessionOf } from '../dashboard/session-routes.js';
+import { csrfProblem, isChange } from '../dashboard/csrf.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       principal?: Principal;
+      /** Set when the request was authenticated by a dashboard session (its id hash). */
+      dashboardSession?: string;
     }
   }
 }
 
 /** The throttle counts wrong tokens per client address: the socket's peer, or what a trusted proxy says it is. */
-export function authenticate(check: TokenCheck, proxies: TrustedProxies) {
+export function authenticate(check: TokenCheck, proxies: TrustedProxies, sessions?: DashboardSessions) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const value = bearerFrom(req.headers.authorization);
+    if (!value && sessions && req.headers.authorization === undefined) {
+      // No bearer token: the dashboard's session cookie stands for the token it was opened with.
+      const { session, secure } = sessionOf(req, sessions, proxies);
+      if (session) {
+        if (isChange(req.method)) {
+          const bad = csrfProblem(req, secure, session.csrfToken);
+          if (bad) throw new AppError('forbidden', bad);
+        }
+        req.principal = session.principal;
+        req.dashboardSession = session.idHash;
+        next();
+        return;
+      }
+    }
     if (!value) throw new AppError('unauthorized');
     const outcome = check(value, proxies.originOf(req).address);
     if (!outcome.ok) {

@@ -4,7 +4,7 @@
 // it uses, and is mounted under its own prefix.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import express, { Router, type Express } from 'express';
+import express, { Router, type Express, type Request } from 'express';
 import helmet from 'helmet';
 import type { Logger } from '../log.js';
 import type { Store } from '../db/store.js';
@@ -34,6 +34,9 @@ import type { TrustedProxies } from '../model/client-origin.js';
 import type { DomainService } from '../domains/domain-service.js';
 import type { DomainMap } from '../tenants/domain-map.js';
 import type { CertificateManager } from '../tls/certificate-manager.js';
+import type { DashboardSessions } from '../dashboard/sessions.js';
+import { sessionOf, sessionRouter } from '../dashboard/session-routes.js';
+import { jsonBody } from './json-body.js';
 
 const PLATFORM_PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../public');
 
@@ -60,7 +63,24 @@ export interface ControlAppDeps {
   /** Installed plugins (manifests) and tenants' plugin settings. */
   readonly pluginCatalogue: PluginCatalogue;
   readonly plugins: PluginService;
+  /** The dashboard's server-side sessions (cookie + CSRF token in place of a bearer token). */
+  readonly sessions: DashboardSessions;
 }
+
+/**
+ * The dashboard's pages: scripts only from the platform host's own files (no
+ * inline script, no eval), no framing, requests only back to the platform host.
+ */
+export const DASHBOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
 
 export function createControlApp(d: ControlAppDeps): Express {
   const app = express();
@@ -80,7 +100,8 @@ export function createControlApp(d: ControlAppDeps): Express {
   // check), except /api/v1/tls/ask, which Caddy asks without one.
   const api = Router();
   api.use('/tls', tlsRouter({ domainMap: d.domainMap, platformHost: d.platformHost }));
-  api.use(authenticate(d.checkToken, d.trustedProxies));
+  api.use('/session', jsonBody({ limit: '2kb', maxDepth: 2 }), sessionRouter({ sessions: d.sessions, checkToken: d.checkToken, trustedProxies: d.trustedProxies }));
+  api.use(authenticate(d.checkToken, d.trustedProxies, d.sessions));
   api.use('/isolation', isolationRouter(d.isolation));
   api.use('/plugins', catalogueRouter(d.pluginCatalogue));
   api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store, certificates: d.certificates }));
@@ -88,14 +109,25 @@ export function createControlApp(d: ControlAppDeps): Express {
   tenant.use('/tokens', tokensRouter({ tenants: d.tenants, store: d.store, secret: d.secret }));
   tenant.use('/deploys', deploysRouter({ tenants: d.tenants, deploys: d.deploys }));
   tenant.use('/env', envRouter({ tenants: d.tenants, store: d.store, workers: d.workers }));
-  tenant.use('/logs', logsRouter({ tenants: d.tenants, siteLogs: d.siteLogs }));
+  const principalNow = (req: Request) => (req.dashboardSession ? sessionOf(req, d.sessions, d.trustedProxies).session?.principal : req.principal);
+  tenant.use('/logs', logsRouter({ tenants: d.tenants, siteLogs: d.siteLogs, principalNow }));
   tenant.use('/domains', domainsRouter({ tenants: d.tenants, domains: d.domains, certificates: d.certificates }));
   tenant.use('/plugins', tenantPluginsRouter({ tenants: d.tenants, store: d.store, plugins: d.plugins, workers: d.workers, sites: d.sites }));
   api.use('/tenants/:id', tenant);
   app.use('/api/v1', api);
 
-  // The platform's own pages (public/): what a browser opening the platform host sees.
-  app.use(express.static(PLATFORM_PUBLIC_DIR, { index: 'index.html', dotfiles: 'ignore' }));
+  // The platform's own pages (public/): the dashboard. Plain files, a strict CSP.
+  app.use(
+    express.static(PLATFORM_PUBLIC_DIR, {
+      index: 'index.html',
+      dotfiles: 'ignore',
+      extensions: ['html'],
+      setHeaders: (res) => {
+        res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
+        res.setHeader('Cache-Control', 'no-cache');
+      },
+    }),
+  );
   app.use(notFoundMiddleware);
   app.use(errorMiddleware(d.log));
   return app;

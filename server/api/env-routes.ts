@@ -1,5 +1,6 @@
 // /api/v1/tenants/:id/env: the variables a tenant's code finds in process.env.
-// PUT replaces the whole set (values are never shown back); GET lists the keys.
+// PUT replaces the whole set, PATCH sets or removes some (values are never
+// shown back); GET lists the keys.
 // A change restarts the tenant's worker (gracefully) and lifts a crash-loop hold.
 import { Router } from 'express';
 import type { Store } from '../db/store.js';
@@ -56,6 +57,24 @@ export function envRouter(p: EnvRouterDeps): Router {
     p.store.env.replace(id, vars);
     const keys = Object.keys(vars).sort();
     p.store.audit.record({ actor: actorName(req.principal), action: 'env.set', tenantId: id, detail: { keys } });
+    p.workers.restartTenant(id, 'its environment variables changed');
+    res.json({ keys });
+  });
+
+  // One or more variables set (a string) or removed (null), the others kept:
+  // what the dashboard sends, since it never sees the values it did not set.
+  r.patch('/', requireScope('deploy'), jsonBody(ENV_JSON), (req, res) => {
+    const id = req.params.id as string;
+    p.tenants.get(id);
+    const body = req.body as Record<string, unknown> | undefined;
+    const removed = Object.entries(body ?? {}).filter(([, v]) => v === null).map(([k]) => k);
+    const changed = parseEnvBody(Object.fromEntries(Object.entries(body ?? {}).filter(([, v]) => v !== null)));
+    const vars = { ...p.store.env.get(id), ...changed };
+    for (const k of removed) delete vars[k];
+    if (Object.keys(vars).length > MAX_ENV_VARS) throw new AppError('invalid_request', `At most ${MAX_ENV_VARS} variables.`);
+    p.store.env.replace(id, vars);
+    const keys = Object.keys(vars).sort();
+    p.store.audit.record({ actor: actorName(req.principal), action: 'env.set', tenantId: id, detail: { keys, changed: Object.keys(changed), removed } });
     p.workers.restartTenant(id, 'its environment variables changed');
     res.json({ keys });
   });

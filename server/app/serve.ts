@@ -12,7 +12,8 @@ import type { PluginSettingsSource } from '../pool/plugin-settings.js';
 import { createEdgeHandler } from '../edge/edge-handler.js';
 import { createWorkerProxy } from '../edge/proxy/worker-proxy.js';
 import { createControlApp } from '../api/control-app.js';
-import { createPrincipalResolver, createTokenCheck } from '../auth/principal.js';
+import { createHashResolver, createPrincipalResolver, createTokenCheck } from '../auth/principal.js';
+import { DashboardSessions } from '../dashboard/sessions.js';
 import { FailureThrottle } from '../auth/failure-throttle.js';
 import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap, HEADERS_TIMEOUT_MS } from '../edge/connection-guard.js';
 import { ensureFallbackCertificate, fallbackNames } from '../tls/fallback-certificate.js';
@@ -86,6 +87,7 @@ export async function startServer(
     domains: platform.customDomains,
     domainMap: platform.domains,
     certificates: platform.certificates,
+    sessions: new DashboardSessions(platform.store, platform.secrets.secret, createHashResolver(platform.store, platform.secrets)),
     checkToken: createTokenCheck(createPrincipalResolver(platform.store, platform.secrets), new FailureThrottle(log)),
     isolation: platform.sandbox.report,
     tenants: platform.tenants,

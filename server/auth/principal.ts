@@ -46,9 +46,18 @@ export function bearerFrom(header: string | undefined): string | undefined {
 }
 
 export function createPrincipalResolver(store: Store, secrets: { readonly secret: string; readonly adminToken: string }): PrincipalResolver {
+  const byHash = createHashResolver(store, secrets);
+  return (value) => byHash(hashToken(secrets.secret, value));
+}
+
+/**
+ * The same resolution from a token's keyed hash: a dashboard session keeps the
+ * hash of the token it was opened with (never the token), and is who that token
+ * is now (a revoked token or a changed admin token ends its sessions).
+ */
+export function createHashResolver(store: Store, secrets: { readonly secret: string; readonly adminToken: string }): (tokenHash: string) => Principal | undefined {
   const adminHash = hashToken(secrets.secret, secrets.adminToken);
-  return (value) => {
-    const h = hashToken(secrets.secret, value);
+  return (h) => {
     if (constantTimeEqual(h, adminHash)) return { kind: 'admin' };
     const t = store.tokens.byHash(h);
     if (!t) return undefined;

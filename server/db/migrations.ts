@@ -117,4 +117,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX certificates_tenant ON certificates(tenant_id);
     `,
   },
+  {
+    version: 3,
+    name: 'dashboard sessions',
+    // A signed-in dashboard. The cookie's value is never stored, only its keyed
+    // hash; the session names the token it was opened with by that token's hash,
+    // so it resolves to the same principal and ends when the token is revoked.
+    sql: `
+      CREATE TABLE dashboard_sessions (
+        id_hash      TEXT PRIMARY KEY,
+        token_hash   TEXT NOT NULL,
+        csrf_token   TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        expires_at   TEXT NOT NULL
+      );
+      CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions(expires_at);
+    `,
+  },
 ];

@@ -72,6 +72,16 @@ export interface TokenRecord {
   lastUsedAt: string | null;
 }
 
+/** A dashboard session row; `tokenHash` is the keyed hash of the token it was opened with. */
+export interface SessionRecord {
+  idHash: string;
+  tokenHash: string;
+  csrfToken: string;
+  createdAt: string;
+  lastSeenAt: string;
+  expiresAt: string;
+}
+
 export type DeployStatus = 'staging' | 'ready' | 'failed' | 'pruned';
 export interface DeployRecord {
   id: string;
@@ -310,6 +320,35 @@ export class Store {
     },
     delete: (tenantId: string, id: string): boolean =>
       this.prepare('DELETE FROM tokens WHERE tenant_id = ? AND id = ?').run(tenantId, id).changes > 0,
+  };
+
+  // ---- dashboard sessions (keyed hashes of the cookie value only)
+  readonly sessions = {
+    insert: (s: SessionRecord): void => {
+      this
+        .prepare('INSERT INTO dashboard_sessions (id_hash, token_hash, csrf_token, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(s.idHash, s.tokenHash, s.csrfToken, s.createdAt, s.lastSeenAt, s.expiresAt);
+    },
+    get: (idHash: string): SessionRecord | undefined => {
+      const r = this.prepare('SELECT * FROM dashboard_sessions WHERE id_hash = ?').get(idHash) as Row | undefined;
+      return (
+        r && {
+          idHash: String(r.id_hash),
+          tokenHash: String(r.token_hash),
+          csrfToken: String(r.csrf_token),
+          createdAt: String(r.created_at),
+          lastSeenAt: String(r.last_seen_at),
+          expiresAt: String(r.expires_at),
+        }
+      );
+    },
+    touch: (idHash: string, at: string): void => {
+      this.prepare('UPDATE dashboard_sessions SET last_seen_at = ? WHERE id_hash = ?').run(at, idHash);
+    },
+    delete: (idHash: string): boolean => this.prepare('DELETE FROM dashboard_sessions WHERE id_hash = ?').run(idHash).changes > 0,
+    /** Sessions past their absolute end or idle since before `idleBefore`. */
+    deleteStale: (nowIso: string, idleBefore: string): number =>
+      this.prepare('DELETE FROM dashboard_sessions WHERE expires_at <= ? OR last_seen_at <= ?').run(nowIso, idleBefore).changes,
   };
 
   // ---- deploys
