@@ -26,6 +26,8 @@ import { SniContexts } from '../tls/sni-contexts.js';
 import { AcmeChallenges } from '../tls/acme-challenges.js';
 import { createAcmeIssuer } from '../tls/acme-issuer.js';
 import { CertificateManager } from '../tls/certificate-manager.js';
+import { PlatformMetrics } from '../metrics/platform-metrics.js';
+import { AuditRetention } from '../audit/audit-retention.js';
 
 export interface Platform {
   readonly config: Config;
@@ -57,6 +59,8 @@ export interface Platform {
   readonly acmeChallenges: AcmeChallenges;
   /** Uploaded and issued certificates; call start() once listening. */
   readonly certificates: CertificateManager;
+  /** The platform's own Prometheus registry and counters (GET /metrics). */
+  readonly metrics: PlatformMetrics;
   close(): void;
 }
 
@@ -94,10 +98,11 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   // The tenant's user exists before anything else is made for it; releases are sealed before a worker reads them.
   tenants.addHooks({ onTenantCreated: (t) => sandbox.provisionTenant(t.id) });
   releases.addHooks({ beforeActivate: (tenantId, deployId) => sandbox.sealRelease(tenantId, deployId) });
-  const deploys = new DeployService({ paths, store, releases, tenants, log });
+  const metrics = new PlatformMetrics();
+  const deploys = new DeployService({ paths, store, releases, tenants, log, metrics });
   tenants.addHooks(deploys.lifecycleHooks());
   // Pushes deploy through the same pipeline as uploads.
-  const git = new GitService(paths, store, deploys, log);
+  const git = new GitService(paths, store, deploys, log, metrics);
   tenants.addHooks(git.repositories.lifecycleHooks());
   const siteLogs = new TenantLogs(paths);
   const workers = new WorkerPool({
@@ -108,6 +113,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     logs: siteLogs,
     launcher: sandbox.launcher ?? new PlainWorkerLauncher(),
     plugins: options.pluginSettings ?? NO_PLUGIN_SETTINGS,
+    metrics,
   });
   releases.addHooks(workers.activationHooks());
   tenants.addHooks(workers.tenantHooks());
@@ -136,6 +142,8 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   tenants.addHooks({ onTenantDeleted: () => customDomains.refresh() });
   for (const t of store.tenants.list()) void sandbox.provisionTenant(t.id).catch((err) => log.error('tenant provisioning failed', { tenant: t.id, err }));
   releases.reconcile();
+  // Old audit rows go at start and then daily.
+  const auditRetention = new AuditRetention(store, config.auditDays, log);
   const self: Platform = {
     config,
     log,
@@ -157,7 +165,9 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     sni,
     acmeChallenges,
     certificates,
+    metrics,
     close: () => {
+      auditRetention.close();
       certificates.close();
       git.close();
       db.close();

@@ -16,6 +16,7 @@ import { createPrincipalResolver, createTokenCheck } from '../auth/principal.js'
 import { FailureThrottle } from '../auth/failure-throttle.js';
 import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap, HEADERS_TIMEOUT_MS } from '../edge/connection-guard.js';
 import { ensureFallbackCertificate, fallbackNames } from '../tls/fallback-certificate.js';
+import { createUsageReader, type UsageReader } from '../sandbox/cgroup-usage.js';
 
 export interface RunningServer {
   readonly platform: Platform;
@@ -91,6 +92,7 @@ export async function startServer(
     workers: platform.workers,
     deploys: platform.deploys,
     git: platform.git,
+    metrics: platform.metrics,
   });
   const edge = createEdgeHandler({
     platformHost: config.platformHost,
@@ -103,6 +105,7 @@ export async function startServer(
     proofs: platform.proofs,
     trustedProxies: config.trustedProxies,
     httpsPort: () => httpsPort,
+    metrics: platform.metrics,
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, edge);
   // Longer than the 60 s idle timeout of common load balancers, so they close first.
@@ -116,6 +119,15 @@ export async function startServer(
     log,
   );
   connections.protect(server);
+  // Read at scrape time. The cgroups are read directly (their files are world-readable), also by an unprivileged edge.
+  let usage: UsageReader | undefined;
+  const reader = () => (usage ??= createUsageReader());
+  platform.metrics.setSources({
+    openConnections: () => connections.openConnections,
+    workerStates: () => platform.workers.states(),
+    usage: (tenantId) => reader().usage(tenantId),
+    usageMissing: () => reader().missing(),
+  });
   // The same pipeline on both listeners; the certificate is chosen per name by SNI (tls/sni-contexts.ts).
   let httpsServer: https.Server | undefined;
   if (config.httpsPort !== undefined) {
