@@ -51,17 +51,18 @@ export function runSteps(steps: readonly Step[], proxies: TrustedProxies, metric
   return (req, res) => {
     const ctx: EdgeContext = { req, res, host: normalizeHost(req.headers.host), origin: proxies.originOf(req), tenant: undefined };
     const started = metrics === undefined ? 0 : performance.now();
+    // Read before any step writes (a static answer is often written synchronously).
+    const written = metrics === undefined ? 0 : req.socket.bytesWritten;
     for (let i = 0; i < n; i++) {
       if (!steps[i]!(ctx)) continue;
-      if (metrics !== undefined && ctx.tenant !== undefined) count(metrics, ctx.tenant.tenantId, kinds[i] ?? 'static', req, res, started);
+      if (metrics !== undefined && ctx.tenant !== undefined) count(metrics, ctx.tenant.tenantId, kinds[i] ?? 'static', req, res, started, written);
       return;
     }
   };
 }
 
-function count(metrics: RequestMetrics, tenantId: string, kind: StepKind, req: IncomingMessage, res: ServerResponse, started: number): void {
-  // The socket's byte count includes what is still buffered: the delta is this response (no pipelining on one socket at a time).
+function count(metrics: RequestMetrics, tenantId: string, kind: StepKind, req: IncomingMessage, res: ServerResponse, started: number, before: number): void {
+  // The socket's byte count includes what is still buffered: the delta is this response (one response at a time per socket).
   const socket = req.socket;
-  const before = socket.bytesWritten;
   res.once('finish', () => metrics.request(tenantId, kind, res.statusCode, socket.bytesWritten - before, (performance.now() - started) / 1000));
 }

@@ -3,7 +3,8 @@
 // count; readings that exist elsewhere (cgroups, open connections, crash
 // loops) are taken at scrape time through MetricSources, set by app/.
 // Labels are bounded: tenant ids, status classes, fixed kinds; never paths.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type RequestKind = 'static' | 'dynamic' | 'plugin';
 export type Outcome = 'success' | 'failure';
@@ -94,10 +95,36 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
   private readonly pushes = new Counter({ name: 'tenantry_git_pushes_total', help: 'git pushes by outcome', labelNames: ['tenant', 'outcome'], registers: [this.registry] });
   private readonly mails = new Counter({ name: 'tenantry_mail_total', help: 'Mail sent, failed or deferred', labelNames: ['tenant', 'outcome'], registers: [this.registry] });
 
-  constructor(options: { readonly defaultMetrics?: boolean } = {}) {
+  constructor(options: { readonly eventLoop?: boolean } = {}) {
     const self = this;
-    // Process metrics of the edge, event-loop lag among them (nodejs_eventloop_lag_*).
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'tenantry_edge_' });
+    // The edge's event-loop lag (prom-client's default metrics include names promtool's lint refuses).
+    if (options.eventLoop !== false) {
+      const delay = monitorEventLoopDelay({ resolution: 20 });
+      delay.enable();
+      const lag = (name: string, help: string, pick: () => number) =>
+        new Gauge({
+          name,
+          help,
+          registers: [this.registry],
+          collect() {
+            this.set(pick() / 1e9);
+          },
+        });
+      lag('tenantry_edge_event_loop_lag_p99_seconds', 'Event-loop delay of the edge, 99th percentile since the last scrape', () => delay.percentile(99));
+      lag('tenantry_edge_event_loop_lag_max_seconds', 'Event-loop delay of the edge, maximum since the last scrape', () => {
+        const max = delay.max;
+        delay.reset(); // the max is read last: the window restarts at each scrape
+        return max;
+      });
+      new Gauge({
+        name: 'tenantry_edge_resident_memory_bytes',
+        help: 'Resident memory of the edge process',
+        registers: [this.registry],
+        collect() {
+          this.set(process.memoryUsage.rss());
+        },
+      });
+    }
     new Gauge({
       name: 'tenantry_open_connections',
       help: 'Connections open on the edge listeners',
