@@ -12,6 +12,7 @@ import { logsCommand } from './commands/logs.js';
 import { backupCommand } from './commands/backup.js';
 import { restoreCommand } from './commands/restore.js';
 import { domainsCommand } from './commands/domains.js';
+import { auditCommand } from './commands/audit.js';
 
 type Command = (args: string[], print: (s: string) => void) => Promise<void>;
 
@@ -26,6 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   backup: backupCommand,
   restore: restoreCommand,
   domains: domainsCommand,
+  audit: auditCommand,
 };
 
 const HELP = `usage: tenantry <command> [options]
@@ -47,6 +49,7 @@ const HELP = `usage: tenantry <command> [options]
   domains remove <domain> --tenant <id> | list --tenant <id> | show <domain> --tenant <id>
   domains certificate <domain> --tenant <id> --cert FILE --key FILE
                                           upload a certificate (PEM) for a verified domain
+  audit [--tenant <id>] [--limit N]       who changed what, newest first (admin: all tenants)
 
 backup and restore use the data folder (--data-dir or TENANTRY_DATA_DIR).
 Client commands read TENANTRY_URL (default http://localhost:8080) and
