@@ -6,7 +6,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-export type RequestKind = 'static' | 'dynamic' | 'plugin';
+import { RequestTraffic, type RequestKind } from './request-traffic.js';
+
+export type { RequestKind };
 export type Outcome = 'success' | 'failure';
 export type MailOutcome = 'sent' | 'failed' | 'deferred';
 
@@ -69,24 +71,11 @@ export const NO_METRICS: RequestMetrics & WorkerMetrics & DeployMetrics & GitMet
   mail: () => {},
 };
 
-const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-
-/** Children bound to one tenant's labels, so the hot path does no label hashing. */
-interface TenantSeries {
-  readonly requests: Map<number, Counter.Internal>;
-  readonly bytes: Map<RequestKind, Counter.Internal>;
-  readonly latency: Map<RequestKind, Histogram.Internal<string>>;
-}
 
 export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMetrics, GitMetrics, MailMetrics {
   readonly registry = new Registry();
   private sources: MetricSources = NO_SOURCES;
-  private readonly series = new Map<string, TenantSeries>();
-
-  private readonly requests = new Counter({ name: 'tenantry_http_requests_total', help: 'Tenant requests answered, by status class and kind', labelNames: ['tenant', 'status_class', 'kind'], registers: [this.registry] });
-  private readonly bytesOut = new Counter({ name: 'tenantry_http_response_bytes_total', help: 'Bytes sent for tenant requests (headers included)', labelNames: ['tenant', 'kind'], registers: [this.registry] });
-  private readonly latency = new Histogram({ name: 'tenantry_http_request_duration_seconds', help: 'Time from the request to the last byte handed to the socket', labelNames: ['tenant', 'kind'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  private readonly traffic = new RequestTraffic(this.registry);
   private readonly starts = new Counter({ name: 'tenantry_worker_starts_total', help: 'Workers started', labelNames: ['tenant'], registers: [this.registry] });
   private readonly crashes = new Counter({ name: 'tenantry_worker_crashes_total', help: 'Workers that exited unexpectedly or stopped answering', labelNames: ['tenant'], registers: [this.registry] });
   private readonly restarts = new Counter({ name: 'tenantry_worker_restarts_total', help: 'Worker starts that followed a crash', labelNames: ['tenant'], registers: [this.registry] });
@@ -189,28 +178,9 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
     return this.registry.contentType;
   }
 
+  /** The hot path: typed-array increments only (see request-traffic.ts). */
   request(tenantId: string, kind: RequestKind, status: number, bytes: number, seconds: number): void {
-    const s = this.series.get(tenantId) ?? this.newSeries(tenantId);
-    const cls = Math.floor(status / 100);
-    const key = cls * 4 + (kind === 'static' ? 0 : kind === 'dynamic' ? 1 : 2);
-    let c = s.requests.get(key);
-    if (c === undefined) {
-      c = this.requests.labels(tenantId, STATUS_CLASSES[cls - 1] ?? '5xx', kind);
-      s.requests.set(key, c);
-    }
-    c.inc();
-    let b = s.bytes.get(kind);
-    if (b === undefined) s.bytes.set(kind, (b = this.bytesOut.labels(tenantId, kind)));
-    if (bytes > 0) b.inc(bytes);
-    let h = s.latency.get(kind);
-    if (h === undefined) s.latency.set(kind, (h = this.latency.labels(tenantId, kind)));
-    h.observe(seconds);
-  }
-
-  private newSeries(tenantId: string): TenantSeries {
-    const s: TenantSeries = { requests: new Map(), bytes: new Map(), latency: new Map() };
-    this.series.set(tenantId, s);
-    return s;
+    this.traffic.record(tenantId, kind, status, bytes, seconds);
   }
 
   workerStarted(tenantId: string): void {
