@@ -13,7 +13,7 @@ function limitOf(raw: unknown): number {
   if (raw === undefined) return DEFAULT_LIMIT;
   const n = Number(raw);
   if (typeof raw !== 'string' || !/^\d+$/.test(raw) || n < 1 || n > AUDIT_MAX_LIMIT) {
-    throw new AppError('invalid_request', `limit must be a whole number from 1 to ${AUDIT_MAX_LIMIT}.`);
+    throw new AppError('invalid_query', `limit must be a whole number from 1 to ${AUDIT_MAX_LIMIT}.`);
   }
   return n;
 }
