@@ -111,3 +111,11 @@ test('mail counters can be called by the mailer', async () => {
   assert.equal(sample(text, 'tenantry_mail_total', { tenant: 'met-one', outcome: 'sent' }), 1);
   assert.equal(sample(text, 'tenantry_mail_total', { tenant: '', outcome: 'deferred' }), 1);
 });
+
+test('a deleted tenant\'s series go', async () => {
+  await createTenant(p, 'met-gone');
+  assert.equal((await site(p, 'met-gone', '/')).status, 200);
+  assert.match(await scrape(), /tenant="met-gone"/);
+  assert.equal((await api(p, 'DELETE', '/api/v1/tenants/met-gone')).status, 204);
+  assert.doesNotMatch(await scrape(), /tenant="met-gone"/);
+});

@@ -140,6 +140,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   customDomains.addHooks(certificates.domainHooks());
   tenants.addHooks(certificates.tenantHooks());
   tenants.addHooks({ onTenantDeleted: () => customDomains.refresh() });
+  tenants.addHooks({ onTenantDeleted: (id) => metrics.forgetTenant(id) });
   for (const t of store.tenants.list()) void sandbox.provisionTenant(t.id).catch((err) => log.error('tenant provisioning failed', { tenant: t.id, err }));
   releases.reconcile();
   // Old audit rows go at start and then daily.

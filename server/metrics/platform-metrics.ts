@@ -183,6 +183,17 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
     this.traffic.record(tenantId, kind, status, bytes, seconds);
   }
 
+  /** A deleted tenant: its series go, so labels stay bounded by the tenants that exist. */
+  forgetTenant(tenantId: string): void {
+    this.traffic.forget(tenantId);
+    for (const c of [this.starts, this.crashes, this.restarts]) c.remove({ tenant: tenantId });
+    for (const outcome of ['success', 'failure'] as const) {
+      this.deploys.remove({ tenant: tenantId, outcome });
+      this.pushes.remove({ tenant: tenantId, outcome });
+    }
+    for (const outcome of ['sent', 'failed', 'deferred'] as const) this.mails.remove({ tenant: tenantId, outcome });
+  }
+
   workerStarted(tenantId: string): void {
     this.starts.inc({ tenant: tenantId });
   }
