@@ -58,18 +58,45 @@ export function createUsageReader(): UsageReader {
   }
   const v1 = (controller: string) => mounts.find((m) => m.type === 'cgroup' && m.options.includes(controller) && fs.existsSync(path.join(m.mountPoint, ROOT_NAME)));
   const mem = v1('memory');
-  const acct = v1('cpuacct');
-  if (mem && acct) {
+  if (mem) {
+    // The platform makes no cpuacct groups of its own; where cpuacct is co-mounted with cpu it has them.
+    const acct = v1('cpuacct');
     return {
       usage: (tenantId) => {
-        const memoryBytes = firstNumber(readText(path.join(mem.mountPoint, ROOT_NAME, tenantId, 'memory.usage_in_bytes')));
-        const ns = firstNumber(readText(path.join(acct.mountPoint, ROOT_NAME, tenantId, 'cpuacct.usage')));
-        if (memoryBytes === undefined || ns === undefined) return undefined;
-        return { memoryBytes, cpuSeconds: ns / 1e9 };
+        const memDir = path.join(mem.mountPoint, ROOT_NAME, tenantId);
+        const memoryBytes = firstNumber(readText(path.join(memDir, 'memory.usage_in_bytes')));
+        if (memoryBytes === undefined) return undefined;
+        const ns = acct ? firstNumber(readText(path.join(acct.mountPoint, ROOT_NAME, tenantId, 'cpuacct.usage'))) : undefined;
+        return { memoryBytes, cpuSeconds: ns !== undefined ? ns / 1e9 : processCpuSeconds(memDir) };
       },
       missing: () => undefined,
     };
   }
-  const why = mem ? 'no cpuacct cgroup of the platform found' : 'no cgroups of the platform found (isolation without resource limits)';
+  const why = 'no cgroups of the platform found (isolation off, or without resource limits)';
   return { usage: () => undefined, missing: () => why };
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU time of the processes now in a v1 group and its subgroups, from /proc/<pid>/stat (world-readable). */
+function processCpuSeconds(dir: string): number {
+  let ticks = 0;
+  const walk = (d: string) => {
+    for (const line of (readText(path.join(d, 'cgroup.procs')) ?? '').split('\n')) {
+      if (!line) continue;
+      const stat = readText(`/proc/${line}/stat`);
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const rest = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (rest) ticks += Number(rest[11] ?? 0) + Number(rest[12] ?? 0);
+    }
+    let entries: fs.Dirent[] = [];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      /* gone meanwhile */
+    }
+    for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
+  };
+  walk(dir);
+  return ticks / TICKS_PER_SECOND;
 }
