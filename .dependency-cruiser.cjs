@@ -4,8 +4,8 @@
 // is allowed (type-only imports included). README "Source layout" explains the layers.
 /** Lowest first. Folders in one row may import each other unless a rule below says otherwise. */
 const LAYERS = [
-  ['config.ts', 'errors.ts', 'error-response.ts', 'log.ts', 'paths.ts', 'model', 'disk'], // foundation: settings, the error catalogue, plain value types, durable writes
-  ['db', 'launch'], // platform tables; the contract between "start a worker" and "how it is run"
+  ['config.ts', 'errors.ts', 'error-response.ts', 'log.ts', 'paths.ts', 'model', 'disk', 'metrics'], // foundation: settings, the error catalogue, plain value types, durable writes, metric definitions
+  ['db', 'launch', 'audit'], // platform tables; the contract between "start a worker" and "how it is run"; audit retention
   ['runtime'], // code that runs inside a tenant's sandbox (loads nothing of the platform but launch/)
   ['auth', 'sandbox'], // who is asking; the isolation layers and launchers
   ['supervisor'], // the root process and its typed request pipe

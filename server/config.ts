@@ -1,5 +1,6 @@
 // Settings: read once from flags and environment variables, validated into one
 // frozen, typed object. A bad value stops the start with one line naming it.
+import { LOG_FORMATS, type LogFormat } from './log.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -71,6 +72,10 @@ const settingsSchema = z.strictObject({
   maxConnectionsPerAddress: z.coerce.number({ error: 'must be a number' }).int().min(1).max(1_000_000).default(256),
   /** Open connections in all; default: what the descriptor limit leaves after a reserve for workers and files. */
   maxConnections: z.coerce.number({ error: 'must be a number' }).int().min(16).max(10_000_000).optional(),
+  /** Days the audit trail is kept. */
+  auditDays: z.coerce.number({ error: 'must be a number' }).int().min(1, 'must be at least 1').max(36_500).default(90),
+  /** `json`: one JSON object per log line; `text`: human lines. Read by log.ts from the environment; validated here. */
+  logFormat: z.enum(LOG_FORMATS, { error: 'must be one of text, json' }).default('text'),
 });
 
 /** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: what Resolver.setServers takes. */
@@ -108,6 +113,8 @@ export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
   trustedProxies: 'TENANTRY_TRUSTED_PROXIES',
   maxConnectionsPerAddress: 'TENANTRY_MAX_CONNECTIONS_PER_ADDRESS',
   maxConnections: 'TENANTRY_MAX_CONNECTIONS',
+  auditDays: 'TENANTRY_AUDIT_DAYS',
+  logFormat: 'TENANTRY_LOG_FORMAT',
 };
 
 export function flagFor(key: SettingKey): string {
@@ -142,6 +149,9 @@ export interface Config {
   readonly maxConnectionsPerAddress: number;
   /** Undefined: derived from the descriptor limit at start (edge/connection-guard.ts). */
   readonly maxConnections: number | undefined;
+  /** Days the audit trail is kept (pruned at start and daily). */
+  readonly auditDays: number;
+  readonly logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {
@@ -200,5 +210,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     trustedProxies: s.trustedProxies ?? TrustedProxies.none(),
     maxConnectionsPerAddress: s.maxConnectionsPerAddress,
     maxConnections: s.maxConnections,
+    auditDays: s.auditDays,
+    logFormat: s.logFormat,
   });
 }

@@ -5,6 +5,7 @@
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request is not valid.' },
   invalid_json: { status: 400, message: 'The request body is not valid JSON.' },
+  invalid_query: { status: 400, message: 'A query parameter is not valid.' },
   invalid_tenant_id: {
     status: 400,
     message: 'A tenant id is 2 to 40 characters: lowercase letters, digits and dashes, starting with a letter and not ending with a dash.',

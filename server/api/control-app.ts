@@ -16,7 +16,10 @@ import type { WorkerPool } from '../pool/worker-pool.js';
 import type { DeployService } from '../deploy/deploy-service.js';
 import type { GitService } from '../git/git-service.js';
 import { gitHttpHandler } from '../git/git-http.js';
-import { authenticate } from './auth-middleware.js';
+import { authenticate, requireAdmin } from './auth-middleware.js';
+import { auditTrail } from './audit-trail.js';
+import { auditRouter } from './audit-routes.js';
+import type { PlatformMetrics } from '../metrics/platform-metrics.js';
 import { errorMiddleware, notFoundMiddleware } from './error-middleware.js';
 import { tenantsRouter } from './tenants-routes.js';
 import { tokensRouter } from './tokens-routes.js';
@@ -65,6 +68,8 @@ export interface ControlAppDeps {
   readonly plugins: PluginService;
   /** The dashboard's server-side sessions (cookie + CSRF token in place of a bearer token). */
   readonly sessions: DashboardSessions;
+  /** The registry GET /metrics answers from; none: no /metrics. */
+  readonly metrics?: Pick<PlatformMetrics, 'text' | 'contentType'>;
 }
 
 /**
@@ -93,6 +98,18 @@ export function createControlApp(d: ControlAppDeps): Express {
     res.json({ ok: true });
   });
 
+  // Prometheus scrapes with the admin token (Authorization: Bearer ...).
+  const metrics = d.metrics;
+  if (metrics) {
+    app.get('/metrics', authenticate(d.checkToken, d.trustedProxies), requireAdmin, (_req, res, next) => {
+      metrics.text().then((text) => {
+        res.setHeader('Content-Type', metrics.contentType);
+        res.setHeader('Cache-Control', 'no-store');
+        res.end(text);
+      }, next);
+    });
+  }
+
   // git smart HTTP: Basic auth of its own, and the raw body (a pack stream) untouched.
   app.use('/git', gitHttpHandler({ git: d.git, store: d.store, checkToken: d.checkToken, trustedProxies: d.trustedProxies, log: d.log }));
 
@@ -101,7 +118,9 @@ export function createControlApp(d: ControlAppDeps): Express {
   const api = Router();
   api.use('/tls', tlsRouter({ domainMap: d.domainMap, platformHost: d.platformHost }));
   api.use('/session', jsonBody({ limit: '2kb', maxDepth: 2 }), sessionRouter({ sessions: d.sessions, checkToken: d.checkToken, trustedProxies: d.trustedProxies }));
+  api.use(auditTrail(d.store, d.trustedProxies));
   api.use(authenticate(d.checkToken, d.trustedProxies, d.sessions));
+  api.use('/audit', auditRouter({ store: d.store }));
   api.use('/isolation', isolationRouter(d.isolation));
   api.use('/plugins', catalogueRouter(d.pluginCatalogue));
   api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store, certificates: d.certificates }));

@@ -12,7 +12,7 @@ import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
 import type { TenantService } from '../tenants/tenant-service.js';
 import type { DeployService } from '../deploy/deploy-service.js';
-import { actorName } from '../auth/principal.js';
+import { auditActor } from './audit-trail.js';
 import { requireScope } from './auth-middleware.js';
 import { AppError } from '../errors.js';
 
@@ -107,7 +107,7 @@ export function deploysRouter(p: DeploysRouterDeps): Router {
           `Send the archive as multipart/form-data (field "archive") or as a raw body of type application/gzip or application/x-tar${type ? `, not ${type}` : ''}.`,
         );
       }
-      const result = await p.deploys.deployArchive(tenantId, file, { source: 'upload', message: messageFrom(req), actor: actorName(req.principal) });
+      const result = await p.deploys.deployArchive(tenantId, file, { source: 'upload', message: messageFrom(req), actor: auditActor(req) });
       res.status(201).json(result);
     } catch (err) {
       // The client may still be sending: do not read the rest, close after the answer.
@@ -123,7 +123,7 @@ export function deploysRouter(p: DeploysRouterDeps): Router {
   });
 
   r.post('/:deployId/activate', requireScope('deploy'), async (req, res) => {
-    const d = await p.deploys.activate(req.params.id as string, req.params.deployId as string, actorName(req.principal));
+    const d = await p.deploys.activate(req.params.id as string, req.params.deployId as string, auditActor(req));
     res.json(d);
   });
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { TenantService } from '../tenants/tenant-service.js';
 import type { DomainService } from '../domains/domain-service.js';
 import type { CertificateManager } from '../tls/certificate-manager.js';
-import { actorName } from '../auth/principal.js';
+import { auditActor } from './audit-trail.js';
 import { requireScope } from './auth-middleware.js';
 import { jsonBody, SMALL_JSON, type JsonBodyLimits } from './json-body.js';
 import { parseBody } from './validate.js';
@@ -40,7 +40,7 @@ export function domainsRouter(p: DomainsRouterDeps): Router {
   r.post('/', requireScope('deploy'), jsonBody(SMALL_JSON), (req, res) => {
     const tenantId = tenantOf(req.params);
     const body = parseBody(addSchema, req.body);
-    const { record, created } = p.domains.add(tenantId, body.domain, { admin: req.principal?.kind === 'admin', redirect: body.redirect }, actorName(req.principal));
+    const { record, created } = p.domains.add(tenantId, body.domain, { admin: req.principal?.kind === 'admin', redirect: body.redirect }, auditActor(req));
     res.status(created ? 201 : 200).json(view(record));
   });
 
@@ -51,30 +51,30 @@ export function domainsRouter(p: DomainsRouterDeps): Router {
   r.post('/:domain/verify', requireScope('deploy'), jsonBody(SMALL_JSON), async (req, res) => {
     const tenantId = tenantOf(req.params);
     const body = parseBody(verifySchema, req.body);
-    res.json(view(await p.domains.verify(tenantId, String(req.params.domain), actorName(req.principal), body.method)));
+    res.json(view(await p.domains.verify(tenantId, String(req.params.domain), auditActor(req), body.method)));
   });
 
   r.patch('/:domain', requireScope('deploy'), jsonBody(SMALL_JSON), (req, res) => {
     const tenantId = tenantOf(req.params);
     const body = parseBody(patchSchema, req.body);
-    res.json(view(p.domains.setRedirect(tenantId, String(req.params.domain), body.redirect, actorName(req.principal))));
+    res.json(view(p.domains.setRedirect(tenantId, String(req.params.domain), body.redirect, auditActor(req))));
   });
 
   r.delete('/:domain', requireScope('deploy'), (req, res) => {
-    p.domains.remove(tenantOf(req.params), String(req.params.domain), actorName(req.principal));
+    p.domains.remove(tenantOf(req.params), String(req.params.domain), auditActor(req));
     res.status(204).end();
   });
 
   r.put('/:domain/certificate', requireScope('deploy'), jsonBody(PEM_JSON), (req, res) => {
     const claim = p.domains.get(tenantOf(req.params), String(req.params.domain));
     const body = parseBody(certificateSchema, req.body);
-    p.certificates.upload(claim, body.cert, body.key, actorName(req.principal));
+    p.certificates.upload(claim, body.cert, body.key, auditActor(req));
     res.json(view(claim));
   });
 
   r.delete('/:domain/certificate', requireScope('deploy'), (req, res) => {
     const claim = p.domains.get(tenantOf(req.params), String(req.params.domain));
-    p.certificates.remove(claim, actorName(req.principal));
+    p.certificates.remove(claim, auditActor(req));
     res.json(view(claim));
   });
 

@@ -6,7 +6,7 @@ import { Router } from 'express';
 import type { Store } from '../db/store.js';
 import type { TenantService } from '../tenants/tenant-service.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
-import { actorName } from '../auth/principal.js';
+import { auditActor } from './audit-trail.js';
 import { requireScope } from './auth-middleware.js';
 import { jsonBody } from './json-body.js';
 import { AppError } from '../errors.js';
@@ -56,7 +56,7 @@ export function envRouter(p: EnvRouterDeps): Router {
     const vars = parseEnvBody(req.body);
     p.store.env.replace(id, vars);
     const keys = Object.keys(vars).sort();
-    p.store.audit.record({ actor: actorName(req.principal), action: 'env.set', tenantId: id, detail: { keys } });
+    p.store.audit.record({ actor: auditActor(req), action: 'env.set', tenantId: id, detail: { keys } });
     p.workers.restartTenant(id, 'its environment variables changed');
     res.json({ keys });
   });
@@ -74,7 +74,7 @@ export function envRouter(p: EnvRouterDeps): Router {
     if (Object.keys(vars).length > MAX_ENV_VARS) throw new AppError('invalid_request', `At most ${MAX_ENV_VARS} variables.`);
     p.store.env.replace(id, vars);
     const keys = Object.keys(vars).sort();
-    p.store.audit.record({ actor: actorName(req.principal), action: 'env.set', tenantId: id, detail: { keys, changed: Object.keys(changed), removed } });
+    p.store.audit.record({ actor: auditActor(req), action: 'env.set', tenantId: id, detail: { keys, changed: Object.keys(changed), removed } });
     p.workers.restartTenant(id, 'its environment variables changed');
     res.json({ keys });
   });

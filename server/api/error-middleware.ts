@@ -29,11 +29,13 @@ export function errorMiddleware(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const known = err instanceof AppError ? err : fromLibraryError((err ?? {}) as HttpishError);
     if (known) {
+      res.locals.errorCode = known.code;
       res.status(known.status).json(errorBody(known.code, known.message, known.details));
       return;
     }
     const errorId = crypto.randomBytes(6).toString('hex');
     log.error('request failed', { errorId, method: req.method, path: req.path, err, stack: (err as Error)?.stack });
+    res.locals.errorCode = 'internal_error';
     res.status(500).json(errorBody('internal_error', undefined, { errorId }));
   };
 }

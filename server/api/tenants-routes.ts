@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Store } from '../db/store.js';
 import type { TenantService } from '../tenants/tenant-service.js';
 import type { CertificateManager } from '../tls/certificate-manager.js';
-import { actorName } from '../auth/principal.js';
+import { auditActor } from './audit-trail.js';
 import { requireAdmin } from './auth-middleware.js';
 import { jsonBody, SMALL_JSON } from './json-body.js';
 import { parseBody } from './validate.js';
@@ -46,7 +46,7 @@ export function tenantsRouter(p: TenantsRouterDeps): Router {
   r.post('/', requireAdmin, jsonBody(SMALL_JSON), async (req, res) => {
     const body = parseBody(createSchema, req.body);
     if (!isValidTenantId(body.id)) throw new AppError('invalid_tenant_id');
-    const t = await p.tenants.create({ id: body.id, domains: body.domains, limits: body.limits, network: body.network }, actorName(req.principal));
+    const t = await p.tenants.create({ id: body.id, domains: body.domains, limits: body.limits, network: body.network }, auditActor(req));
     res.status(201).json(view(t.id));
   });
 
@@ -62,14 +62,14 @@ export function tenantsRouter(p: TenantsRouterDeps): Router {
     const id = req.params.id as string;
     p.tenants.get(id);
     const body = parseBody(patchSchema, req.body);
-    await p.tenants.update(id, body, actorName(req.principal));
+    await p.tenants.update(id, body, auditActor(req));
     res.json(view(id));
   });
 
   r.delete('/:id', requireAdmin, async (req, res) => {
     const id = req.params.id as string;
     p.tenants.get(id);
-    await p.tenants.delete(id, actorName(req.principal));
+    await p.tenants.delete(id, auditActor(req));
     res.status(204).end();
   });
 

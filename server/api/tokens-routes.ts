@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { TenantService } from '../tenants/tenant-service.js';
-import { actorName } from '../auth/principal.js';
+import { auditActor } from './audit-trail.js';
 import { requireAdmin } from './auth-middleware.js';
 import { jsonBody, SMALL_JSON } from './json-body.js';
 import { parseBody } from './validate.js';
@@ -37,7 +37,7 @@ export function tokensRouter(p: TokensRouterDeps): Router {
     const id = newId('tok');
     const scopes = [...new Set(body.scopes)];
     p.store.tokens.insert({ id, tenantId, name: body.name, hash: hashToken(p.secret, token), scopes });
-    p.store.audit.record({ actor: actorName(req.principal), action: 'token.create', tenantId, detail: { id, name: body.name, scopes } });
+    p.store.audit.record({ actor: auditActor(req), action: 'token.create', tenantId, detail: { id, name: body.name, scopes } });
     res.status(201).json({ token, id, name: body.name, scopes });
   });
 
@@ -50,7 +50,7 @@ export function tokensRouter(p: TokensRouterDeps): Router {
   r.delete('/:tokenId', requireAdmin, (req, res) => {
     const tenantId = req.params.id as string;
     if (!p.store.tokens.delete(tenantId, req.params.tokenId as string)) throw new AppError('not_found', 'No such token.');
-    p.store.audit.record({ actor: actorName(req.principal), action: 'token.delete', tenantId, detail: { id: req.params.tokenId } });
+    p.store.audit.record({ actor: auditActor(req), action: 'token.delete', tenantId, detail: { id: req.params.tokenId } });
     res.status(204).end();
   });
 

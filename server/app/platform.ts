@@ -31,6 +31,8 @@ import { SniContexts } from '../tls/sni-contexts.js';
 import { AcmeChallenges } from '../tls/acme-challenges.js';
 import { createAcmeIssuer } from '../tls/acme-issuer.js';
 import { CertificateManager } from '../tls/certificate-manager.js';
+import { PlatformMetrics } from '../metrics/platform-metrics.js';
+import { AuditRetention } from '../audit/audit-retention.js';
 
 export interface Platform {
   readonly config: Config;
@@ -68,6 +70,8 @@ export interface Platform {
   readonly plugins: PluginService;
   /** Tenants' capability channels (mail, plugin keys); closed by close(). */
   readonly capabilities: CapabilityServer;
+  /** The platform's own Prometheus registry and counters (GET /metrics). */
+  readonly metrics: PlatformMetrics;
   close(): void;
 }
 
@@ -107,10 +111,11 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   // The tenant's user exists before anything else is made for it; releases are sealed before a worker reads them.
   tenants.addHooks({ onTenantCreated: (t) => sandbox.provisionTenant(t.id) });
   releases.addHooks({ beforeActivate: (tenantId, deployId) => sandbox.sealRelease(tenantId, deployId) });
-  const deploys = new DeployService({ paths, store, releases, tenants, log });
+  const metrics = new PlatformMetrics();
+  const deploys = new DeployService({ paths, store, releases, tenants, log, metrics });
   tenants.addHooks(deploys.lifecycleHooks());
   // Pushes deploy through the same pipeline as uploads.
-  const git = new GitService(paths, store, deploys, log);
+  const git = new GitService(paths, store, deploys, log, metrics);
   tenants.addHooks(git.repositories.lifecycleHooks());
   const siteLogs = new TenantLogs(paths);
   const capabilities = new CapabilityServer({
@@ -137,6 +142,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     launcher: sandbox.launcher ?? new PlainWorkerLauncher(),
     plugins: options.pluginSettings ?? storedPluginSettings(store),
     capabilities,
+    metrics,
   });
   const pluginCatalogue = new PluginCatalogue({ includeHidden: options.offerHiddenPlugins });
   const plugins = new PluginService({ store, catalogue: pluginCatalogue, workers, sites });
@@ -165,8 +171,11 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   customDomains.addHooks(certificates.domainHooks());
   tenants.addHooks(certificates.tenantHooks());
   tenants.addHooks({ onTenantDeleted: () => customDomains.refresh() });
+  tenants.addHooks({ onTenantDeleted: (id) => metrics.forgetTenant(id) });
   for (const t of store.tenants.list()) void sandbox.provisionTenant(t.id).catch((err) => log.error('tenant provisioning failed', { tenant: t.id, err }));
   releases.reconcile();
+  // Old audit rows go at start and then daily.
+  const auditRetention = new AuditRetention(store, config.auditDays, log);
   const self: Platform = {
     config,
     log,
@@ -191,8 +200,10 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     pluginCatalogue,
     plugins,
     capabilities,
+    metrics,
     close: () => {
       void capabilities.close();
+      auditRetention.close();
       certificates.close();
       git.close();
       db.close();

@@ -17,6 +17,7 @@ import { DashboardSessions } from '../dashboard/sessions.js';
 import { FailureThrottle } from '../auth/failure-throttle.js';
 import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap, HEADERS_TIMEOUT_MS } from '../edge/connection-guard.js';
 import { ensureFallbackCertificate, fallbackNames } from '../tls/fallback-certificate.js';
+import { createUsageReader, type UsageReader } from '../sandbox/cgroup-usage.js';
 
 export interface RunningServer {
   readonly platform: Platform;
@@ -98,6 +99,7 @@ export async function startServer(
     sites: platform.sites,
     pluginCatalogue: platform.pluginCatalogue,
     plugins: platform.plugins,
+    metrics: platform.metrics,
   });
   const edge = createEdgeHandler({
     platformHost: config.platformHost,
@@ -110,6 +112,7 @@ export async function startServer(
     proofs: platform.proofs,
     trustedProxies: config.trustedProxies,
     httpsPort: () => httpsPort,
+    metrics: platform.metrics,
   });
   const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, edge);
   // Longer than the 60 s idle timeout of common load balancers, so they close first.
@@ -123,6 +126,15 @@ export async function startServer(
     log,
   );
   connections.protect(server);
+  // Read at scrape time. The cgroups are read directly (their files are world-readable), also by an unprivileged edge.
+  let usage: UsageReader | undefined;
+  const reader = () => (usage ??= createUsageReader());
+  platform.metrics.setSources({
+    openConnections: () => connections.openConnections,
+    workerStates: () => platform.workers.states(),
+    usage: (tenantId) => reader().usage(tenantId),
+    usageMissing: () => reader().missing(),
+  });
   // The same pipeline on both listeners; the certificate is chosen per name by SNI (tls/sni-contexts.ts).
   let httpsServer: https.Server | undefined;
   if (config.httpsPort !== undefined) {

@@ -1,13 +1,14 @@
 // Who is asking: a bearer token resolved to the admin or to one tenant's token
 // with its scopes, and the checks every entry point (API, git, dashboard) shares.
 // No HTTP framework here: the API's middleware and git's Basic auth build on it.
+import type { Actor } from '../model/actor.js';
 import type { Scope, Store } from '../db/store.js';
 import { constantTimeEqual, hashToken } from './token-hash.js';
 import type { FailureThrottle } from './failure-throttle.js';
 
 export type Principal =
   | { readonly kind: 'admin' }
-  | { readonly kind: 'tenant'; readonly tenantId: string; readonly scopes: readonly Scope[]; readonly tokenId: string };
+  | { readonly kind: 'tenant'; readonly tenantId: string; readonly scopes: readonly Scope[]; readonly tokenId: string; readonly tokenName?: string };
 
 /** Resolves a token value to who it belongs to; undefined when it matches nothing. */
 export type PrincipalResolver = (token: string) => Principal | undefined;
@@ -39,6 +40,11 @@ export function actorName(p: Principal | undefined): string {
   return p.kind === 'admin' ? 'admin' : `token:${p.tokenId}`;
 }
 
+/** The audit trail's actor for a request: who (token id and name, or admin) and from where. */
+export function actorFor(p: Principal | undefined, address: string, trail?: { rows: number }): Actor {
+  return { id: actorName(p), name: p?.kind === 'tenant' ? p.tokenName : undefined, address, trail };
+}
+
 export function bearerFrom(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -62,7 +68,7 @@ export function createHashResolver(store: Store, secrets: { readonly secret: str
     const t = store.tokens.byHash(h);
     if (!t) return undefined;
     store.tokens.touch(t.id);
-    return { kind: 'tenant', tenantId: t.tenantId, scopes: t.scopes, tokenId: t.id };
+    return { kind: 'tenant', tenantId: t.tenantId, scopes: t.scopes, tokenId: t.id, tokenName: t.name };
   };
 }
 

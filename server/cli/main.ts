@@ -13,6 +13,7 @@ import { backupCommand } from './commands/backup.js';
 import { restoreCommand } from './commands/restore.js';
 import { domainsCommand } from './commands/domains.js';
 import { pluginsCommand } from './commands/plugins.js';
+import { auditCommand } from './commands/audit.js';
 
 type Command = (args: string[], print: (s: string) => void) => Promise<void>;
 
@@ -28,6 +29,7 @@ export const COMMANDS: Record<string, Command> = {
   restore: restoreCommand,
   domains: domainsCommand,
   plugins: pluginsCommand,
+  audit: auditCommand,
 };
 
 const HELP = `usage: tenantry <command> [options]
@@ -53,6 +55,7 @@ const HELP = `usage: tenantry <command> [options]
                                           switch a plugin on (or reconfigure it) for a tenant
   plugins disable <name> --tenant <id>    switch it off (its data is kept)
   plugins list [--tenant <id>]            installed plugins, or a tenant's
+  audit [--tenant <id>] [--limit N]       who changed what, newest first (admin: all tenants)
 
 backup and restore use the data folder (--data-dir or TENANTRY_DATA_DIR).
 Client commands read TENANTRY_URL (default http://localhost:8080) and

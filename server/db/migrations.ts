@@ -135,4 +135,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions(expires_at);
     `,
   },
+  {
+    version: 4,
+    name: 'audit trail: who (token name), from where, outcome',
+    // Rows written before keep their values: outcome defaults to success,
+    // the new columns stay empty where nothing was known.
+    sql: `
+      ALTER TABLE audit_log ADD COLUMN actor_name TEXT;
+      ALTER TABLE audit_log ADD COLUMN address TEXT;
+      ALTER TABLE audit_log ADD COLUMN outcome TEXT NOT NULL DEFAULT 'success' CHECK (outcome IN ('success', 'failure'));
+      ALTER TABLE audit_log ADD COLUMN code TEXT;
+      CREATE INDEX audit_at ON audit_log(at);
+    `,
+  },
 ];

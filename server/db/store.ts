@@ -2,6 +2,7 @@
 // Each statement is prepared on its first use and reused after. Nothing here
 // knows about HTTP or policy: rows come back as stored (a tenant's limits are
 // its overrides; model/limits.ts merges them over the defaults).
+import { actorOf, type ActorRef } from '../model/actor.js';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 import type { LimitsPatch } from '../model/limits.js';
@@ -99,10 +100,42 @@ export interface DeployRecord {
 export interface AuditEntry {
   id: number;
   at: string;
+  /** `admin`, `token:<id>`, `anonymous`, or a platform job (`acme`, `system`). */
   actor: string;
+  /** The token's name, when a token acted. */
+  actorName: string | null;
+  /** The client's address, when a request made the change. */
+  address: string | null;
   action: string;
   tenantId: string | null;
+  outcome: 'success' | 'failure';
+  /** The error code of a failure. */
+  code: string | null;
   detail: Record<string, unknown>;
+}
+
+export interface AuditInput {
+  actor: ActorRef;
+  action: string;
+  tenantId?: string | null;
+  outcome?: 'success' | 'failure';
+  code?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+function toAudit(r: Row): AuditEntry {
+  return {
+    id: Number(r.id),
+    at: String(r.at),
+    actor: String(r.actor),
+    actorName: (r.actor_name as string | null) ?? null,
+    address: (r.address as string | null) ?? null,
+    action: String(r.action),
+    tenantId: (r.tenant_id as string | null) ?? null,
+    outcome: r.outcome === 'failure' ? 'failure' : 'success',
+    code: (r.code as string | null) ?? null,
+    detail: JSON.parse(String(r.detail)) as Record<string, unknown>,
+  };
 }
 
 type Row = Record<string, unknown>;
@@ -431,22 +464,31 @@ export class Store {
 
   // ---- audit log
   readonly audit = {
-    record: (e: { actor: string; action: string; tenantId?: string | null; detail?: Record<string, unknown> }): void => {
-      this
-        .prepare('INSERT INTO audit_log (at, actor, action, tenant_id, detail) VALUES (?, ?, ?, ?, ?)')
-        .run(now(), e.actor, e.action, e.tenantId ?? null, JSON.stringify(e.detail ?? {}));
+    record: (e: AuditInput): void => {
+      const who = actorOf(e.actor);
+      this.prepare('INSERT INTO audit_log (at, actor, actor_name, address, action, tenant_id, outcome, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+        now(),
+        who.id,
+        who.name ?? null,
+        who.address ?? null,
+        e.action,
+        e.tenantId ?? null,
+        e.outcome ?? 'success',
+        e.code ?? null,
+        JSON.stringify(e.detail ?? {}),
+      );
+      if (who.trail) who.trail.rows++;
     },
     forTenant: (tenantId: string, limit = 100): AuditEntry[] =>
-      (this.prepare('SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY id DESC LIMIT ?').all(tenantId, limit) as Row[]).map(
-        (r) => ({
-          id: Number(r.id),
-          at: String(r.at),
-          actor: String(r.actor),
-          action: String(r.action),
-          tenantId: (r.tenant_id as string | null) ?? null,
-          detail: JSON.parse(String(r.detail)) as Record<string, unknown>,
-        }),
-      ),
+      (this.prepare('SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY id DESC LIMIT ?').all(tenantId, limit) as Row[]).map(toAudit),
+    /** Newest first; every tenant's when `tenantId` is undefined. */
+    list: (o: { tenantId?: string; limit: number }): AuditEntry[] =>
+      (o.tenantId === undefined
+        ? (this.prepare('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?').all(o.limit) as Row[])
+        : (this.prepare('SELECT * FROM audit_log WHERE tenant_id = ? ORDER BY id DESC LIMIT ?').all(o.tenantId, o.limit) as Row[])
+      ).map(toAudit),
+    /** Removes rows written before `before` (ISO time); returns how many. */
+    pruneBefore: (before: string): number => Number(this.prepare('DELETE FROM audit_log WHERE at < ?').run(before).changes),
   };
 
   transaction<T>(fn: () => T): T {

@@ -5,6 +5,8 @@
 // `live` switch and the database row (README, "Durability").
 // Uploads, git pushes and rollbacks all come through here, one at a time per
 // tenant (TenantLocks). A failure at any step leaves the live release serving.
+import type { DeployMetrics } from '../metrics/platform-metrics.js';
+import { actorId, type ActorRef } from '../model/actor.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -30,7 +32,7 @@ export interface DeployOptions {
   source: DeploySource;
   message?: string;
   /** Who asked: `admin`, `token:<id>`, ... (goes into the audit log). */
-  actor: string;
+  actor: ActorRef;
 }
 
 export interface DeployResult {
@@ -50,7 +52,7 @@ export interface DeployView {
   createdAt: string;
   source: string;
   message: string | null;
-  actor: string;
+  actor: ActorRef;
   status: DeployRecord['status'];
   files: number;
   bytes: number;
@@ -71,6 +73,8 @@ export interface DeployServiceDeps {
   tenants: TenantService;
   log: Logger;
   lockWaitMs?: number;
+  /** Deploys by outcome and duration; default: not counted. */
+  metrics?: DeployMetrics;
 }
 
 export class DeployService {
@@ -126,9 +130,24 @@ export class DeployService {
       throw err;
     }
     try {
-      return await this.withTenantLock(tenantId, () => this.deployUnlocked(tenantId, archive, opts));
+      return await this.withTenantLock(tenantId, () => this.timed(tenantId, () => this.deployUnlocked(tenantId, archive, opts)));
     } catch (err) {
       discard(archive);
+      throw err;
+    }
+  }
+
+  /** Counts a deploy by outcome, timed from taking the lock to live (or refused). */
+  private async timed<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    const metrics = this.deps.metrics;
+    if (!metrics) return fn();
+    const started = performance.now();
+    try {
+      const result = await fn();
+      metrics.deployFinished(tenantId, 'success', (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      metrics.deployFinished(tenantId, 'failure', (performance.now() - started) / 1000);
       throw err;
     }
   }
@@ -138,7 +157,7 @@ export class DeployService {
     const limits = this.limitsFor(tenantId);
     const id = newDeployId();
     const message = opts.message?.trim() ? opts.message.trim().slice(0, 500) : null;
-    store.deploys.insert({ id, tenantId, source: opts.source, message, actor: opts.actor });
+    store.deploys.insert({ id, tenantId, source: opts.source, message, actor: actorId(opts.actor) });
     const stagingDir = path.join(paths.staging(tenantId), id);
     const releaseDir = paths.release(tenantId, id);
     const refuse = async (err: unknown): Promise<never> => {
@@ -146,7 +165,7 @@ export class DeployService {
       await fsp.rm(releaseDir, { recursive: true, force: true });
       const appErr = toAppError(err);
       store.deploys.markFailed(id, appErr.message);
-      store.audit.record({ actor: opts.actor, action: 'deploy.fail', tenantId, detail: { id, source: opts.source, code: appErr.code, error: appErr.message } });
+      store.audit.record({ actor: opts.actor, action: 'deploy.fail', tenantId, outcome: 'failure', code: appErr.code, detail: { id, source: opts.source, code: appErr.code, error: appErr.message } });
       if (appErr.status >= 500) log.error('deploy failed', { tenant: tenantId, deploy: id, err, stack: (err as Error)?.stack });
       else log.info('deploy refused', { tenant: tenantId, deploy: id, reason: appErr.message });
       throw appErr;
@@ -189,7 +208,7 @@ export class DeployService {
   }
 
   /** Makes an earlier (or later) release live again: rollback and forward. */
-  async activate(tenantId: string, deployId: string, actor: string): Promise<DeployView & { url: string }> {
+  async activate(tenantId: string, deployId: string, actor: ActorRef): Promise<DeployView & { url: string }> {
     this.deps.tenants.get(tenantId);
     return this.withTenantLock(tenantId, async () => {
       const { store, releases, paths, log } = this.deps;
@@ -237,7 +256,7 @@ export class DeployService {
   }
 
   /** Keeps the tenant's `keepReleases` newest ready releases (the live one always). Lock held. */
-  private async pruneUnlocked(tenantId: string, actor: string): Promise<void> {
+  private async pruneUnlocked(tenantId: string, actor: ActorRef): Promise<void> {
     const { store, paths, releases, log } = this.deps;
     const tenant = store.tenants.get(tenantId);
     if (!tenant) return;

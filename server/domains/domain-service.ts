@@ -4,6 +4,7 @@
 // a tenant's token stays pending, serving nothing of the tenant, until its
 // TXT record or HTTP proof is found. A verified name belongs to one tenant:
 // nobody else can claim it, so nobody can knock its owner offline by asking.
+import type { ActorRef } from '../model/actor.js';
 import type { DomainRecord, DomainRedirect, Store } from '../db/store.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -82,7 +83,7 @@ export class DomainService {
   }
 
   /** Adds a claim; `created` is false when the tenant already had it (the answer is then its current state). */
-  add(tenantId: string, input: unknown, o: AddOptions, actor: string): { record: DomainRecord; created: boolean } {
+  add(tenantId: string, input: unknown, o: AddOptions, actor: ActorRef): { record: DomainRecord; created: boolean } {
     const c = checkDomainClaim(input, this.d.reserved);
     if (!c.ok) throw new AppError(c.reason === 'reserved' ? 'domain_reserved' : 'invalid_domain', c.message);
     if (c.wildcard && !o.admin) throw new AppError('forbidden', 'Only the admin may add a wildcard domain.');
@@ -117,7 +118,7 @@ export class DomainService {
    * Looks for the proof (the TXT record first, then the HTTP URL, unless one is
    * named) and marks the claim verified; 409 with both reasons when neither is found.
    */
-  async verify(tenantId: string, input: string, actor: string, method?: ProofMethod): Promise<DomainRecord> {
+  async verify(tenantId: string, input: string, actor: ActorRef, method?: ProofMethod): Promise<DomainRecord> {
     const claim = this.get(tenantId, input);
     if (claim.verified) return claim;
     this.refuseIfTaken(claim);
@@ -129,7 +130,7 @@ export class DomainService {
     return check;
   }
 
-  private async checkProof(claim: DomainRecord, actor: string, method: ProofMethod | undefined): Promise<DomainRecord> {
+  private async checkProof(claim: DomainRecord, actor: ActorRef, method: ProofMethod | undefined): Promise<DomainRecord> {
     const tenantId = claim.tenantId;
     const p = proofValues(this.d.secret, tenantId, claim.domain);
     const reasons: string[] = [];
@@ -155,7 +156,7 @@ export class DomainService {
     return this.markVerified(current, actor, proved);
   }
 
-  setRedirect(tenantId: string, input: string, redirect: DomainRedirect, actor: string): DomainRecord {
+  setRedirect(tenantId: string, input: string, redirect: DomainRedirect, actor: ActorRef): DomainRecord {
     const claim = this.get(tenantId, input);
     checkRedirect(claim.domain, redirect);
     this.d.store.domains.setRedirect(claim.domain, tenantId, redirect);
@@ -164,7 +165,7 @@ export class DomainService {
     return this.get(tenantId, claim.domain);
   }
 
-  remove(tenantId: string, input: string, actor: string): void {
+  remove(tenantId: string, input: string, actor: ActorRef): void {
     const claim = this.get(tenantId, input);
     if (claim.isDefault) throw new AppError('conflict', `${claim.domain} is the tenant's default domain; it goes only with the tenant.`);
     this.d.store.domains.delete(claim.domain, tenantId);
@@ -183,7 +184,7 @@ export class DomainService {
     if (owner && owner.tenantId !== claim.tenantId) throw new AppError('domain_taken', `The domain ${claim.domain} is already verified by another tenant.`);
   }
 
-  private markVerified(claim: DomainRecord, actor: string, how: ProofMethod | 'admin'): DomainRecord {
+  private markVerified(claim: DomainRecord, actor: ActorRef, how: ProofMethod | 'admin'): DomainRecord {
     try {
       this.d.store.domains.setVerified(claim.domain, claim.tenantId);
     } catch (err) {

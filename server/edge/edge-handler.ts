@@ -8,7 +8,8 @@ import type { TrustedProxies } from '../model/client-origin.js';
 import type { AcmeChallenges } from '../tls/acme-challenges.js';
 import type { ProofResponder } from '../domains/proof-responder.js';
 import type { WorkerProxy } from './proxy/worker-proxy.js';
-import { runSteps, type RequestHandler, type Step } from './pipeline.js';
+import { runSteps, type RequestHandler, type Step, type StepKind } from './pipeline.js';
+import type { RequestMetrics } from '../metrics/platform-metrics.js';
 import { acmeChallenge, apiRoutes, basicAuth, domainProof, httpsPolicy, platformHost, pluginRoutes, siteRules, staticFiles, tenantSite, type PluginRouting } from './steps.js';
 
 export interface EdgeParts {
@@ -25,9 +26,13 @@ export interface EdgeParts {
   readonly trustedProxies: TrustedProxies;
   /** The HTTPS listener's public port; undefined when there is none. */
   readonly httpsPort: () => number | undefined;
+  /** Per-tenant request counts; none: nothing counted. */
+  readonly metrics?: RequestMetrics;
 }
 
 export function createEdgeHandler(parts: EdgeParts): RequestHandler {
+  const plugins = pluginRoutes(parts.plugins, parts.proxy);
+  const api = apiRoutes(parts.proxy);
   const steps: Step[] = [
     acmeChallenge(parts.acmeChallenges), // /.well-known/acme-challenge/<token> of a certificate being issued
     platformHost(parts.platformHost, parts.platformApp), // the platform's own host name
@@ -35,10 +40,12 @@ export function createEdgeHandler(parts: EdgeParts): RequestHandler {
     tenantSite(parts.domains, parts.sites), // host -> tenant -> live release (404 / 503 otherwise); www redirects
     httpsPolicy(parts.httpsPort), // the tenant's HTTP -> HTTPS redirect and HSTS
     basicAuth(), // _headers Basic-Auth: 401 without the credentials the path asks for
-    pluginRoutes(parts.plugins, parts.proxy), // /_<plugin>/...: the tenant's worker, where its plugins run
+    plugins, // /_<plugin>/...: the tenant's worker, where its plugins run
     siteRules(parts.sites), // _redirects: redirects, status rewrites, 200 rewrites (before api/)
-    apiRoutes(parts.proxy), // /api/...: the tenant's worker
+    api, // /api/...: the tenant's worker
     staticFiles(parts.sites), // files, fallbacks, 404
   ];
-  return runSteps(steps, parts.trustedProxies);
+  // The kind each answering step counts as (tenant requests only); the others are static answers (files, rules, 401, 404).
+  const kinds = steps.map((step): StepKind | undefined => (step === plugins ? 'plugin' : step === api ? 'dynamic' : undefined));
+  return runSteps(steps, parts.trustedProxies, parts.metrics, kinds);
 }

@@ -1,14 +1,15 @@
 // Who may use a tenant's git repository. git clients send HTTP Basic auth: the
 // user name is ignored, the password is a token. Pushing needs the `deploy`
 // scope; cloning and fetching need `read` (or `deploy`). The admin token may do both.
+import type { Actor } from '../model/actor.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Scope } from '../db/store.js';
-import { actorName, allowedFor, bearerFrom, type Principal, type TokenCheck } from '../auth/principal.js';
+import { actorFor, allowedFor, bearerFrom, type Principal, type TokenCheck } from '../auth/principal.js';
 
 export type GitAccess = 'push' | 'fetch';
 
 export type GitAuthDecision =
-  | { readonly ok: true; readonly principal: Principal; readonly userName: string }
+  | { readonly ok: true; readonly principal: Principal; readonly userName: string; readonly actor: Actor }
   | { readonly ok: false; readonly status: 401 | 403 | 429; readonly message: string; readonly retryAfterSeconds?: number };
 
 export interface BasicCredentials {
@@ -49,13 +50,14 @@ export function authorizeGit(
   }
   if (!outcome.ok) return { ok: false, status: 401, message: 'The token is not valid.' };
   const principal = outcome.principal;
-  const userName = actorName(principal);
-  if (principal.kind === 'admin') return { ok: true, principal, userName };
+  const actor = actorFor(principal, clientAddress);
+  const userName = actor.id;
+  if (principal.kind === 'admin') return { ok: true, principal, userName, actor };
   if (principal.tenantId !== tenantId) return { ok: false, status: 403, message: 'This token belongs to another tenant.' };
   const needed: readonly Scope[] = access === 'push' ? ['deploy'] : ['read', 'deploy'];
   if (!allowedFor(principal, tenantId, needed)) {
     const what = access === 'push' ? 'push: it needs the "deploy" scope' : 'fetch: it needs the "read" or "deploy" scope';
     return { ok: false, status: 403, message: `This token may not ${what}.` };
   }
-  return { ok: true, principal, userName };
+  return { ok: true, principal, userName, actor };
 }

@@ -98,7 +98,7 @@ export function gitHttpHandler(deps: GitHttpDeps) {
         });
         const ticket = git.pushes.issueTicket({
           tenantId: tenant.id,
-          actor: decision.userName,
+          actor: decision.actor,
         });
         env.TENANTRY_PUSH_TICKET = ticket;
         env.TENANTRY_HOOK_ADDRESS = await git.pushes.address();

@@ -12,6 +12,8 @@
 // A push is known by a one-time ticket that the edge issues when it spawns
 // http-backend for an authenticated push; the tenant and the actor come from
 // the ticket, never from what the relay says.
+import { NO_METRICS, type GitMetrics } from '../metrics/platform-metrics.js';
+import type { ActorRef } from '../model/actor.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,7 +37,7 @@ export interface ArchiveDeployer {
   deployArchive(
     tenantId: string,
     archive: NodeJS.ReadableStream | string,
-    opts: { source: string; message?: string; actor: string },
+    opts: { source: string; message?: string; actor: ActorRef },
   ): Promise<{
     id: string;
     live: boolean;
@@ -49,7 +51,7 @@ export interface ArchiveDeployer {
 
 export interface PushTicket {
   readonly tenantId: string;
-  readonly actor: string;
+  readonly actor: ActorRef;
 }
 
 const ZERO_SHA = /^0+$/;
@@ -91,6 +93,7 @@ export class PushReceiver {
     private readonly store: Store,
     private readonly deployer: ArchiveDeployer,
     private readonly log: Logger,
+    private readonly metrics: GitMetrics = NO_METRICS,
   ) {}
 
   /** Runs `fn` (one whole receive-pack) while no other push of the tenant runs; waits up to 10 minutes, then 409. */
@@ -236,8 +239,13 @@ export class PushReceiver {
       }
       for (const w of result.warnings ?? []) out.line(`Warning: ${formatRuleWarning(w)}`);
       out.line(`Live at ${result.url}`);
+      this.metrics.gitPush(tenant.id, 'success');
+      this.store.audit.record({ actor: ticket.actor, action: 'git.push', tenantId: tenant.id, detail: { ref: update.ref, sha, deploy: result.id } });
       return 0;
     } catch (err) {
+      this.metrics.gitPush(tenant.id, 'failure');
+      const code = isAppError(err) ? err.code : 'internal_error';
+      this.store.audit.record({ actor: ticket.actor, action: 'git.push', tenantId: tenant.id, outcome: 'failure', code, detail: { ref: update.ref, sha } });
       if (isAppError(err)) {
         out.line(`Deploy refused (${err.code}): ${err.message}`);
       } else {
@@ -256,7 +264,7 @@ export class PushReceiver {
     repo: string,
     sha: string,
     gitEnv: Record<string, string>,
-    opts: { message: string; actor: string },
+    opts: { message: string; actor: ActorRef },
   ) {
     const child = spawn('git', ['archive', '--format=tar', sha], {
       env: baseGitEnv({ GIT_DIR: repo, ...gitEnv }),

@@ -10,6 +10,7 @@
 //
 // Invariant: a Worker's inFlight is counted in the same tick it is chosen for
 // a request, so retiring it can never cut a request that was already routed.
+import type { WorkerMetrics } from '../metrics/platform-metrics.js';
 import fs from 'node:fs';
 import type { WorkerCapabilities } from './worker-capabilities.js';
 import { Pool } from 'undici';
@@ -103,6 +104,8 @@ interface TenantWorkers {
   starting?: Promise<Worker>;
   readonly draining: Set<Worker>;
   readonly crashes: CrashHistory;
+  /** A crash since the last start: the next start counts as a restart. */
+  crashedSinceStart?: boolean;
   /** Socket name counter: every worker gets its own socket. */
   generation: number;
   /** Bumped by stopTenant, so a start that was under way is discarded. */
@@ -123,6 +126,8 @@ export interface WorkerPoolDeps {
   /** The capability channel (mail, plugin keys) of workers that run plugins; none: plugins get no channel. */
   readonly capabilities?: WorkerCapabilities;
   readonly entry?: string;
+  /** Worker starts, crashes and restarts; default: not counted. */
+  readonly metrics?: WorkerMetrics;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -158,6 +163,15 @@ export class WorkerPool {
     this.idleMs = deps.config.workerIdleSeconds * 1000;
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(250, Math.min(10_000, this.idleMs / 4)));
     this.sweepTimer.unref();
+  }
+
+  /** Each tenant the pool knows: workers running and whether a crash loop holds it (read at metrics scrape). */
+  *states(): Iterable<{ tenantId: string; running: number; held: boolean }> {
+    const now = Date.now();
+    for (const [tenantId, t] of this.tenants) {
+      const running = (t.current ? 1 : 0) + (t.pending ? 1 : 0) + t.draining.size;
+      yield { tenantId, running, held: t.crashes.isHeld(now) };
+    }
   }
 
   // ---- requests
@@ -309,6 +323,9 @@ export class WorkerPool {
     const answer = await waitUntilHealthy(socketPath, launched.exited, START_DEADLINE_MS);
     if (answer.kind === 'healthy' && w.state === 'starting') {
       w.state = 'ready';
+      this.deps.metrics?.workerStarted(tenantId);
+      if (t.crashedSinceStart) this.deps.metrics?.workerRestarted(tenantId);
+      t.crashedSinceStart = false;
       logs.append(tenantId, `tenantry: worker ready (pid ${w.pid}, release ${release}${withPlugins})`);
       return w;
     }
@@ -364,6 +381,8 @@ export class WorkerPool {
   private recordCrash(tenantId: string, reason: string): void {
     const t = this.tenants.get(tenantId);
     if (!t) return;
+    this.deps.metrics?.workerCrashed(tenantId);
+    t.crashedSinceStart = true;
     if (t.crashes.record(Date.now(), reason)) {
       const why = t.crashes.reason;
       this.deps.log.warn('worker crash loop; dynamic routes on hold', { tenant: tenantId, reason: why });

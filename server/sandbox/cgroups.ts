@@ -335,13 +335,13 @@ export interface CgroupProbe {
   readonly reason?: string;
 }
 
-interface MountEntry {
+export interface MountEntry {
   readonly mountPoint: string;
   readonly type: string;
   readonly options: readonly string[];
 }
 
-function readMounts(): MountEntry[] {
+export function readMounts(): MountEntry[] {
   return fs
     .readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')

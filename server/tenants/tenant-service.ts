@@ -1,5 +1,6 @@
 // Creating, changing and deleting tenants: the database rows, the folder on
 // disk, the default domain and the starter release, kept in step.
+import { actorId, type ActorRef } from '../model/actor.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Config } from '../config.js';
@@ -86,7 +87,7 @@ export class TenantService {
     return `http://${this.defaultDomain(id)}${port}/`;
   }
 
-  async create(input: CreateTenantInput, actor: string): Promise<TenantRecord> {
+  async create(input: CreateTenantInput, actor: ActorRef): Promise<TenantRecord> {
     if (!isValidTenantId(input.id)) throw new AppError('invalid_tenant_id');
     const id = input.id;
     // Given by the admin: verified at once, wildcards allowed; the platform's own names refused.
@@ -136,9 +137,9 @@ export class TenantService {
     return this.store.tenants.get(id)!;
   }
 
-  private async installStarter(id: string, actor: string): Promise<void> {
+  private async installStarter(id: string, actor: ActorRef): Promise<void> {
     const deployId = newDeployId();
-    this.store.deploys.insert({ id: deployId, tenantId: id, source: 'starter', message: 'Starter site', actor });
+    this.store.deploys.insert({ id: deployId, tenantId: id, source: 'starter', message: 'Starter site', actor: actorId(actor) });
     const dir = this.paths.release(id, deployId);
     const stats = copyStarterSite(dir, { tenant: id, url: this.urlOf(id) });
     // On disk before it goes live, with the names of the tenant's new folders
@@ -155,7 +156,7 @@ export class TenantService {
     return t;
   }
 
-  async update(id: string, patch: TenantPatch, actor: string): Promise<TenantRecord> {
+  async update(id: string, patch: TenantPatch, actor: ActorRef): Promise<TenantRecord> {
     this.get(id);
     this.store.tenants.update(id, patch);
     // The HTTPS options travel with each route of the domain map.
@@ -166,7 +167,7 @@ export class TenantService {
     return t;
   }
 
-  async delete(id: string, actor: string): Promise<void> {
+  async delete(id: string, actor: ActorRef): Promise<void> {
     for (const h of this.hooks) await h.onTenantDeleting?.(id);
     this.sites.forget(id);
     this.store.tenants.delete(id);

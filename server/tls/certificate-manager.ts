@@ -8,6 +8,7 @@
 // CA answers); one issuance runs at a time (so at most one per domain); a
 // failure is logged and retried after a back-off that doubles up to a cap, so
 // the CA is never hammered; a failed renewal keeps the old certificate serving.
+import type { ActorRef } from '../model/actor.js';
 import type { CertificateRecord, DomainRecord, Store } from '../db/store.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -106,7 +107,7 @@ export class CertificateManager {
   }
 
   /** A tenant's own certificate for one of its verified domains (replaces any issued one; never renewed here). */
-  upload(claim: DomainRecord, certPem: string, keyPem: string, actor: string): CertificateView {
+  upload(claim: DomainRecord, certPem: string, keyPem: string, actor: ActorRef): CertificateView {
     if (!claim.verified) throw new AppError('domain_not_verified', `${claim.domain} is not verified yet; prove it before uploading a certificate.`);
     const dates = checkUploadedCertificate(certPem, keyPem, claim.domain, new Date(this.now()));
     this.d.files.write(claim.domain, { cert: certPem, key: keyPem });
@@ -126,7 +127,7 @@ export class CertificateManager {
   }
 
   /** Drops a domain's certificate (uploaded or issued); ACME issues a new one when it can. */
-  remove(claim: DomainRecord, actor: string): CertificateView {
+  remove(claim: DomainRecord, actor: ActorRef): CertificateView {
     if (!this.d.store.certificates.get(claim.domain)) throw new AppError('not_found', `${claim.domain} has no certificate.`);
     this.drop(claim.domain);
     this.d.store.audit.record({ actor, action: 'certificate.remove', tenantId: claim.tenantId, detail: { domain: claim.domain } });
