@@ -71,7 +71,10 @@ test('deploy, see it by Host, deploy again, roll back, roll forward', async () =
     const audit = p.platform.store.audit.forTenant('dprel');
     const actions = audit.map((a) => a.action);
     assert.equal(actions.filter((a) => a === 'deploy.create').length, 2);
-    assert.equal(actions.filter((a) => a === 'deploy.activate').length, 2);
+    // Two switches recorded with what changed; the no-op and the refused activation are in the trail too.
+    const activations = audit.filter((a) => a.action === 'deploy.activate');
+    assert.equal(activations.filter((a) => a.detail.previous !== undefined).length, 2);
+    assert.equal(activations.filter((a) => a.outcome === 'failure').length, 1, 'the activation of a missing deploy is recorded as refused');
     const created = audit.find((a) => a.action === 'deploy.create' && a.detail.id === one.id)!;
     assert.equal(created.actor, `token:${tok.json.id}`);
     assert.equal(created.detail.message, 'first cut');
