@@ -108,9 +108,22 @@ export function createSandbox(o: SandboxOptions): Sandbox {
     applyTenantFileModes(o.paths, tenantId, identity, platform, seal);
   };
 
+  // A tenant user removed behind the platform's back (by hand, or a clean-up script) is made
+  // again, with its folders re-owned, rather than leaving the tenant's routes down until a deploy.
+  const selfHealingLauncher: Sandbox['launcher'] = launcher && {
+    launch: async (spec) => {
+      if (caps.users && !lookupUser(tenantUserName(spec.tenantId))) {
+        o.log.warn('the tenant\'s Unix user was missing; provisioning it again', { tenant: spec.tenantId });
+        await provisionTenant(spec.tenantId);
+      }
+      return launcher.launch(spec);
+    },
+    killAll: () => launcher.killAll(),
+  };
+
   return {
     report,
-    launcher,
+    launcher: selfHealingLauncher,
     provisionTenant,
     removeTenant: async (tenantId) => {
       if (!enabled) return;
