@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CLI, httpRequest, startServerProcess, tempDir } from './helpers/harness.js';
-import { createTenant, uploadArchive } from './helpers/deploy-archives.js';
+import { apiJson, createTenant, uploadArchive } from './helpers/deploy-archives.js';
 import { LOOPBACK_CLOSED, probe, probeSiteArchive } from './helpers/escape-probe.js';
 import { isAlive } from './helpers/worker-sites.js';
 import { probeCgroups } from '../server/sandbox/cgroups.js';
@@ -168,6 +168,37 @@ test('through the privilege-separated server, a tenant route reaches neither its
   } finally {
     await server.stop();
     await removeLeftovers([attacker, neighbour, 'demo']);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a tenant user removed by hand is made again on the next worker start, with the data folder given back', async (t) => {
+  if (!isRoot) return t.skip('needs root: tenant users are made by root');
+  const dataDir = tempDir();
+  const server = await startServerProcess(dataDir, { TENANTRY_ISOLATION: 'auto' });
+  const tenant = 'isoheal';
+  try {
+    if (!/isolation users: active/.test(server.output())) return t.skip('tenant users are off on this host');
+    const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    await createTenant(server.url, admin, tenant);
+    const up = await uploadArchive(server.url, admin, tenant, probeSiteArchive(tenant));
+    assert.equal(up.status, 201, up.body);
+    const before = await probe(server.url, tenant, { action: 'whoami' });
+    assert.ok(before.ok, JSON.stringify(before));
+    removeSystemUser(`tn-${tenant}`);
+    assert.equal(lookupUser(`tn-${tenant}`), undefined);
+    // A setting change replaces the worker: the new one needs the user again.
+    const env = await apiJson(server.url, admin, 'PUT', `/api/v1/tenants/${tenant}/env`, { HEAL: '1' });
+    assert.ok(env.status < 300, JSON.stringify(env));
+    const after = await probe(server.url, tenant, { action: 'write', path: path.join(dataDir, 'tenants', tenant, 'data', 'healed.txt') });
+    assert.ok(after.ok, `the route answers again: ${JSON.stringify(after)}`);
+    const user = lookupUser(`tn-${tenant}`);
+    assert.ok(user, 'the user exists again');
+    assert.equal(fs.statSync(path.join(dataDir, 'tenants', tenant, 'data')).uid, user.uid, 'the data folder is the new user\'s');
+    assert.match(server.output(), /Unix user was missing; provisioning it again/);
+  } finally {
+    await server.stop();
+    await removeLeftovers([tenant, 'demo']);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

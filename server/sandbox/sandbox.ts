@@ -12,6 +12,7 @@ import type { WorkerLauncher } from '../launch/worker-launch.js';
 import { describeReport, detectIsolation, strictRefusal, type IsolationReport, type SandboxCapabilities } from './detect.js';
 import { applyTenantFileModes, hardenDataFolder, sealRelease, sealReleaseAsPlatform, type PlatformIdentity } from './file-modes.js';
 import { SandboxedLauncher } from './sandboxed-launcher.js';
+import { ReleaseSealer } from './release-sealer.js';
 import { removeBeneath } from './safe-path.js';
 import type { CgroupLimits } from './cgroups.js';
 import { ensureTenantUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
@@ -98,15 +99,31 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   /** A separate platform user means an unprivileged edge wrote the release: seal it with that user's rights. */
   const separated = platform.uid !== process.getuid?.();
   const seal = (dir: string, gid: number) => (separated ? sealReleaseAsPlatform(dir, gid, platform, caps.tools.setpriv!) : sealRelease(dir, gid, platform));
+  // Per deploy, the same with no process started: a sealer kept running beside the supervisor.
+  const sealer = separated && enabled && caps.users ? new ReleaseSealer(platform.uid) : undefined;
+  const sealDeploy = async (dir: string, gid: number) => (sealer ? sealer.seal(dir, gid) : seal(dir, gid));
   const provisionTenant = async (tenantId: string) => {
     if (!enabled || !caps.users) return;
     const identity = ensureTenantUser(tenantUserName(tenantId));
     applyTenantFileModes(o.paths, tenantId, identity, platform, seal);
   };
 
+  // A tenant user removed behind the platform's back (by hand, or a clean-up script) is made
+  // again, with its folders re-owned, rather than leaving the tenant's routes down until a deploy.
+  const selfHealingLauncher: Sandbox['launcher'] = launcher && {
+    launch: async (spec) => {
+      if (caps.users && !lookupUser(tenantUserName(spec.tenantId))) {
+        o.log.warn('the tenant\'s Unix user was missing; provisioning it again', { tenant: spec.tenantId });
+        await provisionTenant(spec.tenantId);
+      }
+      return launcher.launch(spec);
+    },
+    killAll: () => launcher.killAll(),
+  };
+
   return {
     report,
-    launcher,
+    launcher: selfHealingLauncher,
     provisionTenant,
     removeTenant: async (tenantId) => {
       if (!enabled) return;
@@ -122,12 +139,13 @@ export function createSandbox(o: SandboxOptions): Sandbox {
       if (!enabled || !caps.users) return;
       if (!lookupUser(tenantUserName(tenantId))) await provisionTenant(tenantId);
       const gid = lookupUser(tenantUserName(tenantId))!.gid;
-      seal(o.paths.release(tenantId, deployId), gid);
+      await sealDeploy(o.paths.release(tenantId, deployId), gid);
     },
     tenantPids: (tenantId) => caps.cgroups?.tenantPids(tenantId) ?? [],
     workerLimits: (tenantId) => caps.cgroups?.workerLimits(tenantId) ?? [],
     close: async () => {
       await launcher?.killAll();
+      await sealer?.close();
     },
   };
 }
