@@ -57,7 +57,7 @@ function figure(id, title, summary, svg, legend, table) {
 }
 
 function numbersTable(caption, head, rows) {
-  if (!rows.length) return el('p', { class: 'empty' }, `No ${caption.toLowerCase()} in the last hour.`);
+  if (!rows.length) return ''; // the caption has said so
   return el(
     'details',
     {},
