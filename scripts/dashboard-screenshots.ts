@@ -3,7 +3,7 @@
 // /usr/bin/chromium and playwright-core). Writes docs/screenshots/*.png.
 import fs from 'node:fs';
 import path from 'node:path';
-import { startTestPlatform, REPO_ROOT } from '../test/helpers/harness.js';
+import { httpRequest, startTestPlatform, REPO_ROOT } from '../test/helpers/harness.js';
 import { browserSkipReason, launchBrowser, siteFolder } from '../test/helpers/browser.js';
 
 const OUT = path.join(REPO_ROOT, 'docs/screenshots');
@@ -42,6 +42,10 @@ async function main(): Promise<void> {
       await page.locator('#folder-input').setInputFiles(dir);
       await page.locator('#status').filter({ hasText: /Deployed d/ }).waitFor({ timeout: 30_000 });
     }
+    // A little traffic, so that the charts of the last hour have bars.
+    for (let i = 0; i < 24; i++) await httpRequest(p.url, { host: 'acme.localhost', path: i % 8 === 7 ? '/missing' : '/' });
+    await page.reload();
+    await page.locator('#chart-requests rect.bar').first().waitFor();
     await shot('deploys');
 
     await page.goto(`${dash}/domains?t=acme`);

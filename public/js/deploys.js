@@ -3,6 +3,7 @@
 // archive, with an upload progress bar.
 import { api, can, currentTenant, el, formatBytes, formatTime, getCsrfToken, renderNav, requireSession, say, showError } from './common.js';
 import { gzipBlob, tarBlob } from './tar.js';
+import { renderCharts } from './charts.js';
 
 const SKIP = /(^|\/)(\.git|node_modules)(\/|$)/;
 let tenant;
@@ -12,7 +13,14 @@ async function start() {
   tenant = currentTenant();
   renderNav('deploys', tenant);
   if (!can('deploy')) document.querySelector('[aria-labelledby="new-deploy"]').hidden = true;
-  await listDeploys();
+  await Promise.all([listDeploys(), showStats()]);
+  // The charts follow the clock: a new bar each minute.
+  setInterval(() => showStats().catch(() => {}), 30_000);
+}
+
+async function showStats() {
+  const stats = await api('GET', `/api/v1/tenants/${encodeURIComponent(tenant)}/stats`);
+  renderCharts(document.getElementById('charts'), stats);
 }
 
 async function listDeploys() {

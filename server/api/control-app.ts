@@ -26,6 +26,7 @@ import { tokensRouter } from './tokens-routes.js';
 import { deploysRouter } from './deploys-routes.js';
 import { envRouter } from './env-routes.js';
 import { logsRouter } from './logs-routes.js';
+import { statsRouter } from './stats-routes.js';
 import { isolationRouter } from './isolation-routes.js';
 import { domainsRouter } from './domains-routes.js';
 import { tlsRouter } from './tls-routes.js';
@@ -68,8 +69,8 @@ export interface ControlAppDeps {
   readonly plugins: PluginService;
   /** The dashboard's server-side sessions (cookie + CSRF token in place of a bearer token). */
   readonly sessions: DashboardSessions;
-  /** The registry GET /metrics answers from; none: no /metrics. */
-  readonly metrics?: Pick<PlatformMetrics, 'text' | 'contentType'>;
+  /** The registry GET /metrics answers from, and the per-minute view of it (GET .../stats); none: neither route. */
+  readonly metrics?: Pick<PlatformMetrics, 'text' | 'contentType' | 'minutes'>;
 }
 
 /**
@@ -132,6 +133,7 @@ export function createControlApp(d: ControlAppDeps): Express {
   tenant.use('/logs', logsRouter({ tenants: d.tenants, siteLogs: d.siteLogs, principalNow }));
   tenant.use('/domains', domainsRouter({ tenants: d.tenants, domains: d.domains, certificates: d.certificates }));
   tenant.use('/plugins', tenantPluginsRouter({ tenants: d.tenants, store: d.store, plugins: d.plugins, workers: d.workers, sites: d.sites }));
+  if (metrics) tenant.use('/stats', statsRouter({ tenants: d.tenants, metrics }));
   api.use('/tenants/:id', tenant);
   app.use('/api/v1', api);
 

@@ -204,6 +204,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     close: () => {
       void capabilities.close();
       auditRetention.close();
+      metrics.close();
       certificates.close();
       git.close();
       db.close();

@@ -11,8 +11,19 @@ export interface CgiOptions {
   env: Record<string, string>;
   log: Logger;
   /** Called once the program has exited (or failed to start). */
-  onExit?: () => void;
+  onExit?: (result: CgiExit) => void;
 }
+
+/** How the program ended, and how much of the request body it was given. */
+export interface CgiExit {
+  readonly code: number | null;
+  /** Request body bytes read from the client. */
+  readonly bytesIn: number;
+  /** The body's first bytes (up to HEAD_KEEP_BYTES). */
+  readonly bodyHead: Buffer;
+}
+
+const HEAD_KEEP_BYTES = 64 * 1024;
 
 export interface CgiHead {
   status: number;
@@ -54,17 +65,20 @@ const MAX_HEAD_BYTES = 64 * 1024;
 export function runCgi(req: IncomingMessage, res: ServerResponse, opts: CgiOptions): void {
   const child = spawn(opts.command, opts.args, { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let exited = false;
-  const finish = () => {
+  let bytesIn = 0;
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  const finish = (code: number | null) => {
     if (exited) return;
     exited = true;
-    opts.onExit?.();
+    opts.onExit?.({ code, bytesIn, bodyHead: Buffer.concat(kept) });
   };
   child.once('close', finish);
   child.once('error', (err) => {
     opts.log.error('CGI program did not start', { command: opts.command, err });
     if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
     res.end('The git service is not available.\n');
-    finish();
+    finish(null);
   });
 
   // A client that goes away takes the program with it (after a complete
@@ -73,6 +87,14 @@ export function runCgi(req: IncomingMessage, res: ServerResponse, opts: CgiOptio
     if (!res.writableFinished && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   });
 
+  // Counted before the pipe is attached, in the same tick: both see every chunk.
+  req.on('data', (c: Buffer) => {
+    bytesIn += c.length;
+    if (keptBytes < HEAD_KEEP_BYTES) {
+      kept.push(c.subarray(0, HEAD_KEEP_BYTES - keptBytes));
+      keptBytes += Math.min(c.length, HEAD_KEEP_BYTES - keptBytes);
+    }
+  });
   req.pipe(child.stdin);
   child.stdin.on('error', () => {}); // the program may stop reading early (EPIPE)
   req.on('error', () => child.kill('SIGTERM'));

@@ -10,7 +10,16 @@ export type GitAccess = 'push' | 'fetch';
 
 export type GitAuthDecision =
   | { readonly ok: true; readonly principal: Principal; readonly userName: string; readonly actor: Actor }
-  | { readonly ok: false; readonly status: 401 | 403 | 429; readonly message: string; readonly retryAfterSeconds?: number };
+  | {
+      readonly ok: false;
+      readonly status: 401 | 403 | 429;
+      readonly message: string;
+      readonly retryAfterSeconds?: number;
+      /** No credentials at all: the first request of every git client, before it sends its token. */
+      readonly noCredentials?: boolean;
+      /** Who was refused, when the token was valid (403). */
+      readonly actor?: Actor;
+    };
 
 export interface BasicCredentials {
   readonly user: string;
@@ -43,7 +52,7 @@ export function authorizeGit(
 ): GitAuthDecision {
   const basic = basicCredentialsFrom(headers.authorization);
   const token = basic?.password || bearerFrom(headers.authorization);
-  if (!token) return { ok: false, status: 401, message: 'A token is required: use a deploy token as the password.' };
+  if (!token) return { ok: false, status: 401, message: 'A token is required: use a deploy token as the password.', noCredentials: true };
   const outcome = checkToken(token, clientAddress);
   if (!outcome.ok && outcome.reason === 'throttled') {
     return { ok: false, status: 429, message: `Too many wrong tokens from this address; try again in ${outcome.retryAfterSeconds} s.`, retryAfterSeconds: outcome.retryAfterSeconds };
@@ -53,11 +62,11 @@ export function authorizeGit(
   const actor = actorFor(principal, clientAddress);
   const userName = actor.id;
   if (principal.kind === 'admin') return { ok: true, principal, userName, actor };
-  if (principal.tenantId !== tenantId) return { ok: false, status: 403, message: 'This token belongs to another tenant.' };
+  if (principal.tenantId !== tenantId) return { ok: false, status: 403, message: 'This token belongs to another tenant.', actor };
   const needed: readonly Scope[] = access === 'push' ? ['deploy'] : ['read', 'deploy'];
   if (!allowedFor(principal, tenantId, needed)) {
     const what = access === 'push' ? 'push: it needs the "deploy" scope' : 'fetch: it needs the "read" or "deploy" scope';
-    return { ok: false, status: 403, message: `This token may not ${what}.` };
+    return { ok: false, status: 403, message: `This token may not ${what}.`, actor };
   }
   return { ok: true, principal, userName, actor };
 }

@@ -15,7 +15,11 @@ import { diskUsage, maxPushBytes } from './repository-size.js';
 import { effectiveLimits } from '../model/limits.js';
 import type { GitService } from './git-service.js';
 import type { TrustedProxies } from '../model/client-origin.js';
+import { PushAudit } from './push-audit.js';
+import { pushCommandsFrom } from './push-commands.js';
 
+/** `0000`: the body of the probe request git sends before a large push body. */
+const FLUSH_PKT_BYTES = 4;
 const RELAY_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pre-receive-relay.js');
 
 /** `/<id>.git/<tail>` (the `.git` may be left out) -> tenant id and tail. */
@@ -39,6 +43,7 @@ export interface GitHttpDeps {
 
 export function gitHttpHandler(deps: GitHttpDeps) {
   const { git, store, log } = deps;
+  const audit = new PushAudit(store);
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
       const parsed = parseGitPath(req.url);
@@ -48,6 +53,7 @@ export function gitHttpHandler(deps: GitHttpDeps) {
       const client = deps.trustedProxies.originOf(req).address;
       const decision = authorizeGit(req.headers, parsed.tenantId, access, deps.checkToken, client);
       if (!decision.ok) {
+        if (access === 'push') audit.refusedAtDoor(decision, parsed.tenantId, client);
         // 401 with a Basic challenge makes git ask for credentials (or use its helper).
         const headers: Record<string, string> =
           decision.status === 401 ? { 'WWW-Authenticate': 'Basic realm="Tenantry"' } : decision.retryAfterSeconds ? { 'Retry-After': String(decision.retryAfterSeconds) } : {};
@@ -55,7 +61,10 @@ export function gitHttpHandler(deps: GitHttpDeps) {
         return sendError(res, code, decision.message, headers);
       }
       const tenant = store.tenants.get(parsed.tenantId);
-      if (!tenant) return sendError(res, 'tenant_not_found', `No tenant with the id "${parsed.tenantId}".`);
+      if (!tenant) {
+        if (access === 'push') audit.noSuchTenant(decision.actor, parsed.tenantId);
+        return sendError(res, 'tenant_not_found', `No tenant with the id "${parsed.tenantId}".`);
+      }
       await git.repositories.ensure(tenant.id, tenant.deployBranch);
 
       const env = baseGitEnv({
@@ -110,8 +119,14 @@ export function gitHttpHandler(deps: GitHttpDeps) {
             args: ['http-backend'],
             env,
             log,
-            onExit: () => {
-              git.pushes.revokeTicket(ticket);
+            onExit: (exit) => {
+              const { asked } = git.pushes.revokeTicket(ticket);
+              // The hook records what it decides; a pack git refused never reaches it.
+              // (A lone flush-pkt is git's probe before a large push, not a push.)
+              if (!asked && exit.bytesIn > FLUSH_PKT_BYTES) {
+                const commands = h['content-encoding'] ? [] : pushCommandsFrom(exit.bodyHead);
+                audit.packRefused({ actor: decision.actor, tenantId: tenant.id, commands, bytesIn: exit.bytesIn, maxBytes: maxPack, exitCode: exit.code });
+              }
               resolve();
             },
           });

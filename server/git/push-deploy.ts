@@ -82,7 +82,8 @@ export interface HookOutput {
 }
 
 export class PushReceiver {
-  private readonly tickets = new Map<string, PushTicket>();
+  /** Live tickets, and whether the pre-receive hook has presented each. */
+  private readonly tickets = new Map<string, { readonly push: PushTicket; asked: boolean }>();
   private readonly pushLocks = new TenantLocks();
   private server: http.Server | undefined;
   private listening: Promise<string> | undefined;
@@ -103,12 +104,15 @@ export class PushReceiver {
 
   issueTicket(t: PushTicket): string {
     const value = crypto.randomBytes(24).toString('base64url');
-    this.tickets.set(value, t);
+    this.tickets.set(value, { push: t, asked: false });
     return value;
   }
 
-  revokeTicket(value: string): void {
+  /** Ends a ticket; `asked` says whether the pre-receive hook ran for it (git refuses a bad pack before). */
+  revokeTicket(value: string): { asked: boolean } {
+    const entry = this.tickets.get(value);
     this.tickets.delete(value);
+    return { asked: entry?.asked ?? false };
   }
 
   /**
@@ -175,11 +179,13 @@ export class PushReceiver {
       res.writeHead(400, { 'Content-Type': 'text/plain' }).end('> The hook request was not understood.\n= 1\n');
       return;
     }
-    const ticket = this.tickets.get(body.ticket);
-    if (!ticket) {
+    const entry = this.tickets.get(body.ticket);
+    if (!entry) {
       res.writeHead(403, { 'Content-Type': 'text/plain' }).end('> This push is not known to the platform.\n= 1\n');
       return;
     }
+    entry.asked = true;
+    const ticket = entry.push;
     res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
     const out: HookOutput = { line: (text) => res.write(text.split('\n').map((l) => `> ${l}\n`).join('')) };
     const status = await this.receive(ticket, body, out);
@@ -188,28 +194,35 @@ export class PushReceiver {
 
   /** Decides about one push; returns the hook's exit status (non-zero refuses the push). */
   async receive(ticket: PushTicket, body: HookRequest, out: HookOutput): Promise<number> {
-    const tenant = this.store.tenants.get(ticket.tenantId);
-    if (!tenant) {
-      out.line('This tenant no longer exists.');
+    const refs = body.updates.map((u) => u.ref);
+    const record = (outcome: 'success' | 'failure', code: string | null, detail: Record<string, unknown>) =>
+      this.store.audit.record({ actor: ticket.actor, action: 'git.push', tenantId: ticket.tenantId, outcome, code, detail: { refs, ...detail } });
+    /** Refused before any deploy: the pusher reads the reason, the audit trail keeps its code. */
+    const refuse = (code: string, ...lines: string[]) => {
+      for (const l of lines) out.line(l);
+      record('failure', code, { reason: lines[0] });
       return 1;
-    }
+    };
+    const tenant = this.store.tenants.get(ticket.tenantId);
+    if (!tenant) return refuse('tenant_not_found', 'This tenant no longer exists.');
     // Every push counts toward the disk limit, whichever branch it is for: the
     // repository as it is plus the objects this push brought (in its quarantine folder inside it).
     const over = overDiskLimit(effectiveLimits(tenant.limitOverrides), await diskUsage(this.repos.pathOf(tenant.id)));
     if (over) {
-      out.line(over);
-      out.line('Nothing was stored or deployed; remove large files from the history (git filter-repo) or ask for a higher diskMB.');
-      return 1;
+      return refuse('disk_limit', over, 'Nothing was stored or deployed; remove large files from the history (git filter-repo) or ask for a higher diskMB.');
     }
     const deployRef = `refs/heads/${tenant.deployBranch}`;
     const update = body.updates.find((u) => u.ref === deployRef);
     if (!update) {
-      const refs = body.updates.map((u) => u.ref.replace(/^refs\/heads\//, '')).join(', ');
-      out.line(`Stored ${refs || 'nothing'}; only ${tenant.deployBranch} is deployed.`);
+      const names = refs.map((r) => r.replace(/^refs\/heads\//, '')).join(', ');
+      out.line(`Stored ${names || 'nothing'}; only ${tenant.deployBranch} is deployed.`);
+      // A change to the repository all the same (the branches are fetched, and may be deployed later).
+      record('success', null, { deployed: false });
       return 0;
     }
     if (ZERO_SHA.test(update.newSha)) {
       out.line(`Deleting ${tenant.deployBranch} does not change the live site.`);
+      record('success', null, { deployed: false, deleted: update.ref });
       return 0;
     }
     const repo = this.repos.pathOf(tenant.id);
@@ -217,14 +230,10 @@ export class PushReceiver {
     // ref update would fail after the deploy went live. Refuse it up front.
     const current = await currentCommit(repo, deployRef);
     if (current !== (ZERO_SHA.test(update.oldSha) ? undefined : update.oldSha)) {
-      out.line(`${tenant.deployBranch} has moved since you fetched it; fetch, then push again. Nothing was deployed.`);
-      return 1;
+      return refuse('conflict', `${tenant.deployBranch} has moved since you fetched it; fetch, then push again. Nothing was deployed.`);
     }
     const gitEnv = quarantineEnv(repo, body);
-    if (!gitEnv) {
-      out.line('The push named object folders outside its repository; refused.');
-      return 1;
-    }
+    if (!gitEnv) return refuse('invalid_request', 'The push named object folders outside its repository; refused.');
     const sha = update.newSha;
     const subject = await commitSubject(repo, sha, gitEnv);
     out.line(`Deploying ${sha.slice(0, 7)}${subject ? ` "${subject}"` : ''} to ${tenant.id} ...`);
@@ -240,12 +249,12 @@ export class PushReceiver {
       for (const w of result.warnings ?? []) out.line(`Warning: ${formatRuleWarning(w)}`);
       out.line(`Live at ${result.url}`);
       this.metrics.gitPush(tenant.id, 'success');
-      this.store.audit.record({ actor: ticket.actor, action: 'git.push', tenantId: tenant.id, detail: { ref: update.ref, sha, deploy: result.id } });
+      record('success', null, { ref: update.ref, sha, deploy: result.id });
       return 0;
     } catch (err) {
       this.metrics.gitPush(tenant.id, 'failure');
       const code = isAppError(err) ? err.code : 'internal_error';
-      this.store.audit.record({ actor: ticket.actor, action: 'git.push', tenantId: tenant.id, outcome: 'failure', code, detail: { ref: update.ref, sha } });
+      record('failure', code, { ref: update.ref, sha });
       if (isAppError(err)) {
         out.line(`Deploy refused (${err.code}): ${err.message}`);
       } else {

@@ -7,8 +7,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { RequestTraffic, type RequestKind } from './request-traffic.js';
+import { MINUTE_MS, MinuteHistory, type MinuteSample } from './minute-history.js';
 
-export type { RequestKind };
+export type { RequestKind, MinuteSample };
 export type Outcome = 'success' | 'failure';
 export type MailOutcome = 'sent' | 'failed' | 'deferred';
 
@@ -76,6 +77,14 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
   readonly registry = new Registry();
   private sources: MetricSources = NO_SOURCES;
   private readonly traffic = new RequestTraffic(this.registry);
+  /** The dashboard's per-minute view of the same counters and memory readings. */
+  private readonly history = new MinuteHistory({
+    totals: (id) => this.traffic.totals(id),
+    tenantIds: () => this.traffic.tenantIds(),
+    memory: (id) => this.memoryOf(id),
+    memoryOfAll: () => this.memoryOfAll(),
+  });
+  private minuteTimer: NodeJS.Timeout | undefined;
   private readonly starts = new Counter({ name: 'tenantry_worker_starts_total', help: 'Workers started', labelNames: ['tenant'], registers: [this.registry] });
   private readonly crashes = new Counter({ name: 'tenantry_worker_crashes_total', help: 'Workers that exited unexpectedly or stopped answering', labelNames: ['tenant'], registers: [this.registry] });
   private readonly restarts = new Counter({ name: 'tenantry_worker_restarts_total', help: 'Worker starts that followed a crash', labelNames: ['tenant'], registers: [this.registry] });
@@ -86,6 +95,7 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
 
   constructor(options: { readonly eventLoop?: boolean } = {}) {
     const self = this;
+    this.startMinuteTimer();
     // The edge's event-loop lag (prom-client's default metrics include names promtool's lint refuses).
     if (options.eventLoop !== false) {
       const delay = monitorEventLoopDelay({ resolution: 20 });
@@ -145,10 +155,7 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
     const usage = (pick: (u: TenantUsage) => number) =>
       function (this: Gauge<string>) {
         this.reset();
-        for (const w of self.sources.workerStates()) {
-          const u = w.running > 0 ? self.sources.usage(w.tenantId) : undefined;
-          if (u) this.set({ tenant: w.tenantId }, pick(u));
-        }
+        for (const [tenant, u] of self.usageOfRunning()) this.set({ tenant }, pick(u));
       };
     new Gauge({ name: 'tenantry_worker_memory_bytes', help: 'Memory in use by the tenant\'s workers (cgroup)', labelNames: ['tenant'], registers: [this.registry], collect: usage((u) => u.memoryBytes) });
     new Gauge({ name: 'tenantry_worker_cpu_seconds', help: 'CPU time used by the tenant\'s current cgroups (resets when they are removed)', labelNames: ['tenant'], registers: [this.registry], collect: usage((u) => u.cpuSeconds) });
@@ -169,6 +176,50 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
     this.sources = sources;
   }
 
+  /** cgroup usage of the tenants whose workers run now: what the memory and CPU gauges print. */
+  private *usageOfRunning(): Iterable<readonly [string, TenantUsage]> {
+    for (const w of this.sources.workerStates()) {
+      const u = w.running > 0 ? this.sources.usage(w.tenantId) : undefined;
+      if (u) yield [w.tenantId, u];
+    }
+  }
+
+  private *memoryOfAll(): Iterable<readonly [string, number]> {
+    for (const [tenant, u] of this.usageOfRunning()) yield [tenant, u.memoryBytes];
+  }
+
+  private memoryOf(tenantId: string): number | undefined {
+    for (const w of this.sources.workerStates()) {
+      if (w.tenantId === tenantId) return w.running > 0 ? this.sources.usage(tenantId)?.memoryBytes : undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * The tenant's last hour by minute (requests, 4xx, 5xx, worker memory),
+   * taken from the counters and readings above; see minute-history.ts.
+   */
+  minutes(tenantId: string): { minutes: MinuteSample[]; memoryMissing?: string } {
+    return { minutes: this.history.series(tenantId), memoryMissing: this.sources.usageMissing() };
+  }
+
+  /** Closes each minute at its end (unref'd: it keeps no process alive), until close(). */
+  private startMinuteTimer(): void {
+    const schedule = () => {
+      this.minuteTimer = setTimeout(() => {
+        this.history.tick();
+        schedule();
+      }, MINUTE_MS - (Date.now() % MINUTE_MS) + 5);
+      this.minuteTimer.unref();
+    };
+    schedule();
+  }
+
+  close(): void {
+    clearTimeout(this.minuteTimer);
+    this.minuteTimer = undefined;
+  }
+
   /** The text format for GET /metrics. */
   async text(): Promise<string> {
     return this.registry.metrics();
@@ -186,6 +237,7 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
   /** A deleted tenant: its series go, so labels stay bounded by the tenants that exist. */
   forgetTenant(tenantId: string): void {
     this.traffic.forget(tenantId);
+    this.history.forget(tenantId);
     for (const c of [this.starts, this.crashes, this.restarts]) c.remove({ tenant: tenantId });
     for (const outcome of ['success', 'failure'] as const) {
       this.deploys.remove({ tenant: tenantId, outcome });

@@ -11,6 +11,15 @@ const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 export const LATENCY_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const B = LATENCY_BUCKETS.length + 1; // + the +Inf bucket
 
+/** Requests answered, and those among them with a 4xx or 5xx status. */
+export interface RequestTotals {
+  readonly requests: number;
+  readonly errors4xx: number;
+  readonly errors5xx: number;
+}
+
+const ZERO_TOTALS: RequestTotals = { requests: 0, errors4xx: 0, errors5xx: 0 };
+
 interface TenantTraffic {
   /** [class * 3 + kind] */
   readonly requests: Float64Array;
@@ -55,6 +64,20 @@ export class RequestTraffic {
     while (b < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[b]!) b++;
     t.buckets[k * B + b]!++;
     t.sums[k]! += seconds;
+  }
+
+  /** The tenant's counts so far (all kinds): what the per-minute history takes its differences of. */
+  totals(tenantId: string): RequestTotals {
+    const t = this.tenants.get(tenantId);
+    if (t === undefined) return ZERO_TOTALS;
+    let requests = 0;
+    for (let i = 0; i < t.requests.length; i++) requests += t.requests[i]!;
+    const classSum = (c: number) => t.requests[c * 3]! + t.requests[c * 3 + 1]! + t.requests[c * 3 + 2]!;
+    return { requests, errors4xx: classSum(3), errors5xx: classSum(4) };
+  }
+
+  tenantIds(): Iterable<string> {
+    return this.tenants.keys();
   }
 
   /** A deleted tenant's series go. */
