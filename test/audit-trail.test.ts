@@ -79,6 +79,11 @@ test('tenant and token changes: who, what, which tenant, from where, outcome', a
   const anon = find(await entries('?tenant=aud-two&limit=1'), 'tenant.delete', 'failure');
   assert.equal(anon.actor, 'anonymous');
   assert.equal(anon.code, 'unauthorized');
+  assert.equal(anon.detail.refusals, 1);
+  // A flood of them from one address is sampled, not written row by row: the trail cannot be filled.
+  for (let i = 0; i < 10; i++) await api(p, "DELETE", "/api/v1/tenants/aud-two", undefined, `tnt_wrong${i}`);
+  const anonRows = (await entries('?tenant=aud-two')).filter((e) => e.actor === 'anonymous');
+  assert.equal(anonRows.length, 1, 'one row per address per minute for callers that name no one');
 
   // Deleting a token, then a tenant.
   const t = JSON.parse((await api(p, 'POST', '/api/v1/tenants/aud-two/tokens', { name: 'tmp' })).body) as { id: string };

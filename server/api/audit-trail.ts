@@ -8,6 +8,7 @@ import type { Store } from '../db/store.js';
 import type { Actor } from '../model/actor.js';
 import type { TrustedProxies } from '../model/client-origin.js';
 import { actorFor } from '../auth/principal.js';
+import { RefusalSampler } from '../audit/refusal-sampler.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -51,8 +52,12 @@ function actionOf(method: string, path: string): string {
   return `api.${method.toLowerCase()}`;
 }
 
-/** Mounted on /api/v1 before the token check, so refused requests are recorded too. */
-export function auditTrail(store: Store, proxies: TrustedProxies) {
+/**
+ * Mounted on /api/v1 before the token check, so refused requests are recorded too.
+ * Refusals of callers with no valid token name no one: they are sampled (refusal-sampler.ts),
+ * so a flood from many addresses cannot fill the trail; each row says how many it stands for.
+ */
+export function auditTrail(store: Store, proxies: TrustedProxies, anonymous: RefusalSampler = new RefusalSampler()) {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!MUTATING.has(req.method)) return next();
     const audit = { trail: { rows: 0 }, address: proxies.originOf(req).address };
@@ -61,13 +66,19 @@ export function auditTrail(store: Store, proxies: TrustedProxies) {
       if (audit.trail.rows > 0) return;
       const path = pathOf(req);
       const failed = res.statusCode >= 400;
+      let detail: Record<string, unknown> = { status: res.statusCode };
+      if (failed && req.principal === undefined) {
+        const row = anonymous.admit(audit.address);
+        if (!row) return;
+        detail = { ...detail, refusals: row.refusals, ...(row.heldElsewhere ? { heldElsewhere: row.heldElsewhere } : {}) };
+      }
       store.audit.record({
         actor: actorFor(req.principal, audit.address),
         action: actionOf(req.method, path),
         tenantId: TENANT_ID.exec(path)?.[1] ?? null,
         outcome: failed ? 'failure' : 'success',
         code: failed ? ((res.locals.errorCode as string | undefined) ?? `http_${res.statusCode}`) : null,
-        detail: { status: res.statusCode },
+        detail,
       });
     });
     next();
