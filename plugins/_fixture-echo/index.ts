@@ -74,6 +74,9 @@ export default definePlugin({
     publicRouter.get('/site-url', (_req, res) => res.json({ siteUrl: ctx.siteUrl }));
     const adminRouter = express.Router();
     adminRouter.get('/', (_req, res) => res.json({ admin: true, tenant: ctx.tenantId }));
+    // The admin root under other methods: reached with a trailing slash, never the plugin's setting.
+    adminRouter.put('/', (req, res) => res.json({ admin: true, method: 'PUT', body: req.body ?? null }));
+    adminRouter.delete('/', (_req, res) => res.json({ admin: true, method: 'DELETE' }));
     // Reads a raw body to its end (an import of a large file): the platform's cap must stop it.
     adminRouter.post('/count', (req, res) => {
       let bytes = 0;

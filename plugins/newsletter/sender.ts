@@ -11,11 +11,16 @@
 // A delivery left "sending" (the process died between claim and record) is
 // turned into "unknown" by the next lease holder and never sent again.
 //
+// While an issue is sending, the loop tells the platform it has background
+// work (ctx.background), so the worker is not stopped for idleness and is
+// started again after a restart of the platform; it says so no longer when
+// nothing is left sending.
+//
 // The lease (one row, heartbeat) keeps two workers of the same tenant (an old
 // one draining, a new one starting) from sending at once; a lease whose holder
 // stopped heart-beating for `leaseTtlMs` is taken over.
 import crypto from 'node:crypto';
-import type { MailCapability, MailResult, PluginLogger } from '../plugin-api.js';
+import type { BackgroundWork, MailCapability, MailResult, PluginLogger } from '../plugin-api.js';
 import type { ComposeIssueMail } from './compose.js';
 import type { Issue, NewsletterStore, Subscriber } from './store.js';
 
@@ -48,6 +53,8 @@ export class Sender {
   private timer: NodeJS.Timeout | null = null;
   private holdsLease = false;
   private inFlight = false;
+  /** What the platform was last told about background work (undefined: not yet, or the telling failed). */
+  private said: boolean | undefined;
 
   constructor(
     private readonly store: NewsletterStore,
@@ -56,7 +63,23 @@ export class Sender {
     private readonly log: PluginLogger,
     private readonly options: SenderOptions = DEFAULT_SENDER_OPTIONS,
     private readonly now: () => number = Date.now,
+    private readonly background?: BackgroundWork,
   ) {}
+
+  /** Tells the platform an issue is sending, and waits until it has recorded it (before a send is acknowledged). */
+  async announce(): Promise<void> {
+    if (!this.background) return;
+    this.said = true;
+    if (!(await this.background.setPending(true))) this.said = undefined;
+  }
+
+  private tell(pending: boolean): void {
+    if (!this.background || this.said === pending) return;
+    this.said = pending;
+    void this.background.setPending(pending).then((recorded) => {
+      if (!recorded && this.said === pending) this.said = undefined;
+    });
+  }
 
   /** Starts the loop (it resumes any issue left sending). */
   start(): void {
@@ -136,9 +159,11 @@ export class Sender {
       if (!this.store.db.open) return;
       // Idle (nothing sending): no lease, no writes; just look again later or when woken.
       if (!this.store.db.prepare(`SELECT 1 FROM issues WHERE status = 'sending' LIMIT 1`).get()) {
+        this.tell(false);
         await this.sleep(this.options.idlePollMs);
         continue;
       }
+      this.tell(true);
       // While held, the timer keeps the lease alive and claimNext re-checks it in its transaction.
       if (!this.holdsLease && !this.acquireLease()) {
         await this.sleep(Math.max(50, Math.floor(this.options.leaseTtlMs / 2)));
