@@ -1,14 +1,14 @@
 // The newsletter as a tenant and its readers use it, through the real platform:
 // `tenantry serve` as a process (as root: the supervisor, the edge as user
-// tenantry and sandboxed workers), mail over TENANTRY_SMTP_URL to a real SMTP
-// server on loopback. The tenant enables the plugin with the CLI; a reader
+// tenantry and sandboxed workers) with HTTP and HTTPS listeners, mail over
+// TENANTRY_SMTP_URL to a real SMTP server on loopback. The tenant enables the plugin with the CLI; a reader
 // subscribes on the tenant's domain (Host header), gets the confirmation mail,
 // opens the link (a page with a button: the GET confirms nothing) and confirms
 // with its POST; an issue sent through the admin API arrives with RFC 8058
-// headers exactly as written (List-Unsubscribe on the tenant's own domain,
-// List-Unsubscribe-Post, List-Id unencoded, Message-ID, Date); the one-click
-// POST unsubscribes (200, no redirect, no cookie) and the next issue does not
-// go to that address; /metrics counts the mail. Then the whole platform
+// headers exactly as written (List-Unsubscribe: one https URL on the tenant's
+// own domain, List-Unsubscribe-Post, List-Id unencoded, Message-ID, Date); the
+// one-click POST (multipart/form-data, as RFC 8058 prefers) unsubscribes (200,
+// no redirect, no cookie) and the next issue does not go to that address; /metrics counts the mail. Then the whole platform
 // (supervisor, edge and workers) is killed with SIGKILL in the middle of an
 // issue to a few hundred readers and started again over the same data, with no
 // request made to it: the send resumes by itself and every reader gets exactly
@@ -17,9 +17,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { httpRequest, runCli, startServerProcess, tempDir, type HttpAnswer, type ServerProcess } from './helpers/harness.js';
-import { api, eventually } from './helpers/worker-sites.js';
+import { api, eventually, isAlive } from './helpers/worker-sites.js';
 import { linkIn, startSmtp, type ReceivedMail, type TestSmtp } from './helpers/newsletter-kit.js';
 
 const LIMIT_MS = 240_000;
@@ -43,6 +44,7 @@ let dir: string;
 let dataDir: string;
 let server: ServerProcess | undefined;
 let port = 0;
+let httpsPort = 0;
 
 const env = () => ({
   TENANTRY_ISOLATION: isolation,
@@ -54,18 +56,36 @@ const platform = () => ({ url: server!.url, adminToken: ADMIN_TOKEN });
 const cli = (args: string[]) => runCli(args, { TENANTRY_URL: `http://localhost:${port}`, TENANTRY_TOKEN: ADMIN_TOKEN });
 const json = (a: HttpAnswer) => JSON.parse(a.body) as Record<string, any>;
 const admin = (method: string, rest: string, body?: unknown) => api(platform(), method, `/api/v1/tenants/${T}/plugins/newsletter${rest}`, body);
-const tenantHost = () => `${T}.localhost:${port}`;
+/** The tenant's default domain as its links name it (HTTPS: the platform serves both). */
+const tenantHost = () => `${T}.localhost:${httpsPort}`;
 
-/** A request to the tenant's own domain, the way a browser or a mail client makes it. */
-function onSite(url: string, opts: { method?: string; form?: Record<string, string> } = {}): Promise<HttpAnswer> {
+/** A form body: urlencoded, or multipart/form-data (what RFC 8058 asks mail clients to send). */
+function formBody(form: Record<string, string>, multipart: boolean): { type: string; body: string } {
+  if (!multipart) return { type: 'application/x-www-form-urlencoded', body: new URLSearchParams(form).toString() };
+  const boundary = '----nlx-e2e-boundary';
+  const parts = Object.entries(form).map(([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`);
+  return { type: `multipart/form-data; boundary=${boundary}`, body: `${parts.join('')}--${boundary}--\r\n` };
+}
+
+/** A request to the tenant's own domain, the way a browser or a mail client makes it (HTTPS: SNI and Host from the URL). */
+function onSite(url: string, opts: { method?: string; form?: Record<string, string>; multipart?: boolean } = {}): Promise<HttpAnswer> {
   const u = new URL(url);
-  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-  return httpRequest(server!.url, {
-    host: u.host,
-    method: opts.method ?? 'GET',
-    path: `${u.pathname}${u.search}`,
-    headers: body ? { 'content-type': 'application/x-www-form-urlencoded' } : {},
-    body,
+  const form = opts.form ? formBody(opts.form, opts.multipart ?? false) : undefined;
+  const headers: Record<string, string> = form ? { 'content-type': form.type } : {};
+  if (u.protocol === 'http:') return httpRequest(server!.url, { host: u.host, method: opts.method ?? 'GET', path: `${u.pathname}${u.search}`, headers, body: form?.body });
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      // The platform's own certificate for *.localhost is self-signed.
+      { host: '127.0.0.1', port: Number(u.port), servername: u.hostname, method: opts.method ?? 'GET', path: `${u.pathname}${u.search}`, headers: { Host: u.host, ...headers }, rejectUnauthorized: false, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(form?.body);
   });
 }
 
@@ -101,15 +121,6 @@ function descendants(pid: number): number[] {
   return all;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return !/^\S+ \S+ Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, 'x'));
-  } catch {
-    return false;
-  }
-};
-
 /** kill -9 of the platform's process group and of every process under it (workers run in groups of their own). */
 function killWholePlatform(s: ServerProcess): number[] {
   const pids = [s.child.pid!, ...descendants(s.child.pid!)];
@@ -128,9 +139,13 @@ function killWholePlatform(s: ServerProcess): number[] {
   return pids;
 }
 
+/** Starts the platform; a restart keeps both ports (the links in mail name them). */
 async function start(): Promise<void> {
-  server = await startServerProcess(dataDir, env(), port ? ['--port', String(port)] : [], { detached: true });
+  server = await startServerProcess(dataDir, env(), ['--port', String(port), '--https-port', String(httpsPort)], { detached: true });
   port = server.port;
+  const m = /HTTPS on \S+ \(bound to [^:]+:(\d+)/.exec(server.output());
+  assert.ok(m, server.output());
+  httpsPort = Number(m[1]);
 }
 
 before(async () => {
@@ -160,10 +175,10 @@ test('a tenant enables the newsletter, a reader subscribes, confirms, receives a
   assert.equal(enabled.code, 0, enabled.stderr);
 
   // Subscribe on the tenant's own domain, with the plain form.
-  const page = await onSite(`http://${tenantHost()}/_newsletter/`);
+  const page = await onSite(`https://${tenantHost()}/_newsletter/`);
   assert.equal(page.status, 200);
   assert.match(page.body, new RegExp(TITLE));
-  const subscribed = await onSite(`http://${tenantHost()}/_newsletter/subscribe`, { method: 'POST', form: { email: ` ${READER.toUpperCase()} `, website: '' } });
+  const subscribed = await onSite(`https://${tenantHost()}/_newsletter/subscribe`, { method: 'POST', form: { email: ` ${READER.toUpperCase()} `, website: '' } });
   assert.equal(subscribed.status, 200, subscribed.body);
   assert.match(subscribed.body, /confirmation link/);
 
@@ -182,7 +197,7 @@ test('a tenant enables the newsletter, a reader subscribes, confirms, receives a
   const pending = json(await admin('GET', '/subscribers?status=pending')).subscribers as any[];
   assert.deepEqual(pending.map((s) => s.email), [READER], 'still pending after the GET');
   const token = new URL(confirmUrl).searchParams.get('token')!;
-  const confirmed = await onSite(`http://${tenantHost()}/_newsletter/confirm`, { method: 'POST', form: { token } });
+  const confirmed = await onSite(`https://${tenantHost()}/_newsletter/confirm`, { method: 'POST', form: { token } });
   assert.equal(confirmed.status, 200, confirmed.body);
   assert.match(confirmed.body, /You are subscribed/);
   const imported = await admin('POST', '/subscribers/import', [{ email: OTHER }]);
@@ -198,8 +213,8 @@ test('a tenant enables the newsletter, a reader subscribes, confirms, receives a
   const sentAt = Date.now();
 
   const unsubscribeHeader = rawHeader(issueMail!, 'List-Unsubscribe');
-  const m = /^<(http:\/\/[^>]+)>$/.exec(unsubscribeHeader ?? '');
-  assert.ok(m, `List-Unsubscribe is one URL in angle brackets: ${unsubscribeHeader}`);
+  const m = /^<(https:\/\/[^>,]+)>$/.exec(unsubscribeHeader ?? '');
+  assert.ok(m, `List-Unsubscribe is one https URL in angle brackets: ${unsubscribeHeader}`);
   const unsubscribeUrl = new URL(m[1]!);
   assert.equal(unsubscribeUrl.host, tenantHost(), 'on the tenant\'s own domain');
   assert.equal(unsubscribeUrl.pathname, '/_newsletter/unsubscribe');
@@ -218,8 +233,8 @@ test('a tenant enables the newsletter, a reader subscribes, confirms, receives a
   await eventually(async () => json(await admin('GET', `/issues/${issueId}`)).status === 'sent', 20_000, 'issue one to be sent');
   assert.deepEqual(json(await admin('GET', `/issues/${issueId}`)).counts, { queued: 0, sent: 2, failed: 0, unknown: 0, skipped: 0 });
 
-  // RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" to the header's URL.
-  const oneClick = await onSite(unsubscribeUrl.href, { method: 'POST', form: { 'List-Unsubscribe': 'One-Click' } });
+  // RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" to the header's URL, without cookies.
+  const oneClick = await onSite(unsubscribeUrl.href, { method: 'POST', form: { 'List-Unsubscribe': 'One-Click' }, multipart: true });
   assert.equal(oneClick.status, 200, oneClick.body);
   assert.equal(oneClick.headers.location, undefined, 'no redirect');
   assert.equal(oneClick.headers['set-cookie'], undefined, 'no cookie');
@@ -261,7 +276,7 @@ test('kill -9 of the whole platform mid-send: after a restart with no request, e
   };
   assert.equal((await admin('POST', `/issues/${issueId}/send`)).status, 202);
   await eventually(() => heldFor !== undefined, 60_000, 'the send to reach the kill point');
-  await eventually(() => killed.every((pid) => !alive(pid)), 10_000, 'every process of the platform to be gone');
+  await eventually(() => killed.every((pid) => !isAlive(pid)), 10_000, 'every process of the platform to be gone');
   assert.ok(killed.length >= 2, `the platform had its processes (${killed.join(' ')})`);
   smtp.behaviour = {};
   const beforeRestart = ofIssue().length;

@@ -72,6 +72,8 @@ export default definePlugin({
       conn.on('error', (err) => res.json({ readable: true, found: true, error: err.message }));
     });
     publicRouter.get('/site-url', (_req, res) => res.json({ siteUrl: ctx.siteUrl }));
+    // Background work (test/plugin-background.test.ts): what the platform recorded.
+    publicRouter.post('/background', async (req, res) => res.json({ recorded: await ctx.background.setPending((req.body as { pending?: unknown }).pending === true) }));
     const adminRouter = express.Router();
     adminRouter.get('/', (_req, res) => res.json({ admin: true, tenant: ctx.tenantId }));
     // The admin root under other methods: reached with a trailing slash, never the plugin's setting.

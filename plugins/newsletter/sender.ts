@@ -40,6 +40,9 @@ export const DEFAULT_SENDER_OPTIONS: SenderOptions = {
   idlePollMs: 5_000,
 };
 
+/** How often a sending loop repeats that it has work. */
+const RETELL_MS = 60_000;
+
 interface Claimed {
   readonly issue: Issue;
   readonly subscriber: Subscriber;
@@ -55,6 +58,7 @@ export class Sender {
   private inFlight = false;
   /** What the platform was last told about background work (undefined: not yet, or the telling failed). */
   private said: boolean | undefined;
+  private toldAt = 0;
 
   constructor(
     private readonly store: NewsletterStore,
@@ -73,9 +77,12 @@ export class Sender {
     if (!(await this.background.setPending(true))) this.said = undefined;
   }
 
+  /** Says it on a change, and again now and then while sending (the platform may have dropped it, e.g. a settings roll-back). */
   private tell(pending: boolean): void {
-    if (!this.background || this.said === pending) return;
+    const now = Date.now();
+    if (!this.background || (this.said === pending && (!pending || now - this.toldAt < RETELL_MS))) return;
     this.said = pending;
+    this.toldAt = now;
     void this.background.setPending(pending).then((recorded) => {
       if (!recorded && this.said === pending) this.said = undefined;
     });

@@ -124,7 +124,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   const capabilities = new CapabilityServer({
     dirOf: (id) => paths.capabilities(id),
     secret: secrets.secret,
-    siteUrlOf: (id) => tenants.urlOf(id),
+    siteUrlOf: (id) => tenants.linkUrlOf(id),
     transport: config.smtpUrl ? smtpTransport(config.smtpUrl) : outboxTransport(paths.outbox),
     mailFrom: config.mailFrom,
     hourlyCap: config.mailHourlyCap,

@@ -163,6 +163,7 @@ export async function startServer(
     throw err;
   }
   platform.tenants.setListeningPort(port);
+  platform.tenants.setHttpsListeningPort(httpsPort);
   // Issuance needs the HTTP listener up: the CA fetches its challenge answers there.
   platform.certificates.start();
   // Plugins' work left pending by an earlier run (an issue sending) resumes now, not on the next request.
