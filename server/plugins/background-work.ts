@@ -1,10 +1,11 @@
 // Plugins' work without requests (a newsletter issue sending). Workers start
 // on requests and stop when idle; a plugin that has work pending says so over
-// its capability channel, and the platform records it in tenant_plugins. While
-// any enabled plugin of a tenant has work pending, the pool does not stop the
-// worker for idleness (keepRunning), and this module starts it when the
-// platform starts and again whenever it is not running (it crashed, or was
-// killed), so the work resumes without anyone's help.
+// its capability channel (mail/capability-server.ts), and the platform records
+// it in tenant_plugins.background_work. While any enabled plugin of a tenant
+// has work pending, the pool does not stop the worker for idleness (its
+// keepRunning), and this module starts it when the platform starts and again
+// whenever it is not running (it crashed, or was killed), so the work resumes
+// without anyone's help.
 import type { Store } from '../db/store.js';
 import type { Logger } from '../log.js';
 import type { SiteRegistry } from '../static/site-registry.js';
@@ -27,15 +28,6 @@ export class BackgroundWorkKeeper {
   private readonly starting = new Set<string>();
 
   constructor(private readonly d: BackgroundWorkDeps) {}
-
-  /** The capability channel's `work` request; false when the plugin is not enabled for the tenant. */
-  report(tenantId: string, plugin: string, pending: boolean): boolean {
-    return this.d.store.plugins.setBackgroundWork(tenantId, plugin, pending);
-  }
-
-  keepRunning(tenantId: string): boolean {
-    return this.d.store.plugins.hasBackgroundWork(tenantId);
-  }
 
   /** Starts the workers of tenants with pending work now, then checks every `checkMs`. */
   start(): void {
