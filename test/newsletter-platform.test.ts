@@ -158,10 +158,12 @@ before(async () => {
 });
 
 after(async () => {
-  if (server && server.child.exitCode === null && server.child.signalCode === null) {
-    // The tenant's Unix user and cgroup go with the tenant.
+  // The tenant's Unix user and cgroup go with the tenant: start the platform again if a test left it killed.
+  const running = () => server !== undefined && server.child.exitCode === null && server.child.signalCode === null;
+  if (server && !running()) await start().catch(() => {});
+  if (running()) {
     await cli(['tenants', 'delete', T]).catch(() => {});
-    await server.stop('SIGTERM');
+    await server!.stop('SIGTERM');
   }
   await smtp?.close();
   fs.rmSync(dir, { recursive: true, force: true });
