@@ -75,6 +75,18 @@ export interface PluginKeys {
   key(purpose: string): Buffer;
 }
 
+/**
+ * Work a plugin does without any request coming (sending an issue). Workers
+ * start on requests and stop when idle; while a plugin says it has work
+ * pending, the platform keeps the tenant's worker running, and starts one
+ * when the platform starts again or the worker died. The platform records it
+ * (it survives a restart); say false once the work is done.
+ */
+export interface BackgroundWork {
+  /** Resolves true once the platform has recorded it, false when it could not be told (never throws). */
+  setPending(pending: boolean): Promise<boolean>;
+}
+
 /** What a plugin gets for one tenant, in that tenant's worker. */
 export interface PluginContext<Config = unknown> {
   readonly tenantId: string;
@@ -90,6 +102,7 @@ export interface PluginContext<Config = unknown> {
   /** Sends mail through the platform (checked, capped and logged there). */
   readonly mail: MailCapability;
   readonly keys: PluginKeys;
+  readonly background: BackgroundWork;
   /** The tenant's primary site URL, e.g. https://acme.example.com (no trailing slash). */
   readonly siteUrl: string;
 }

@@ -67,8 +67,12 @@ test('an issue mail carries one-click List-Unsubscribe, List-Id, Message-ID, Dat
   const t = await startTenant('headers');
   assert.deepEqual(await (await t.adminJson('/subscribers/import', [{ email: 'kate@example.test', name: 'Kate' }, { email: 'leo@example.test' }])).json(), { added: 2, skipped: 0 });
   const id = await sendIssue(t, 'Issue one');
+  assert.ok(t.ctx.background.said.includes(true), 'the platform was told of the send before the 202');
   const state = await finished(t, id);
   assert.deepEqual(state.counts, { queued: 0, sent: 2, failed: 0, unknown: 0, skipped: 0 });
+  // Once nothing is left sending, the platform may stop the worker again.
+  await until(() => t.ctx.background.said.at(-1) === false, 5_000, 'the sender to say its work is done');
+  assert.deepEqual(t.ctx.background.said.filter((v, i, all) => i === 0 || v !== all[i - 1]).slice(-2), [true, false]);
   const [mail] = await smtp.waitFor('kate@example.test');
   const h = mail!.headers;
   const lu = h.get('list-unsubscribe') ?? '';

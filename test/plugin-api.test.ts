@@ -168,6 +168,30 @@ test('the admin relay reaches /_admin/<name>/ in the worker, without the caller 
   assert.equal((await site(p, T, `/_admin/${FIXTURE}/`)).status, 404);
 });
 
+test('/plugins/<name> is the setting (GET, PUT, DELETE); /plugins/<name>/ is the plugin\'s admin root for every method', { timeout: LIMIT_MS }, async () => {
+  const plugins = await token(T, ['plugins', 'read']);
+  if ((await echo(T)).status !== 200) assert.equal((await enable(T, { greeting: 'again' }, plugins)).status, 200);
+  const setting = `/api/v1/tenants/${T}/plugins/${FIXTURE}`;
+  const before = json((await api(p, 'GET', setting, undefined, plugins)).body);
+  assert.equal(before.name, FIXTURE);
+  assert.equal(before.enabled, true);
+
+  const put = await api(p, 'PUT', `${setting}/`, { config: { greeting: 'not a setting' } }, plugins);
+  assert.equal(put.status, 200, put.body);
+  assert.deepEqual(json(put.body), { admin: true, method: 'PUT', body: { config: { greeting: 'not a setting' } } }, 'relayed to the plugin');
+  const del = await api(p, 'DELETE', `${setting}/`, undefined, plugins);
+  assert.equal(del.status, 200, del.body);
+  assert.deepEqual(json(del.body), { admin: true, method: 'DELETE' }, 'relayed to the plugin');
+  const after = json((await api(p, 'GET', setting, undefined, plugins)).body);
+  assert.deepEqual([after.enabled, after.config, after.updatedAt], [true, before.config, before.updatedAt], 'the setting was not touched');
+  assert.equal((await echo(T)).status, 200, 'still enabled');
+
+  assert.equal((await api(p, 'POST', setting, {}, plugins)).status, 404, 'no POST on the setting');
+  const absent = await api(p, 'GET', `/api/v1/tenants/${T2}/plugins/${FIXTURE}`);
+  assert.equal(absent.status, 404);
+  assert.equal(json(absent.body).error.code, 'plugin_not_enabled');
+});
+
 test('every change is in the audit log', { timeout: LIMIT_MS }, async () => {
   const actions = p.platform.store.audit.forTenant(T, 100).map((e) => `${e.action}:${String(e.detail.plugin)}`);
   for (const a of ['plugin.enable', 'plugin.configure', 'plugin.disable', 'plugin.admin']) assert.ok(actions.includes(`${a}:${FIXTURE}`), `${a} in ${actions.join(' ')}`);

@@ -144,6 +144,42 @@ describe('mail with isolation off', () => {
     assert.equal(received.length, before, 'nothing reached the SMTP server');
   });
 
+  it('writes List-*, Message-ID and Date as the plugin gave them (one of each, nothing MIME-encoded that need not be)', { timeout: LIMIT_MS }, async () => {
+    const to = 'headers@example.com';
+    const unsubscribe = `<https://acme.example/_newsletter/unsubscribe?token=${'t'.repeat(120)}>`;
+    const r = await send(p, T, {
+      to,
+      subject: 'Headers',
+      text: 'x',
+      headers: {
+        'List-Id': '"Acme News" <acme.newsletter.acme.example>',
+        'List-Unsubscribe': unsubscribe,
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        'Message-ID': '<issue1.reader1@acme.example>',
+        'Date': 'Tue, 01 Dec 2026 10:00:00 +0000',
+        'X-Title': 'Café',
+      },
+    });
+    assert.equal(r.status, 'sent', JSON.stringify(r));
+    assert.equal(r.messageId, '<issue1.reader1@acme.example>');
+    const raw = arrivedFor(to).raw;
+    const head = raw.split(/\r?\n\r?\n/)[0]!;
+    // Header names are case-insensitive (nodemailer writes "List-ID"); the values must be as given.
+    const value = (name: string) => header(raw, name)?.slice(name.length + 1).trim();
+    assert.equal(value('List-Id'), '"Acme News" <acme.newsletter.acme.example>');
+    assert.equal(value('List-Unsubscribe'), unsubscribe);
+    assert.equal(value('List-Unsubscribe-Post'), 'List-Unsubscribe=One-Click');
+    assert.equal(value('X-Title'), '=?UTF-8?Q?Caf=C3=A9?=', 'non-ASCII text is encoded');
+    assert.equal(head.match(/^Message-ID:/gim)?.length, 1, head);
+    assert.equal(head.match(/^Date:/gim)?.length, 1, head);
+    assert.equal(value('Message-ID'), '<issue1.reader1@acme.example>');
+    assert.equal(Date.parse(value('Date')!), Date.parse('2026-12-01T10:00:00Z'));
+    for (const bad of [{ 'Message-ID': 'no-brackets@acme.example' }, { 'Message-ID': '<a@b> <c@d>' }, { Date: 'not a date' }, { 'List-Id': '<a.b>', 'list-id': '<c.d>' }]) {
+      const refused = await send(p, T, { to, subject: 's', text: 't', headers: bad });
+      assert.equal(refused.status, 'refused', `${JSON.stringify(bad)}: ${JSON.stringify(refused)}`);
+    }
+  });
+
   it('maps a 5xx to failed and a 4xx to deferred', { timeout: LIMIT_MS }, async () => {
     const failed = await send(p, T, { to: 'reject5@example.com', subject: 's', text: 't' });
     assert.equal(failed.status, 'failed', JSON.stringify(failed));
@@ -163,9 +199,15 @@ describe('mail with isolation off', () => {
     assert.match(r.reason, /hourly cap/);
   });
 
-  it('counts each outcome per tenant', () => {
+  it('counts each outcome per tenant, also in /metrics', async () => {
     const counts = p.platform.capabilities.counts.get(T)!;
     assert.ok(counts.sent >= 2 && counts.failed >= 1 && counts.deferred >= 1 && counts.refused >= 1, JSON.stringify(counts));
+    const res = await httpRequest(p.url, { host: 'localhost', path: '/metrics', headers: { Authorization: `Bearer ${p.adminToken}` } });
+    assert.equal(res.status, 200);
+    for (const outcome of ['sent', 'failed', 'deferred', 'refused'] as const) {
+      const line = res.body.split('\n').find((l) => l.startsWith('tenantry_mail_total{') && l.includes(`tenant="${T}"`) && l.includes(`outcome="${outcome}"`));
+      assert.equal(Number(line?.split(' ').at(-1)), counts[outcome], `${outcome}: ${line}`);
+    }
   });
 });
 

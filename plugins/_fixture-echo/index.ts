@@ -72,8 +72,13 @@ export default definePlugin({
       conn.on('error', (err) => res.json({ readable: true, found: true, error: err.message }));
     });
     publicRouter.get('/site-url', (_req, res) => res.json({ siteUrl: ctx.siteUrl }));
+    // Background work (test/plugin-background.test.ts): what the platform recorded.
+    publicRouter.post('/background', async (req, res) => res.json({ recorded: await ctx.background.setPending((req.body as { pending?: unknown }).pending === true) }));
     const adminRouter = express.Router();
     adminRouter.get('/', (_req, res) => res.json({ admin: true, tenant: ctx.tenantId }));
+    // The admin root under other methods: reached with a trailing slash, never the plugin's setting.
+    adminRouter.put('/', (req, res) => res.json({ admin: true, method: 'PUT', body: req.body ?? null }));
+    adminRouter.delete('/', (_req, res) => res.json({ admin: true, method: 'DELETE' }));
     // Reads a raw body to its end (an import of a large file): the platform's cap must stop it.
     adminRouter.post('/count', (req, res) => {
       let bytes = 0;

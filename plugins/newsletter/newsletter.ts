@@ -112,7 +112,7 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
   };
   const sender = options.sender === false ? null : new Sender(
     store, ctx.mail, (issue, subscriber) => composeIssue(mailContext, issue, subscriber), ctx.log,
-    { ...DEFAULT_SENDER_OPTIONS, ...options.sender }, now,
+    { ...DEFAULT_SENDER_OPTIONS, ...options.sender }, now, ctx.background,
   );
   const perClient = new SlidingWindowLimiter(limits.perClient, limits.perClientWindowMs);
   const title = config.title;
@@ -283,10 +283,12 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
     if (!issue) { res.status(404).json({ error: 'no such issue' }); return; }
     res.json(issueJson(issue));
   });
-  adminRouter.post('/issues/:issueId/send', (req, res) => {
+  adminRouter.post('/issues/:issueId/send', async (req, res) => {
     const issue = store.issue(req.params.issueId);
     if (!issue) { res.status(404).json({ error: 'no such issue' }); return; }
     if (!store.startSending(issue.id, now())) { res.status(409).json({ error: `the issue is ${issue.status}, not a draft` }); return; }
+    // Recorded by the platform before the 202: a restart from here on resumes the send by itself.
+    await sender?.announce();
     sender?.wake();
     res.status(202).json(issueJson(store.issue(issue.id)!));
   });

@@ -11,11 +11,16 @@
 // A delivery left "sending" (the process died between claim and record) is
 // turned into "unknown" by the next lease holder and never sent again.
 //
+// While an issue is sending, the loop tells the platform it has background
+// work (ctx.background), so the worker is not stopped for idleness and is
+// started again after a restart of the platform; it says so no longer when
+// nothing is left sending.
+//
 // The lease (one row, heartbeat) keeps two workers of the same tenant (an old
 // one draining, a new one starting) from sending at once; a lease whose holder
 // stopped heart-beating for `leaseTtlMs` is taken over.
 import crypto from 'node:crypto';
-import type { MailCapability, MailResult, PluginLogger } from '../plugin-api.js';
+import type { BackgroundWork, MailCapability, MailResult, PluginLogger } from '../plugin-api.js';
 import type { ComposeIssueMail } from './compose.js';
 import type { Issue, NewsletterStore, Subscriber } from './store.js';
 
@@ -35,6 +40,9 @@ export const DEFAULT_SENDER_OPTIONS: SenderOptions = {
   idlePollMs: 5_000,
 };
 
+/** How often a sending loop repeats that it has work. */
+const RETELL_MS = 60_000;
+
 interface Claimed {
   readonly issue: Issue;
   readonly subscriber: Subscriber;
@@ -48,6 +56,9 @@ export class Sender {
   private timer: NodeJS.Timeout | null = null;
   private holdsLease = false;
   private inFlight = false;
+  /** What the platform was last told about background work (undefined: not yet, or the telling failed). */
+  private said: boolean | undefined;
+  private toldAt = 0;
 
   constructor(
     private readonly store: NewsletterStore,
@@ -56,7 +67,26 @@ export class Sender {
     private readonly log: PluginLogger,
     private readonly options: SenderOptions = DEFAULT_SENDER_OPTIONS,
     private readonly now: () => number = Date.now,
+    private readonly background?: BackgroundWork,
   ) {}
+
+  /** Tells the platform an issue is sending, and waits until it has recorded it (before a send is acknowledged). */
+  async announce(): Promise<void> {
+    if (!this.background) return;
+    this.said = true;
+    if (!(await this.background.setPending(true))) this.said = undefined;
+  }
+
+  /** Says it on a change, and again now and then while sending (the platform may have dropped it, e.g. a settings roll-back). */
+  private tell(pending: boolean): void {
+    const now = Date.now();
+    if (!this.background || (this.said === pending && (!pending || now - this.toldAt < RETELL_MS))) return;
+    this.said = pending;
+    this.toldAt = now;
+    void this.background.setPending(pending).then((recorded) => {
+      if (!recorded && this.said === pending) this.said = undefined;
+    });
+  }
 
   /** Starts the loop (it resumes any issue left sending). */
   start(): void {
@@ -136,9 +166,11 @@ export class Sender {
       if (!this.store.db.open) return;
       // Idle (nothing sending): no lease, no writes; just look again later or when woken.
       if (!this.store.db.prepare(`SELECT 1 FROM issues WHERE status = 'sending' LIMIT 1`).get()) {
+        this.tell(false);
         await this.sleep(this.options.idlePollMs);
         continue;
       }
+      this.tell(true);
       // While held, the timer keeps the lease alive and claimNext re-checks it in its transaction.
       if (!this.holdsLease && !this.acquireLease()) {
         await this.sleep(Math.max(50, Math.floor(this.options.leaseTtlMs / 2)));

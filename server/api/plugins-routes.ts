@@ -29,15 +29,29 @@ export interface TenantPluginsRouterDeps extends AdminRelayDeps {
 /** A config is at most 16 KiB; room for the wrapper. */
 const CONFIG_JSON = { limit: '20kb', maxDepth: 16 } as const;
 
-/** Mounted at /api/v1/tenants/:id/plugins. */
+/**
+ * Mounted at /api/v1/tenants/:id/plugins. `/plugins/<name>` (no trailing
+ * slash) is the plugin's setting: GET shows it, PUT enables or configures,
+ * DELETE disables. `/plugins/<name>/` and everything below it is the plugin's
+ * own admin routes, for every method: strict routing keeps a plugin's
+ * `DELETE .../<name>/` from disabling the plugin.
+ */
 export function tenantPluginsRouter(d: TenantPluginsRouterDeps): Router {
-  const r = Router({ mergeParams: true });
+  const r = Router({ mergeParams: true, strict: true });
   const ids = (req: Request) => ({ id: String(req.params.id), name: String(req.params.name) });
 
   r.get('/', requireScope('read'), (req, res) => {
     const id = String(req.params.id);
     d.tenants.get(id);
     res.json({ plugins: d.plugins.list(id) });
+  });
+
+  r.get('/:name', requireScope('read'), (req, res) => {
+    const { id, name } = ids(req);
+    d.tenants.get(id);
+    const view = d.plugins.list(id).find((p) => p.name === name);
+    if (!view) throw new AppError('plugin_not_enabled', `The plugin "${name}" is not enabled for this tenant.`);
+    res.json(view);
   });
 
   r.put('/:name', requireScope('plugins'), jsonBody(CONFIG_JSON), async (req, res) => {
@@ -57,10 +71,11 @@ export function tenantPluginsRouter(d: TenantPluginsRouterDeps): Router {
     res.status(204).end();
   });
 
-  // Everything below /:name/ is the plugin's own admin routes, in the tenant's worker.
-  r.use('/:name', requireScope('plugins'), async (req: Request, res: Response, next: NextFunction) => {
+  // /:name/ and everything below it is the plugin's own admin routes, in the tenant's worker.
+  // `/<name>` itself with a method the setting has no route for (POST, PATCH) is not the plugin's: 404.
+  const insidePlugin = (req: Request, _res: Response, next: NextFunction) => (req.originalUrl.split('?')[0]!.startsWith(`${req.baseUrl}/`) ? next() : next('router'));
+  r.use('/:name', insidePlugin, requireScope('plugins'), async (req: Request, res: Response) => {
     const { id, name } = ids(req);
-    if (req.url === '/' && req.originalUrl.split('?')[0]!.endsWith(`/${name}`)) return next();
     d.tenants.get(id);
     if (!d.store.plugins.get(id, name)?.enabled) throw new AppError('plugin_not_enabled', `The plugin "${name}" is not enabled for this tenant.`);
     const actor = actorName(req.principal);

@@ -19,6 +19,7 @@ import type { PluginSettingsSource } from '../pool/plugin-settings.js';
 import { PluginCatalogue } from '../plugins/catalogue.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { storedPluginSettings } from '../plugins/store-settings.js';
+import { BackgroundWorkKeeper } from '../plugins/background-work.js';
 import { CapabilityServer } from '../mail/capability-server.js';
 import { outboxTransport, smtpTransport } from '../mail/mail-transport.js';
 import { PlainWorkerLauncher } from '../sandbox/plain-launcher.js';
@@ -70,6 +71,8 @@ export interface Platform {
   readonly plugins: PluginService;
   /** Tenants' capability channels (mail, plugin keys); closed by close(). */
   readonly capabilities: CapabilityServer;
+  /** Starts workers of tenants whose plugins have work pending; call start() once listening. */
+  readonly background: BackgroundWorkKeeper;
   /** The platform's own Prometheus registry and counters (GET /metrics). */
   readonly metrics: PlatformMetrics;
   close(): void;
@@ -121,12 +124,14 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   const capabilities = new CapabilityServer({
     dirOf: (id) => paths.capabilities(id),
     secret: secrets.secret,
-    siteUrlOf: (id) => tenants.urlOf(id),
+    siteUrlOf: (id) => tenants.linkUrlOf(id),
     transport: config.smtpUrl ? smtpTransport(config.smtpUrl) : outboxTransport(paths.outbox),
     mailFrom: config.mailFrom,
     hourlyCap: config.mailHourlyCap,
     log: log.child({ part: 'mail' }),
     siteLog: (id, line) => siteLogs.append(id, line),
+    metrics,
+    backgroundWork: (id, plugin, pending) => store.plugins.setBackgroundWork(id, plugin, pending),
   });
   tenants.addHooks({
     onTenantDeleted: (id) => {
@@ -143,7 +148,9 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     plugins: options.pluginSettings ?? storedPluginSettings(store),
     capabilities,
     metrics,
+    keepRunning: (id) => store.plugins.hasBackgroundWork(id),
   });
+  const background = new BackgroundWorkKeeper({ store, workers, sites, log });
   const pluginCatalogue = new PluginCatalogue({ includeHidden: options.offerHiddenPlugins });
   const plugins = new PluginService({ store, catalogue: pluginCatalogue, workers, sites });
   releases.addHooks(workers.activationHooks());
@@ -200,8 +207,10 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     pluginCatalogue,
     plugins,
     capabilities,
+    background,
     metrics,
     close: () => {
+      background.close();
       void capabilities.close();
       auditRetention.close();
       metrics.close();

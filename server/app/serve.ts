@@ -163,8 +163,11 @@ export async function startServer(
     throw err;
   }
   platform.tenants.setListeningPort(port);
+  platform.tenants.setHttpsListeningPort(httpsPort);
   // Issuance needs the HTTP listener up: the CA fetches its challenge answers there.
   platform.certificates.start();
+  // Plugins' work left pending by an earlier run (an issue sending) resumes now, not on the next request.
+  platform.background.start();
   const portPart = port === 80 ? '' : `:${port}`;
   const boundTo = options.listenFd === undefined ? config.bind : (server.address() as AddressInfo).address;
   // One write, so that a reader who waits for the first line sees them all.
@@ -191,6 +194,7 @@ export async function startServer(
       // queues new connections for the next process), close idle keep-alive
       // connections, let requests in flight finish, then cut what is left.
       platform.certificates.close();
+      platform.background.close();
       const listeners = [server, httpsServer].filter((s): s is http.Server => s !== undefined);
       const drained = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       for (const s of listeners) s.closeIdleConnections();

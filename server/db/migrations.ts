@@ -148,4 +148,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_at ON audit_log(at);
     `,
   },
+  {
+    version: 5,
+    name: 'plugins: background work pending',
+    // Set while a tenant's plugin has work to finish without requests (a
+    // newsletter issue sending): the platform keeps that tenant's worker
+    // running and starts it again after a restart.
+    sql: `
+      ALTER TABLE tenant_plugins ADD COLUMN background_work INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

@@ -458,8 +458,18 @@ export class Store {
           .prepare('UPDATE tenant_plugins SET config_json = ?, enabled = ?, updated_at = ? WHERE tenant_id = ? AND name = ?')
           .run(JSON.stringify(previous.config), previous.enabled ? 1 : 0, previous.updatedAt, tenantId, name);
     },
+    /** Disables; its word about background work goes with it (enabled again, it says so anew). */
     disable: (tenantId: string, name: string): boolean =>
-      this.prepare('UPDATE tenant_plugins SET enabled = 0, updated_at = ? WHERE tenant_id = ? AND name = ? AND enabled = 1').run(now(), tenantId, name).changes > 0,
+      this.prepare('UPDATE tenant_plugins SET enabled = 0, background_work = 0, updated_at = ? WHERE tenant_id = ? AND name = ? AND enabled = 1').run(now(), tenantId, name).changes > 0,
+    /** Records an enabled plugin's word that it has (or no longer has) background work; false: not enabled. */
+    setBackgroundWork: (tenantId: string, name: string, pending: boolean): boolean =>
+      this.prepare('UPDATE tenant_plugins SET background_work = ? WHERE tenant_id = ? AND name = ? AND enabled = 1').run(pending ? 1 : 0, tenantId, name).changes > 0,
+    /** Whether an enabled plugin of the tenant has background work pending. */
+    hasBackgroundWork: (tenantId: string): boolean =>
+      this.prepare('SELECT 1 FROM tenant_plugins WHERE tenant_id = ? AND enabled = 1 AND background_work = 1 LIMIT 1').get(tenantId) !== undefined,
+    /** Tenants with an enabled plugin that has background work pending. */
+    tenantsWithBackgroundWork: (): string[] =>
+      (this.prepare('SELECT DISTINCT tenant_id FROM tenant_plugins WHERE enabled = 1 AND background_work = 1 ORDER BY tenant_id').all() as Row[]).map((r) => String(r.tenant_id)),
   };
 
   // ---- audit log

@@ -5,10 +5,13 @@
 // JSON line out, per connection. The edge knows the tenant from the socket the
 // line came in on, never from the line.
 //
-// Two requests:
+// Three requests:
 // - start: the runtime, before any plugin or tenant code runs, redeems the
 //   one-time ticket of its launch for the plugins' keys and the site URL;
-// - send: a plugin's message (mail).
+// - send: a plugin's message (mail);
+// - work: a plugin has work to finish without requests (pending: true), or
+//   has finished it (false); the platform keeps the worker running, and
+//   starts one after a restart or a crash, while any is pending.
 
 /** Where the runtime finds the socket (set by the platform, deleted by the runtime at once). */
 export const CAPABILITY_SOCKET_ENV = 'TENANTRY_CAPABILITY_SOCKET';
@@ -27,13 +30,21 @@ export interface SendRequest {
   readonly op: 'send';
   readonly mail: unknown;
 }
-export type CapabilityRequest = StartRequest | SendRequest;
+export interface WorkRequest {
+  readonly op: 'work';
+  readonly plugin: string;
+  readonly pending: boolean;
+}
+export type CapabilityRequest = StartRequest | SendRequest | WorkRequest;
 
 /** Answer to start: per plugin, a 32-byte key (base64) derived for this tenant and plugin. */
 export interface StartAnswer {
   readonly ok: true;
   readonly siteUrl: string;
   readonly pluginKeys: Readonly<Record<string, string>>;
+}
+export interface WorkAnswer {
+  readonly ok: true;
 }
 export interface ErrorAnswer {
   readonly ok: false;

@@ -1,13 +1,15 @@
 // The edge's end of the tenants' capability channels (contract in
 // launch/capability-channel.ts): one unix socket per tenant, in a folder the
 // platform owns; the tenant is the socket's, never the message's. Answers a
-// worker's start (one-time ticket -> its plugins' keys and site URL) and its
-// plugins' mail (checked, capped, sent, logged, counted).
+// worker's start (one-time ticket -> its plugins' keys and site URL), its
+// plugins' mail (checked, capped, sent, logged, counted) and their word that
+// they have background work (kept running until it is done).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../log.js';
+import type { MailMetrics } from '../metrics/platform-metrics.js';
 import type { MailResult } from '../../plugins/plugin-api.js';
 import {
   CAPABILITY_SOCKET_ENV,
@@ -16,6 +18,7 @@ import {
   MAX_CAPABILITY_LINE_BYTES,
   type ErrorAnswer,
   type StartAnswer,
+  type WorkAnswer,
 } from '../launch/capability-channel.js';
 import type { LaunchCapabilities, WorkerCapabilities } from '../pool/worker-capabilities.js';
 import { pluginKeyFor } from '../auth/plugin-keys.js';
@@ -58,6 +61,13 @@ export interface CapabilityServerDeps {
   readonly log: Logger;
   /** One line per message in the tenant's own site log (`tenantry logs`). */
   readonly siteLog?: (tenantId: string, line: string) => void;
+  /** tenantry_mail_total{tenant, outcome}. */
+  readonly metrics?: MailMetrics;
+  /**
+   * A plugin of the tenant says it has (or no longer has) work to finish
+   * without requests; false when that plugin is not enabled for the tenant.
+   */
+  readonly backgroundWork?: (tenantId: string, plugin: string, pending: boolean) => boolean;
 }
 
 interface Ticket {
@@ -172,9 +182,20 @@ export class CapabilityServer implements WorkerCapabilities {
     });
   }
 
+  /** A plugin's background work started or ended (the platform keeps the worker running meanwhile). */
+  private work(tenantId: string, request: { plugin?: unknown; pending?: unknown }): WorkAnswer | ErrorAnswer {
+    if (typeof request.plugin !== 'string' || request.plugin.length > 64 || typeof request.pending !== 'boolean') {
+      return { ok: false, error: 'a work request is {"op": "work", "plugin": name, "pending": true|false}' };
+    }
+    if (!this.d.backgroundWork) return { ok: false, error: 'background work is not supported here' };
+    if (!this.d.backgroundWork(tenantId, request.plugin, request.pending)) return { ok: false, error: `the plugin "${request.plugin}" is not enabled for this site` };
+    return { ok: true };
+  }
+
   private async handle(tenantId: string, request: { op?: unknown; ticket?: unknown; mail?: unknown }): Promise<unknown> {
     if (request.op === 'start') return this.start(tenantId, request.ticket);
     if (request.op === 'send') return this.send(tenantId, request.mail);
+    if (request.op === 'work') return this.work(tenantId, request as { plugin?: unknown; pending?: unknown });
     return { ok: false, error: 'unknown request' } satisfies ErrorAnswer;
   }
 
@@ -197,6 +218,7 @@ export class CapabilityServer implements WorkerCapabilities {
     const counts = this.counts.get(tenantId) ?? { sent: 0, deferred: 0, failed: 0, refused: 0 };
     counts[result.status]++;
     this.counts.set(tenantId, counts);
+    this.d.metrics?.mail(result.status, tenantId);
     const toDomain = checked.ok ? checked.mail.to.slice(checked.mail.to.lastIndexOf('@') + 1) : undefined;
     const why = result.status === 'sent' ? '' : `: ${result.reason}`;
     this.d.siteLog?.(tenantId, `tenantry: mail to ${toDomain ? `an address at ${toDomain}` : 'an invalid address'} ${result.status}${why}`);

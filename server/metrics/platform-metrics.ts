@@ -11,7 +11,9 @@ import { MINUTE_MS, MinuteHistory, type MinuteSample } from './minute-history.js
 
 export type { RequestKind, MinuteSample };
 export type Outcome = 'success' | 'failure';
-export type MailOutcome = 'sent' | 'failed' | 'deferred';
+/** What became of a message a tenant's plugin handed over (as MailResult's status). */
+export type MailOutcome = 'sent' | 'failed' | 'deferred' | 'refused';
+const MAIL_OUTCOMES: readonly MailOutcome[] = ['sent', 'failed', 'deferred', 'refused'];
 
 /** The edge's hot path: one call per answered tenant request. */
 export interface RequestMetrics {
@@ -33,7 +35,7 @@ export interface GitMetrics {
   gitPush(tenantId: string, outcome: Outcome): void;
 }
 
-/** For the mailer: one call per message handed over, given up, or put back for a retry. */
+/** For the mailer: one call per message a tenant handed over, by its outcome (refused: a check or the hourly cap). */
 export interface MailMetrics {
   mail(outcome: MailOutcome, tenantId?: string): void;
 }
@@ -91,7 +93,7 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
   private readonly deploys = new Counter({ name: 'tenantry_deploys_total', help: 'Deploys by outcome', labelNames: ['tenant', 'outcome'], registers: [this.registry] });
   private readonly deploySeconds = new Histogram({ name: 'tenantry_deploy_duration_seconds', help: 'Deploy duration, upload received to live (or refused)', labelNames: ['outcome'], buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
   private readonly pushes = new Counter({ name: 'tenantry_git_pushes_total', help: 'git pushes by outcome', labelNames: ['tenant', 'outcome'], registers: [this.registry] });
-  private readonly mails = new Counter({ name: 'tenantry_mail_total', help: 'Mail sent, failed or deferred', labelNames: ['tenant', 'outcome'], registers: [this.registry] });
+  private readonly mails = new Counter({ name: 'tenantry_mail_total', help: 'Messages tenants handed to the platform, by outcome (sent, failed, deferred, refused)', labelNames: ['tenant', 'outcome'], registers: [this.registry] });
 
   constructor(options: { readonly eventLoop?: boolean } = {}) {
     const self = this;
@@ -243,7 +245,7 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
       this.deploys.remove({ tenant: tenantId, outcome });
       this.pushes.remove({ tenant: tenantId, outcome });
     }
-    for (const outcome of ['sent', 'failed', 'deferred'] as const) this.mails.remove({ tenant: tenantId, outcome });
+    for (const outcome of MAIL_OUTCOMES) this.mails.remove({ tenant: tenantId, outcome });
   }
 
   workerStarted(tenantId: string): void {

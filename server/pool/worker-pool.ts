@@ -128,6 +128,8 @@ export interface WorkerPoolDeps {
   readonly entry?: string;
   /** Worker starts, crashes and restarts; default: not counted. */
   readonly metrics?: WorkerMetrics;
+  /** A plugin of the tenant has background work pending: its worker is not stopped for idleness. */
+  readonly keepRunning?: (tenantId: string) => boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -432,6 +434,8 @@ export class WorkerPool {
     for (const t of this.tenants.values()) {
       const w = t.current;
       if (w?.state === 'ready' && w.inFlight <= 0 && now - w.lastActive >= this.idleMs) {
+        // Stopping it would cut the plugin's work mid-way (a mail in flight becomes unknown).
+        if (this.deps.keepRunning?.(w.tenantId)) continue;
         void this.stopWorker(w, `idle for ${Math.round((now - w.lastActive) / 1000)} s`);
       }
     }
@@ -598,6 +602,17 @@ export class WorkerPool {
     this.plugins.forget(tenantId);
     this.deps.logs.close(tenantId);
     bestEffort(() => fs.rmSync(this.deps.paths.run(tenantId), { recursive: true, force: true }));
+  }
+
+  /**
+   * Starts the tenant's worker for work without a request (a plugin's
+   * background work), unless one is serving or starting or a crash loop holds
+   * the tenant. Resolves once it serves; rejects with why it could not start.
+   */
+  async ensureRunning(tenantId: string, site: SiteIndex): Promise<void> {
+    const t = this.tenants.get(tenantId);
+    if (t && (t.current?.state === 'ready' || t.starting || t.crashes.isHeld(Date.now()))) return;
+    this.release(await this.acquire(tenantId, site));
   }
 
   /** Pid of the tenant's serving worker, if one runs (for status and tests). */

@@ -2,7 +2,7 @@
 // one JSON line out, one JSON line back, on a fresh connection each time.
 import net from 'node:net';
 import { hkdfSync } from 'node:crypto';
-import type { MailCapability, MailResult, OutgoingMail, PluginKeys } from '../../plugins/plugin-api.js';
+import type { BackgroundWork, MailCapability, MailResult, OutgoingMail, PluginKeys } from '../../plugins/plugin-api.js';
 import { MAX_CAPABILITY_LINE_BYTES, type ErrorAnswer, type StartAnswer } from '../launch/capability-channel.js';
 
 const REQUEST_TIMEOUT_MS = 120_000;
@@ -54,6 +54,21 @@ export function mailCapability(socketPath: string | undefined): MailCapability {
         return { status: 'refused', reason: answer.error };
       } catch (err) {
         return { status: 'deferred', reason: `the platform's mail channel failed: ${(err as Error).message}` };
+      }
+    },
+  };
+}
+
+/** The plugin's word that it has work pending without requests; false when the platform could not be told. */
+export function backgroundWork(socketPath: string | undefined, pluginName: string): BackgroundWork {
+  return {
+    async setPending(pending: boolean): Promise<boolean> {
+      if (!socketPath) return false;
+      try {
+        const answer = (await ask(socketPath, { op: 'work', plugin: pluginName, pending: pending === true })) as { ok?: unknown };
+        return answer?.ok === true;
+      } catch {
+        return false;
       }
     },
   };

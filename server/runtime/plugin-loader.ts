@@ -11,7 +11,7 @@ import type { Router } from 'express';
 import type { Plugin, PluginContext, PluginLogger } from '../../plugins/plugin-api.js';
 import { pluginEntry, type LaunchPlugin } from '../launch/plugin-launch.js';
 import { PLUGINS_ROOT } from '../launch/entries.js';
-import { mailCapability, pluginKeys, redeemStartTicket, type CapabilityChannel } from './capability-client.js';
+import { backgroundWork, mailCapability, pluginKeys, redeemStartTicket, type CapabilityChannel } from './capability-client.js';
 
 /** A started plugin, ready to be mounted. */
 export interface LoadedPlugin {
@@ -117,6 +117,7 @@ async function startPlugin(enabled: LaunchPlugin, o: PluginLoadOptions, grant: S
     log: pluginLogger(name, o.log),
     mail: mailCapability(o.channel?.socketPath),
     keys: pluginKeys(grant.keys.get(name), name),
+    background: backgroundWork(o.channel?.socketPath, name),
     siteUrl: grant.siteUrl,
   };
   let routers;

@@ -87,6 +87,24 @@ export class TenantService {
     return `http://${this.defaultDomain(id)}${port}/`;
   }
 
+  /** The HTTPS listener's real port, when the platform serves HTTPS. */
+  private httpsListeningPort: number | undefined;
+
+  setHttpsListeningPort(port: number | undefined): void {
+    this.httpsListeningPort = port;
+  }
+
+  /**
+   * The URL links in mail should use (plugins' siteUrl): the default domain
+   * over HTTPS when the platform serves HTTPS (RFC 8058 one-click unsubscribe
+   * needs an https List-Unsubscribe), else over HTTP.
+   */
+  linkUrlOf(id: string): string {
+    const https = this.httpsListeningPort;
+    if (https === undefined) return this.urlOf(id);
+    return `https://${this.defaultDomain(id)}${https === 443 ? '' : `:${https}`}/`;
+  }
+
   async create(input: CreateTenantInput, actor: ActorRef): Promise<TenantRecord> {
     if (!isValidTenantId(input.id)) throw new AppError('invalid_tenant_id');
     const id = input.id;

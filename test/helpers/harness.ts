@@ -108,11 +108,15 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `tenantry serve` as a real process and waits for its "serving" line. */
-export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, args: string[] = []): Promise<ServerProcess> {
+/**
+ * Starts `tenantry serve` as a real process and waits for its "serving" line.
+ * `detached`: in a process group of its own (a test can then kill the whole platform at once).
+ */
+export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, args: string[] = [], opts: { detached?: boolean } = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
     env: { ...process.env, TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));

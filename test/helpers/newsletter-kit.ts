@@ -13,7 +13,7 @@ import path from 'node:path';
 import express from 'express';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
-import type { MailCapability, MailResult, OutgoingMail, PluginContext, PluginLogger, PluginRouters } from '../../plugins/plugin-api.js';
+import type { BackgroundWork, MailCapability, MailResult, OutgoingMail, PluginContext, PluginLogger, PluginRouters } from '../../plugins/plugin-api.js';
 import type { NewsletterConfig } from '../../plugins/newsletter/config.js';
 
 export const TEST_SECRET = 'newsletter-test-master-secret';
@@ -183,13 +183,19 @@ export function tempDataDir(prefix = 'newsletter-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** The platform's record of the plugin's background work, as the plugin last told it. */
+export function recordedWork(): BackgroundWork & { readonly said: boolean[] } {
+  const said: boolean[] = [];
+  return { said, setPending: async (pending: boolean) => { said.push(pending); return true; } };
+}
+
 export function testContext(opts: {
   tenantId: string;
   dataDir: string;
   mail: MailCapability;
   config?: Partial<NewsletterConfig>;
   siteUrl?: string;
-}): PluginContext<NewsletterConfig> & { log: LogLines } {
+}): PluginContext<NewsletterConfig> & { log: LogLines; background: ReturnType<typeof recordedWork> } {
   return {
     tenantId: opts.tenantId,
     dataDir: opts.dataDir,
@@ -197,6 +203,7 @@ export function testContext(opts: {
     log: memoryLog(),
     mail: opts.mail,
     keys: hkdfKeys(opts.tenantId),
+    background: recordedWork(),
     siteUrl: opts.siteUrl ?? `https://${opts.tenantId}.example.test`,
   };
 }
