@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { httpRequest, startTestPlatform, type TestPlatform } from './helpers/harness.js';
+import { httpRequest, runCli, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
 import { api, createTenant, deployOk, eventually, site } from './helpers/worker-sites.js';
 
 const LIMIT_MS = 180_000;
@@ -121,5 +121,52 @@ test('a tenant that fills its disk gets ENOSPC in its own code; the platform and
     await p.cleanup();
   }
   // Stopped: nothing of the platform's stays mounted, no loop device stays bound.
+  await eventually(() => mountsUnder(dataDir).length === 0 && loopsUnder(dataDir).length === 0, 10_000, 'mounts and loop devices to be gone');
+});
+
+test('the image outlives a restart, and a backup taken while the platform is stopped holds the data', { timeout: LIMIT_MS }, async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('SKIPPED LOUDLY: needs root (disk images are loop-mounted by root)');
+  const KEEP = 'dq-keep';
+  const NOTE_SITE = {
+    'index.html': '<h1>notes</h1>',
+    'api/note.js': `const fs = require('node:fs'); const path = require('node:path');
+const file = path.join(process.env.TENANTRY_DATA, 'note.txt');
+module.exports = (req, res) => {
+  if (req.query.text) fs.writeFileSync(file, String(req.query.text));
+  res.json({ note: fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null });
+};`,
+  };
+  let p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto' });
+  const dataDir = p.dataDir;
+  const out = tempDir('tenantry-dq-backup-');
+  let stopped = false;
+  try {
+    if (!p.platform.sandbox.report.layers.find((l) => l.name === 'disk-quota')?.active) {
+      return t.skip(`SKIPPED LOUDLY: no disk quota on this host (${p.platform.sandbox.report.layers.find((l) => l.name === 'disk-quota')?.detail})`);
+    }
+    await createTenant(p, KEEP, { limits: { diskMB: 16 } });
+    await deployOk(p, KEEP, NOTE_SITE);
+    assert.equal(JSON.parse((await site(p, KEEP, '/api/note?text=kept')).body).note, 'kept');
+
+    // Stopped: nothing mounted, the data folder itself is empty, the data is in the image.
+    await p.close();
+    stopped = true;
+    assert.deepEqual(mountsUnder(dataDir), []);
+    assert.deepEqual(fs.readdirSync(path.join(dataDir, 'tenants', KEEP, 'data')), []);
+    const file = path.join(out, 'offline.tar.gz');
+    const backup = await runCli(['backup', file, '--data-dir', dataDir]);
+    assert.equal(backup.code, 0, backup.stderr);
+    assert.equal(execFileSync('tar', ['-xzOf', file, `tenants/${KEEP}/data/note.txt`], { encoding: 'utf8' }), 'kept');
+    assert.deepEqual(mountsUnder(dataDir), [], 'the backup unmounted what it mounted');
+
+    // Started again: the same image, the same data.
+    p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto' }, dataDir);
+    stopped = false;
+    assert.equal(JSON.parse((await site(p, KEEP, '/api/note')).body).note, 'kept');
+  } finally {
+    if (stopped) p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto' }, dataDir);
+    await p.cleanup();
+    fs.rmSync(out, { recursive: true, force: true });
+  }
   await eventually(() => mountsUnder(dataDir).length === 0 && loopsUnder(dataDir).length === 0, 10_000, 'mounts and loop devices to be gone');
 });

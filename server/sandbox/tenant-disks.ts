@@ -78,6 +78,18 @@ export function probeTenantDisks(): DiskProbe {
   }
 }
 
+/**
+ * Unmounts the tenant disks a platform left mounted below `paths` when it was
+ * killed without a chance to clean up (its next start does the same).
+ */
+export async function unmountLeftoverDisks(paths: DataPaths, log: Logger): Promise<void> {
+  const umount = findTool('umount');
+  if (!umount || process.getuid?.() !== 0) return;
+  // Only unmountAll's tools are used.
+  const tools = { umount } as unknown as DiskTools;
+  await new TenantDisks(paths, tools, log).unmountAll();
+}
+
 /** A worker's share of its tenant's disk: its private /tmp. */
 export interface WorkerDisk {
   /** Host path of the folder that becomes the worker's /tmp. */
@@ -421,5 +433,39 @@ export class TenantDisks {
         }
       }
     }
+  }
+}
+
+/**
+ * For a backup taken while the platform is stopped (nothing mounted): runs
+ * `fn` on the tenant's data as its disk image holds it, mounted read-only in
+ * a private folder for that time. Undefined (and `fn` not run) when the data
+ * folder holds the data itself: no image, or the image is mounted there now.
+ */
+export async function withDiskDataUnmounted<T>(paths: DataPaths, tenantId: string, fn: (dataDir: string) => Promise<T>): Promise<{ value: T } | undefined> {
+  const image = paths.diskImage(tenantId);
+  if (!fs.existsSync(image) || mountPoints().includes(paths.tenantData(tenantId))) return undefined;
+  if (process.getuid?.() !== 0) throw new Error(`the data of tenant ${tenantId} is in its disk image (${image}), which only root can mount: run the backup as root, or while the platform runs`);
+  const tool = (n: string) => {
+    const t = findTool(n);
+    if (!t) throw new Error(`${n} is not installed; it is needed to read the disk image of tenant ${tenantId}`);
+    return t;
+  };
+  const [losetup, mount, umount] = [tool('losetup'), tool('mount'), tool('umount')];
+  const where = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-backup-disk-'));
+  const fd = openBeneath(paths.root, image, O_RDWR);
+  let loop: string | undefined;
+  let mounted = false;
+  try {
+    // The loop device writable, the file system read-only: a journal left by a crash is replayed, nothing else written.
+    loop = (await run(losetup, ['--find', '--show', `/proc/${process.pid}/fd/${fd}`])).stdout.trim();
+    await run(mount, ['-t', 'ext4', '-o', 'ro,nosuid,nodev,noexec', loop, where]);
+    mounted = true;
+    return { value: await fn(path.join(where, 'data')) };
+  } finally {
+    if (mounted) await run(umount, [where]).catch(() => run(umount, ['-l', where]));
+    if (loop) await run(losetup, ['-d', loop]).catch(() => {});
+    fs.closeSync(fd);
+    fs.rmSync(where, { recursive: true, force: true });
   }
 }
