@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { httpRequest, runCli, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
+import { httpRequest, runCli, startServerProcess, startTestPlatform, tempDir, type TestPlatform } from './helpers/harness.js';
+import { probeCgroups } from '../server/sandbox/cgroups.js';
+import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
+import { PLATFORM_USER } from '../server/supervisor/supervisor.js';
 import { api, createTenant, deployOk, eventually, site } from './helpers/worker-sites.js';
 
 const LIMIT_MS = 180_000;
@@ -59,7 +62,7 @@ function loopsUnder(dir: string): string[] {
   return execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(dir + '/'));
 }
 
-async function fill(p: TestPlatform, where: 'data' | 'tmp'): Promise<{ code: string; bytes: number }> {
+async function fill(p: Pick<TestPlatform, 'url'>, where: 'data' | 'tmp'): Promise<{ code: string; bytes: number }> {
   const res = await site(p, FULL, `/api/fill?where=${where}`);
   assert.equal(res.status, 200, res.body);
   return JSON.parse(res.body) as { code: string; bytes: number };
@@ -169,4 +172,33 @@ module.exports = (req, res) => {
     fs.rmSync(out, { recursive: true, force: true });
   }
   await eventually(() => mountsUnder(dataDir).length === 0 && loopsUnder(dataDir).length === 0, 10_000, 'mounts and loop devices to be gone');
+});
+
+test('privilege-separated: the root supervisor mounts the disk, the tenant hits ENOSPC, and a stop leaves nothing mounted', { timeout: LIMIT_MS }, async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('SKIPPED LOUDLY: needs root (disk images are loop-mounted by root)');
+  const platformUserExisted = lookupUser(PLATFORM_USER) !== undefined;
+  const dataDir = tempDir();
+  const server = await startServerProcess(dataDir, { TENANTRY_ISOLATION: 'auto' });
+  try {
+    if (!/privilege-separation: active/.test(server.output())) return t.skip(`SKIPPED LOUDLY: privilege separation is off on this host`);
+    if (!/disk-quota: active/.test(server.output())) return t.skip(`SKIPPED LOUDLY: no disk quota on this host (${/disk-quota: MISSING \((.*)\)/.exec(server.output())?.[1]})`);
+    const p = { url: server.url, adminToken: fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim() };
+    await createTenant(p, FULL, { limits: { diskMB: 16 } });
+    await deployOk(p, FULL, FILL_SITE);
+    const data = await fill(p, 'data');
+    assert.ok(['ENOSPC', 'EDQUOT'].includes(data.code), `the write into the data folder failed with ${data.code}`);
+    assert.ok(data.bytes <= 16 * 1024 * 1024, `${data.bytes} bytes went in`);
+    assert.equal((await site(p, FULL, '/api/ok')).status, 200);
+    assert.equal((await httpRequest(server.url, { host: 'localhost', path: '/healthz' })).status, 200);
+  } finally {
+    await server.stop();
+    await eventually(() => mountsUnder(dataDir).length === 0 && loopsUnder(dataDir).length === 0, 10_000, 'mounts and loop devices to be gone after the stop');
+    const cg = probeCgroups().driver;
+    for (const id of [FULL, 'demo']) {
+      await cg?.removeTenant(id);
+      removeSystemUser(`tn-${id}`);
+    }
+    if (!platformUserExisted) removeSystemUser(PLATFORM_USER);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 });
