@@ -43,8 +43,18 @@ export interface DiskTools {
 
 export type DiskProbe = { readonly tools: DiskTools; readonly reason?: undefined } | { readonly tools?: undefined; readonly reason: string };
 
-/** Whether this host can give tenants disk images: the tools, then a real image made, mounted and unmounted. */
+let probed: DiskProbe | undefined;
+
+/**
+ * Whether this host can give tenants disk images: the tools, then a real
+ * image made, mounted and unmounted (about half a second: done once per process).
+ */
 export function probeTenantDisks(): DiskProbe {
+  probed ??= probeOnce();
+  return probed;
+}
+
+function probeOnce(): DiskProbe {
   if (process.getuid?.() !== 0) return { reason: 'not running as root: disk images cannot be mounted' };
   const names = { mkfs: 'mkfs.ext4', losetup: 'losetup', mount: 'mount', umount: 'umount', resize2fs: 'resize2fs', e2fsck: 'e2fsck', cp: 'cp' } as const;
   const found = Object.fromEntries(Object.entries(names).map(([k, n]) => [k, findTool(n)]));
@@ -96,6 +106,12 @@ export interface WorkerDisk {
   readonly tmpDir: string;
   /** Removes that folder (the worker has exited). */
   release(): void;
+}
+
+/** Whether a loop device is still bound to the image (a mount of it, perhaps lazily detached, lives on). */
+async function attached(losetup: string, image: string): Promise<boolean> {
+  const { stdout } = await run(losetup, ['-j', image]);
+  return stdout.trim() !== '';
 }
 
 /** Mount points in this process's mount table, decoded (mountinfo escapes spaces and the like as octal). */
@@ -253,6 +269,8 @@ export class TenantDisks {
     }
     let loop: string | undefined;
     try {
+      // Two mounts of one ext4 image would corrupt it: an earlier one must be gone entirely.
+      if (await attached(this.tools.losetup, image)) throw new Error(`the disk image of ${tenantId} is still in use by an earlier mount (a worker of it still running?); try again shortly`);
       const st = fs.fstatSync(fd);
       if (!st.isFile() || st.uid !== 0 || st.nlink !== 1) throw new Error(`${image} is not a disk image of the platform's`);
       if (created) {
@@ -384,8 +402,7 @@ export class TenantDisks {
   private async detached(tenantId: string): Promise<void> {
     const image = this.paths.diskImage(tenantId);
     for (let i = 0; i < 50; i++) {
-      const { stdout } = await run(this.tools.losetup, ['-j', image]);
-      if (!stdout.trim()) return;
+      if (!(await attached(this.tools.losetup, image))) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`the disk image of ${tenantId} is still in use`);
@@ -452,6 +469,7 @@ export async function withDiskDataUnmounted<T>(paths: DataPaths, tenantId: strin
     return t;
   };
   const [losetup, mount, umount] = [tool('losetup'), tool('mount'), tool('umount')];
+  if (await attached(losetup, image)) throw new Error(`the disk image of tenant ${tenantId} is in use (the platform is starting or stopping?); run the backup again`);
   const where = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-backup-disk-'));
   const fd = openBeneath(paths.root, image, O_RDWR);
   let loop: string | undefined;
