@@ -95,6 +95,7 @@ export function detectIsolation(o: DetectOptions): Detection {
     bwrap: findTool('bwrap'),
     unshare: findTool('unshare'),
     mount: findTool('mount'),
+    umount: findTool('umount'),
   };
   const root = process.getuid?.() === 0;
   if (o.mode === 'off') {

@@ -25,8 +25,9 @@ export interface SandboxTools {
   readonly prlimit?: string;
   readonly bwrap?: string;
   readonly unshare?: string;
-  /** mount(8): puts the tenant's disk folder on /tmp in the unshare fallback. */
+  /** mount(8) and umount(8): the tenant's disk folder on /tmp in the unshare fallback, other tenants' disks out of its namespace. */
   readonly mount?: string;
+  readonly umount?: string;
 }
 
 export interface SandboxPlan {
@@ -50,6 +51,12 @@ export interface SandboxPlan {
   readonly tmpSizeMB: number;
   /** The worker's /tmp: a folder on the tenant's disk image (tenant-disks.ts), under its diskMB. */
   readonly tmpDir?: string;
+  /**
+   * Other tenants' disk mounts, detached inside the unshare fallback's mount
+   * namespace (a copy of the host's): else that namespace would hold their
+   * images mounted for as long as this worker lives.
+   */
+  readonly foreignMounts?: readonly string[];
 }
 
 export interface SandboxCommand {
@@ -151,12 +158,14 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
 /** Exit status of the step below when /tmp could not be put in place (the worker never started). */
 export const TMP_STEP_FAILED = 96;
 const TMP_STEP = [
-  'M=$1; T=$2; shift 2',
+  'M=$1; U=$2; T=$3; shift 3',
   'while [ "$1" != "--" ]; do',
   '  p=$1; r=${p#/tmp}; shift',
   '  if [ -d "$p" ]; then mkdir -p "$T$r"; else mkdir -p "$T${r%/*}" && : > "$T$r"; fi || exit 96',
   '  "$M" --bind "$p" "$T$r" || exit 96',
   'done',
+  'shift',
+  'while [ "$1" != "--" ]; do "$U" -l "$1" 2>/dev/null; shift; done',
   'shift',
   '"$M" --rbind "$T" /tmp || exit 96',
   'exec "$@"',
@@ -169,7 +178,7 @@ function workerPaths(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
 
 function unshareTmpStep(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
   const below = [...new Set(workerPaths(spec, plan).filter((p) => p.startsWith('/tmp/')))];
-  return [plan.tools.sh, '-c', TMP_STEP, 'tenantry-tmp', plan.tools.mount!, plan.tmpDir!, ...below, '--'];
+  return [plan.tools.sh, '-c', TMP_STEP, 'tenantry-tmp', plan.tools.mount!, plan.tools.umount!, plan.tmpDir!, ...below, '--', ...(plan.foreignMounts ?? []), '--'];
 }
 
 function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
@@ -218,7 +227,7 @@ export function buildSandboxCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, h
     chain.push(plan.tools.unshare!, '--ipc', '--pid', '--uts', '--mount', '--fork', '--kill-child=SIGKILL', '--mount-proc');
     if (spec.network !== 'all') chain.push('--net');
     chain.push('--');
-    if (plan.tmpDir && plan.tools.mount) chain.push(...unshareTmpStep(spec, plan));
+    if (plan.tmpDir && plan.tools.mount && plan.tools.umount) chain.push(...unshareTmpStep(spec, plan));
   }
   if (plan.identity && plan.tools.setpriv) chain.push(...setprivArgs(plan, plan.identity));
   // The worker's own files: not readable by others.

@@ -182,7 +182,7 @@ export class SandboxedLauncher implements WorkerLauncher {
         nodePermissions: this.o.nodePermissions,
         nodeAllowAddons: process.allowedNodeEnvironmentFlags.has('--allow-addons'),
         tmpSizeMB: Math.max(16, Math.floor(spec.limits.memoryMB / 4)),
-        ...(disk ? { tmpDir: disk.tmpDir } : {}),
+        ...(disk ? { tmpDir: disk.tmpDir, foreignMounts: disk.foreignMounts } : {}),
       },
       hostPathKind,
     );
