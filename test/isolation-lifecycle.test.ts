@@ -251,6 +251,8 @@ test('without root, the platform runs and says loudly that isolation is degraded
     assert.match(run.output, /Tenantry is serving/, run.output);
     assert.match(run.output, /isolation degraded: users, namespaces, cgroups|isolation degraded: users, cgroups/, run.output);
     assert.match(run.output, /isolation users: MISSING \(not running as root/);
+    // Where the disk quota cannot be had, the report says so and that writes are not capped.
+    assert.match(run.output, /isolation disk-quota: MISSING \(not running as root: disk images cannot be mounted; a tenant's data folder and \/tmp are not capped\)/);
   } finally {
     run.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });

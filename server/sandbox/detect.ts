@@ -240,15 +240,15 @@ export function detectIsolation(o: DetectOptions): Detection {
   );
 
   // 10. disk quota: a size-capped image per tenant for its data folder and /tmp
-  const diskProbe = users ? probeTenantDisks() : undefined;
-  const disks = diskProbe?.tools;
+  const diskProbe = users ? probeTenantDisks() : { reason: root ? 'needs per-tenant users' : 'not running as root: disk images cannot be mounted' };
+  const disks = diskProbe.tools;
   layers.push(
     layer(
       'disk-quota',
       !!disks,
       disks
         ? 'a sparse ext4 image of diskMB per tenant (<data>/disks/<id>.img), loop-mounted on its data folder and holding its workers\' /tmp: writes past the limit fail with ENOSPC'
-        : `${diskProbe?.reason ?? 'needs per-tenant users'}; a tenant's data folder and /tmp are not capped`,
+        : `${diskProbe.reason}; a tenant's data folder and /tmp are not capped`,
     ),
   );
 
