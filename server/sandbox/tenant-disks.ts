@@ -274,8 +274,8 @@ export class TenantDisks {
     }
     let loop: string | undefined;
     try {
-      // Two mounts of one ext4 image would corrupt it: an earlier one must be gone entirely.
-      if (await attached(this.tools.losetup, image)) throw new Error(`the disk image of ${tenantId} is still in use by an earlier mount (a worker of it still running?); try again shortly`);
+      // Two mounts of one ext4 image would corrupt it: an earlier one (lazily unmounted) must be gone entirely.
+      await this.detached(tenantId);
       const st = fs.fstatSync(fd);
       if (!st.isFile() || st.uid !== 0 || st.nlink !== 1) throw new Error(`${image} is not a disk image of the platform's`);
       if (created) {
@@ -287,6 +287,10 @@ export class TenantDisks {
         await this.resizeOffline(tenantId, fd, diskMB);
       }
       loop = (await run(this.tools.losetup, ['--find', '--show', TenantDisks.pinned(fd)])).stdout.trim();
+    } catch (err) {
+      // A half-made image would fail every later start: the next one makes it anew.
+      if (created) removeBeneath(root, image);
+      throw err;
     } finally {
       fs.closeSync(fd);
     }
@@ -411,7 +415,7 @@ export class TenantDisks {
       if (!(await attached(this.tools.losetup, image))) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`the disk image of ${tenantId} is still in use`);
+    throw new Error(`the disk image of ${tenantId} is still in use by an earlier mount (a process of the tenant still running?); try again shortly`);
   }
 
   /**
