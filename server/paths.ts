@@ -1,5 +1,6 @@
 // The data folder's layout, in one place:
 //   <data>/platform.db secret admin-token outbox/ run/<id>/http-<n>.sock mail/<id>/mail.sock git/<id>.git certs/<domain>/
+//   <data>/disks/<id>.img disks/<id>/{data/, tmp/} (root's: the tenant's disk image and its mount point)
 //   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/, data-owner-pending}
 import path from 'node:path';
 
@@ -27,5 +28,9 @@ export class DataPaths {
   /** Per-tenant capability sockets (mail, plugin keys): platform-owned, tn-<id> may only connect. */
   get capabilitiesRoot() { return path.join(this.root, 'mail'); }
   capabilities(id: string) { return path.join(this.capabilitiesRoot, id); }
+  /** Tenants' disk images and their mount points (root 0700; sandbox/tenant-disks.ts). */
+  get disksRoot() { return path.join(this.root, 'disks'); }
+  diskImage(id: string) { return path.join(this.disksRoot, `${id}.img`); }
+  diskMount(id: string) { return path.join(this.disksRoot, id); }
   gitRepo(id: string) { return path.join(this.gitRoot, `${id}.git`); }
 }

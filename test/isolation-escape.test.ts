@@ -17,7 +17,7 @@ import { hostSeccompArch, SYSCALL_TABLES } from '../server/sandbox/seccomp-filte
 
 const ATTACKER = 'isoa';
 const NEIGHBOUR = 'isob';
-const ATTACKER_LIMITS = { memoryMB: 192, cpuPercent: 20, pids: 64 };
+const ATTACKER_LIMITS = { memoryMB: 192, cpuPercent: 20, pids: 64, diskMB: 64 };
 const isRoot = process.getuid?.() === 0;
 
 let p: TestPlatform;

@@ -13,6 +13,9 @@ import { isAlive } from './helpers/worker-sites.js';
 import { probeCgroups } from '../server/sandbox/cgroups.js';
 import { lookupUser, removeSystemUser } from '../server/sandbox/unix-users.js';
 import { PLATFORM_USER } from '../server/supervisor/supervisor.js';
+import { unmountLeftoverDisks } from '../server/sandbox/tenant-disks.js';
+import { DataPaths } from '../server/paths.js';
+import { silentLogger } from '../server/log.js';
 
 const isRoot = process.getuid?.() === 0;
 /** `tenantry serve` as root creates the platform user; remove it afterwards unless it was there before. */
@@ -32,8 +35,9 @@ after(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
-/** Users and cgroups a server process made for these tenants (the server itself can no longer clean up). */
-async function removeLeftovers(tenantIds: string[]): Promise<void> {
+/** Users, cgroups and mounted disks a server process made for these tenants (the server itself can no longer clean up). */
+async function removeLeftovers(tenantIds: string[], dataDir: string): Promise<void> {
+  await unmountLeftoverDisks(new DataPaths(dataDir), silentLogger);
   const cg = probeCgroups().driver;
   for (const id of tenantIds) {
     await cg?.removeTenant(id);
@@ -62,7 +66,7 @@ test('kill -9 of the platform leaves no worker behind, not even a detached child
     assert.deepEqual(pids.filter(isAlive), [], 'every process of the tenant died with the platform');
   } finally {
     await server.stop('SIGKILL');
-    await removeLeftovers([tenant, 'demo']);
+    await removeLeftovers([tenant, 'demo'], dataDir);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
@@ -124,7 +128,7 @@ test('as root, the edge runs as the user tenantry with the listening socket, and
     assert.equal(lookupUser('tn-isoedge'), undefined, 'deleting the tenant removed its user');
   } finally {
     await server.stop();
-    await removeLeftovers(['isoedge', 'demo']);
+    await removeLeftovers(['isoedge', 'demo'], dataDir);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
@@ -167,7 +171,7 @@ test('through the privilege-separated server, a tenant route reaches neither its
     assert.ok((await probe(server.url, neighbour, { action: 'whoami' })).ok, 'the neighbour serves');
   } finally {
     await server.stop();
-    await removeLeftovers([attacker, neighbour, 'demo']);
+    await removeLeftovers([attacker, neighbour, 'demo'], dataDir);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
@@ -231,7 +235,7 @@ test('TENANTRY_ISOLATION=strict starts when users, namespaces and cgroups are av
     assert.ok(layers.length >= 8 && layers.every((l) => typeof l.detail === 'string' && l.detail.length > 0), 'each layer says what it uses or why it is missing');
   } finally {
     if (!(server instanceof Error)) await server.stop();
-    await removeLeftovers(['demo']);
+    await removeLeftovers(['demo'], dataDir);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
@@ -278,6 +282,8 @@ test('without root, the platform runs and says loudly that isolation is degraded
     assert.match(run.output, /Tenantry is serving/, run.output);
     assert.match(run.output, /isolation degraded: users, namespaces, cgroups|isolation degraded: users, cgroups/, run.output);
     assert.match(run.output, /isolation users: MISSING \(not running as root/);
+    // Where the disk quota cannot be had, the report says so and that writes are not capped.
+    assert.match(run.output, /isolation disk-quota: MISSING \(not running as root: disk images cannot be mounted; a tenant's data folder and \/tmp are not capped\)/);
   } finally {
     run.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ import { Store } from '../db/store.js';
 import { DataPaths } from '../paths.js';
 import { fsyncFile, fsyncFolder } from '../disk/durable.js';
 import { TarWriter } from './tar-writer.js';
+import { withDiskDataUnmounted } from '../sandbox/tenant-disks.js';
 import { BACKUP_FORMAT, DATABASE_FILE, KEY_FOLDERS, SECRET_FILES, SUMMARY_FILE, type BackupSummary, type TenantSummary } from './backup-format.js';
 
 export class BackupError extends Error {
@@ -235,12 +236,20 @@ export async function createBackup(o: BackupOptions): Promise<BackupResult> {
         notes.add(`tenant ${t.id}: release ${id} was removed during the backup; marked pruned`);
       }
       if (liveTarget) await writer.symlink(`${name}/live`, liveTarget, await fsp.lstat(paths.live(t.id)));
-      const data = paths.tenantData(t.id);
-      let dataChanged = 0;
-      if (await exists(data)) {
-        const count = await copyTree({ writer, notes, linkRoot: data }, data, `${name}/data`);
-        dataChanged = count.changed + count.gone;
+      const copyData = async (data: string) => {
+        if (!(await exists(data))) return 0;
+        const count = await copyTree({ writer: writer!, notes, linkRoot: data }, data, `${name}/data`);
+        return count.changed + count.gone;
+      };
+      // With the platform stopped, a tenant's data is in its disk image, not mounted: read from the image itself.
+      let inImage: { value: number } | undefined;
+      try {
+        inImage = await withDiskDataUnmounted(paths, t.id, copyData);
+      } catch (err) {
+        if (err instanceof BackupError) throw err;
+        throw new BackupError((err as Error).message);
       }
+      const dataChanged = inImage ? inImage.value : await copyData(paths.tenantData(t.id));
       tenants.push({ id: t.id, live, releases: copied, dataChanged });
     }
 

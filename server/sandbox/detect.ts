@@ -9,6 +9,7 @@ import { probeCgroups, type CgroupDriver } from './cgroups.js';
 import { hostSeccompArch, seccompFilterBytes } from './seccomp-filter.js';
 import type { SandboxTools } from './sandbox-command.js';
 import { findTool } from './unix-users.js';
+import { probeTenantDisks, type DiskTools } from './tenant-disks.js';
 
 export const LAYER_NAMES = [
   'users',
@@ -20,6 +21,7 @@ export const LAYER_NAMES = [
   'rlimits',
   'node-permissions',
   'privilege-separation',
+  'disk-quota',
 ] as const;
 export type LayerName = (typeof LAYER_NAMES)[number];
 
@@ -47,6 +49,8 @@ export interface SandboxCapabilities {
   readonly seccompProgram: Buffer | undefined;
   readonly cgroups: CgroupDriver | undefined;
   readonly nodePermissions: boolean;
+  /** Tools for the tenants' disk images, when they work here (root, per-tenant users, loop devices). */
+  readonly disks: DiskTools | undefined;
 }
 
 export interface Detection {
@@ -90,13 +94,15 @@ export function detectIsolation(o: DetectOptions): Detection {
     prlimit: findTool('prlimit'),
     bwrap: findTool('bwrap'),
     unshare: findTool('unshare'),
+    mount: findTool('mount'),
+    umount: findTool('umount'),
   };
   const root = process.getuid?.() === 0;
   if (o.mode === 'off') {
     const why = 'TENANTRY_ISOLATION=off: workers are plain child processes of the platform';
     return {
       report: { mode: o.mode, degraded: true, layers: LAYER_NAMES.map((n) => layer(n, false, why)) },
-      capabilities: { tools, root, users: false, namespaces: 'none', seccompProgram: undefined, cgroups: undefined, nodePermissions: false },
+      capabilities: { tools, root, users: false, namespaces: 'none', seccompProgram: undefined, cgroups: undefined, nodePermissions: false, disks: undefined },
     };
   }
   const layers: IsolationLayer[] = [];
@@ -233,10 +239,23 @@ export function detectIsolation(o: DetectOptions): Detection {
     ),
   );
 
+  // 10. disk quota: a size-capped image per tenant for its data folder and /tmp
+  const diskProbe = users ? probeTenantDisks() : { reason: root ? 'needs per-tenant users' : 'not running as root: disk images cannot be mounted' };
+  const disks = diskProbe.tools;
+  layers.push(
+    layer(
+      'disk-quota',
+      !!disks,
+      disks
+        ? 'a sparse ext4 image of diskMB per tenant (<data>/disks/<id>.img), loop-mounted on its data folder and holding its workers\' /tmp: writes past the limit fail with ENOSPC'
+        : `${diskProbe.reason}; a tenant's data folder and /tmp are not capped`,
+    ),
+  );
+
   const missingRequired = REQUIRED_FOR_STRICT.filter((n) => !layers.find((l) => l.name === n)!.active);
   return {
     report: { mode: o.mode, degraded: missingRequired.length > 0, layers },
-    capabilities: { tools, root, users, namespaces, seccompProgram, cgroups, nodePermissions },
+    capabilities: { tools, root, users, namespaces, seccompProgram, cgroups, nodePermissions, disks },
   };
 }
 

@@ -11,6 +11,7 @@
 //                                the edge connects, tenants cannot enter: a worker gets its socket as a descriptor)
 //   mail/                        platform 0711
 //   mail/<id>/                   platform:tn-<id> 0750 (the capability socket: the edge listens, only the tenant connects)
+//   disks/                       root 0700 (the tenants' disk images and mount points; tenant-disks.ts)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -42,7 +43,7 @@ function setOwnerAndMode(root: string, p: string, uid: number, gid: number, mode
  * tenants' own data folders and the socket folders (root's). Run by root before the edge starts.
  */
 export function handDataFolderTo(paths: DataPaths, platform: PlatformIdentity): void {
-  const skip = (p: string) => path.dirname(p) === paths.runRoot || (path.basename(p) === 'data' && path.dirname(path.dirname(p)) === paths.tenantsRoot);
+  const skip = (p: string) => p === paths.disksRoot || path.dirname(p) === paths.runRoot || (path.basename(p) === 'data' && path.dirname(path.dirname(p)) === paths.tenantsRoot);
   const walk = (p: string) => {
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (!st || skip(p)) return;

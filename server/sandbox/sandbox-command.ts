@@ -25,6 +25,9 @@ export interface SandboxTools {
   readonly prlimit?: string;
   readonly bwrap?: string;
   readonly unshare?: string;
+  /** mount(8) and umount(8): the tenant's disk folder on /tmp in the unshare fallback, other tenants' disks out of its namespace. */
+  readonly mount?: string;
+  readonly umount?: string;
 }
 
 export interface SandboxPlan {
@@ -44,8 +47,16 @@ export interface SandboxPlan {
   readonly nodePermissions: boolean;
   /** This Node knows --allow-addons (else the permission model refuses native addons). */
   readonly nodeAllowAddons?: boolean;
-  /** Size of the private /tmp, in MiB. */
+  /** Size of the private /tmp, in MiB (a tmpfs, where the tenant has no disk image). */
   readonly tmpSizeMB: number;
+  /** The worker's /tmp: a folder on the tenant's disk image (tenant-disks.ts), under its diskMB. */
+  readonly tmpDir?: string;
+  /**
+   * Other tenants' disk mounts, detached inside the unshare fallback's mount
+   * namespace (a copy of the host's): else that namespace would hold their
+   * images mounted for as long as this worker lives.
+   */
+  readonly foreignMounts?: readonly string[];
 }
 
 export interface SandboxCommand {
@@ -116,7 +127,8 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   }
   a.push('--proc', '/proc', '--dev', '/dev');
   // Private /tmp first: binds of paths below /tmp (test data folders) must land on top of it.
-  a.push('--perms', '1777', '--size', String(plan.tmpSizeMB * 1024 * 1024), '--tmpfs', '/tmp');
+  if (plan.tmpDir) a.push('--bind', plan.tmpDir, '/tmp');
+  else a.push('--perms', '1777', '--size', String(plan.tmpSizeMB * 1024 * 1024), '--tmpfs', '/tmp');
   const binds: Array<[flag: string, p: string]> = [['--ro-bind-try', '/etc/localtime']];
   if (spec.network === 'all') for (const p of NETWORK_ETC) binds.push(['--ro-bind-try', p]);
   if (!plan.nodeBinary.startsWith('/usr/')) binds.push(['--ro-bind', plan.nodeBinary]);
@@ -134,6 +146,39 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   if (plan.identity) a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
   if (plan.seccompFd !== undefined) a.push('--seccomp', String(plan.seccompFd));
   return a;
+}
+
+/**
+ * The unshare fallback has no file view: inside its own mount namespace (root
+ * still, before setpriv), the tenant's disk folder goes on /tmp. The worker's
+ * own paths below /tmp (a data folder there) are bound into it first, at the
+ * same place, so covering /tmp hides none of them. Mounts made here stay in
+ * the namespace (unshare makes its mounts private).
+ */
+/** Exit status of the step below when /tmp could not be put in place (the worker never started). */
+export const TMP_STEP_FAILED = 96;
+const TMP_STEP = [
+  'M=$1; U=$2; T=$3; shift 3',
+  'while [ "$1" != "--" ]; do',
+  '  p=$1; r=${p#/tmp}; shift',
+  '  if [ -d "$p" ]; then mkdir -p "$T$r"; else mkdir -p "$T${r%/*}" && : > "$T$r"; fi || exit 96',
+  '  "$M" --bind "$p" "$T$r" || exit 96',
+  'done',
+  'shift',
+  'while [ "$1" != "--" ]; do "$U" -l "$1" 2>/dev/null; shift; done',
+  'shift',
+  '"$M" --rbind "$T" /tmp || exit 96',
+  'exec "$@"',
+].join('\n');
+
+/** What the worker needs to see: the platform code, its release and data folder, the capability folder. */
+function workerPaths(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
+  return [plan.nodeBinary, ...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, ...(spec.capabilityDir ? [spec.capabilityDir] : [])];
+}
+
+function unshareTmpStep(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
+  const below = [...new Set(workerPaths(spec, plan).filter((p) => p.startsWith('/tmp/')))];
+  return [plan.tools.sh, '-c', TMP_STEP, 'tenantry-tmp', plan.tools.mount!, plan.tools.umount!, plan.tmpDir!, ...below, '--', ...(plan.foreignMounts ?? []), '--'];
 }
 
 function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
@@ -182,6 +227,7 @@ export function buildSandboxCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, h
     chain.push(plan.tools.unshare!, '--ipc', '--pid', '--uts', '--mount', '--fork', '--kill-child=SIGKILL', '--mount-proc');
     if (spec.network !== 'all') chain.push('--net');
     chain.push('--');
+    if (plan.tmpDir && plan.tools.mount && plan.tools.umount) chain.push(...unshareTmpStep(spec, plan));
   }
   if (plan.identity && plan.tools.setpriv) chain.push(...setprivArgs(plan, plan.identity));
   // The worker's own files: not readable by others.

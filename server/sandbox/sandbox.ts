@@ -16,6 +16,7 @@ import { ReleaseSealer } from './release-sealer.js';
 import { removeBeneath } from './safe-path.js';
 import type { CgroupLimits } from './cgroups.js';
 import { ensureTenantUser, lookupUser, removeSystemUser, tenantUserName } from './unix-users.js';
+import { TenantDisks } from './tenant-disks.js';
 
 /** The repository root, from dist/server/sandbox/sandbox.js. */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -94,7 +95,10 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   const platform: PlatformIdentity = o.platform ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const enabled = o.mode !== 'off';
   if (enabled && caps.root) hardenDataFolder(o.paths, platform);
-  const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.paths.root, o.log) : undefined;
+  // The tenants' disk images: mounted at their first worker start, none left mounted by an earlier run.
+  const disks = enabled && caps.users && caps.disks ? new TenantDisks(o.paths, caps.disks, o.log) : undefined;
+  void disks?.unmountAll();
+  const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.paths.root, o.log, disks) : undefined;
 
   /** A separate platform user means an unprivileged edge wrote the release: seal it with that user's rights. */
   const separated = platform.uid !== process.getuid?.();
@@ -128,6 +132,8 @@ export function createSandbox(o: SandboxOptions): Sandbox {
     removeTenant: async (tenantId) => {
       if (!enabled) return;
       await caps.cgroups?.removeTenant(tenantId);
+      // Its disk image goes with it (and the data it held), before its folders.
+      await disks?.remove(tenantId);
       removeBeneath(o.paths.root, o.paths.run(tenantId));
       if (caps.users) {
         // The data folder belongs to the tenant's uid: remove it before the uid can be reused.
@@ -146,6 +152,8 @@ export function createSandbox(o: SandboxOptions): Sandbox {
     close: async () => {
       await launcher?.killAll();
       await sealer?.close();
+      // Nothing stays mounted once the platform stops (the images stay, for the next start).
+      await disks?.unmountAll();
     },
   };
 }
@@ -154,7 +162,7 @@ function hasAnyLayer(c: SandboxCapabilities): boolean {
   return c.users || c.namespaces !== 'none' || !!c.cgroups;
 }
 
-function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, dataRoot: string, log: Logger): SandboxedLauncher {
+function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, dataRoot: string, log: Logger, disks: TenantDisks | undefined): SandboxedLauncher {
   return new SandboxedLauncher({
     dataRoot,
     tools: c.tools,
@@ -167,5 +175,6 @@ function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, dataRoo
     nodePermissions: c.nodePermissions,
     platform,
     log,
+    disks,
   });
 }

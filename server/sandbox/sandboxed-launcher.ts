@@ -11,11 +11,12 @@ import type { Logger } from '../log.js';
 import { LISTEN_FD_OPTION, type LaunchedWorker, type WorkerExit, type WorkerLaunchSpec, type WorkerLauncher } from '../launch/worker-launch.js';
 import type { CgroupDriver, WorkerCgroup } from './cgroups.js';
 import type { PlatformIdentity } from './file-modes.js';
-import { buildSandboxCommand, filterWorkerEnv, type HostPathKind, type SandboxTools } from './sandbox-command.js';
+import { buildSandboxCommand, filterWorkerEnv, TMP_STEP_FAILED, type HostPathKind, type SandboxTools } from './sandbox-command.js';
 import { lookupUser, tenantUserName, type UnixIdentity } from './unix-users.js';
 import { mkdirBeneath, openBeneath, removeBeneath } from './safe-path.js';
 import { LIMITS_IN_FORCE, LIMITS_REQUEST } from '../launch/startup-handshake.js';
 import { bindWorkerSocket, removeWorkerSocket, socketPlace, type WorkerSocket } from './worker-socket.js';
+import type { TenantDisks, WorkerDisk } from './tenant-disks.js';
 
 export interface SandboxedLauncherOptions {
   /** The data folder: every path of a spec lies below it, and is reached without following links. */
@@ -32,6 +33,8 @@ export interface SandboxedLauncherOptions {
   readonly nodePermissions: boolean;
   readonly platform: PlatformIdentity;
   readonly log: Logger;
+  /** The tenants' disk images (data folder and /tmp under diskMB); none where the host cannot mount them. */
+  readonly disks?: TenantDisks;
 }
 
 /** Child fd that carries the seccomp program to bwrap. */
@@ -60,6 +63,7 @@ export class SandboxedLauncher implements WorkerLauncher {
   async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
     const identity = this.o.users ? this.tenantIdentity(spec.tenantId) : undefined;
     this.prepareRunDir(spec);
+    const disk = this.o.disks && identity ? await this.o.disks.prepareWorker(spec.tenantId, spec.limits.diskMB, identity) : undefined;
     const { dropped } = filterWorkerEnv(spec.env);
     if (dropped.length) this.o.log.warn('worker environment variables dropped (unsafe for the loader or the shell)', { tenant: spec.tenantId, dropped });
 
@@ -76,7 +80,7 @@ export class SandboxedLauncher implements WorkerLauncher {
       // The CPU quota waits for the worker runtime's start handshake (startup-handshake.ts).
       cgroup = this.o.cgroups?.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits, { cpuDeferred: true });
       try {
-        child = this.spawnSandboxed(spec, identity, cgroup, logFd, socket.fd);
+        child = this.spawnSandboxed(spec, identity, cgroup, logFd, socket.fd, disk);
       } finally {
         // Synchronously after the spawn: this process never accepts on the worker's socket.
         socket.release();
@@ -96,11 +100,12 @@ export class SandboxedLauncher implements WorkerLauncher {
       socket?.release();
       removeWorkerSocket(place);
       await cgroup?.remove().catch(() => {});
+      disk?.release();
       throw err;
     } finally {
       fs.closeSync(logFd);
     }
-    return this.track(spec, child, cgroup);
+    return this.track(spec, child, cgroup, disk);
   }
 
   private startFd(): number {
@@ -153,7 +158,14 @@ export class SandboxedLauncher implements WorkerLauncher {
     });
   }
 
-  private spawnSandboxed(spec: WorkerLaunchSpec, identity: UnixIdentity | undefined, cgroup: WorkerCgroup | undefined, logFd: number, listenFd: number): ChildProcess {
+  private spawnSandboxed(
+    spec: WorkerLaunchSpec,
+    identity: UnixIdentity | undefined,
+    cgroup: WorkerCgroup | undefined,
+    logFd: number,
+    listenFd: number,
+    disk: WorkerDisk | undefined,
+  ): ChildProcess {
     // Only a worker with a cgroup takes part in the start handshake. Our option last: it wins over any in spec.args.
     const startup = cgroup ? ['--startup-fd', String(this.startFd())] : [];
     spec = { ...spec, args: [...spec.args, ...startup, LISTEN_FD_OPTION, String(this.listenFd(cgroup))] };
@@ -170,6 +182,7 @@ export class SandboxedLauncher implements WorkerLauncher {
         nodePermissions: this.o.nodePermissions,
         nodeAllowAddons: process.allowedNodeEnvironmentFlags.has('--allow-addons'),
         tmpSizeMB: Math.max(16, Math.floor(spec.limits.memoryMB / 4)),
+        ...(disk ? { tmpDir: disk.tmpDir, foreignMounts: disk.foreignMounts } : {}),
       },
       hostPathKind,
     );
@@ -182,17 +195,19 @@ export class SandboxedLauncher implements WorkerLauncher {
   }
 
   /** The worker as the pool sees it; its exit settles only once its cgroup is gone. */
-  private track(spec: WorkerLaunchSpec, child: ChildProcess, cgroup: WorkerCgroup | undefined): LaunchedWorker {
+  private track(spec: WorkerLaunchSpec, child: ChildProcess, cgroup: WorkerCgroup | undefined, disk: WorkerDisk | undefined): LaunchedWorker {
     const pid = child.pid!;
     const log = this.o.log.child({ tenant: spec.tenantId, pid });
 
     const exited = new Promise<WorkerExit>((resolve) => {
       child.once('exit', (code, signal) => {
         if (code === SHIM_CGROUP_JOIN_FAILED) log.error('worker could not join its cgroup; not started');
+        if (code === TMP_STEP_FAILED && this.o.namespaces === 'unshare' && disk) log.error('worker could not mount its /tmp; not started');
         removeWorkerSocket(socketPlace(this.o.dataRoot, spec.socketPath));
         // Whatever the worker left behind (detached children) goes with its group.
         const cleanup = cgroup ? cgroup.remove() : Promise.resolve();
         cleanup
+          .then(() => disk?.release())
           .catch((err) => log.warn('worker cgroup cleanup failed', { err }))
           .finally(() => {
             this.running.delete(worker);
