@@ -1,0 +1,41 @@
+// The content-addressed store behind incremental deploys: a tenant's files by
+// the SHA-256 of their bytes. A manifest deploy asks it which contents it
+// lacks, fills it with those alone, and builds the release from it. This is
+// the interface; local-content-store.ts keeps objects on the releases' own file
+// system (hard links, no copies). An object-storage version (S3-compatible,
+// for several machines) would implement the same calls: docs/multi-node.md.
+import type { Readable } from 'node:stream';
+
+/** A SHA-256 as 64 lower-case hex digits: the only form an object name takes. */
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export interface StoredObject {
+  readonly size: number;
+  /** When the content first arrived: the Last-Modified of every file made from it. */
+  readonly mtimeMs: number;
+}
+
+export interface ContentStore {
+  /** The objects among `hashes` that the tenant's store holds. */
+  lookup(tenantId: string, hashes: Iterable<string>): Promise<Map<string, StoredObject>>;
+
+  /**
+   * Stores `body` under `sha256`, reading at most `maxBytes` (else 413
+   * payload_too_large). The bytes must hash to `sha256` (else 422
+   * hash_mismatch, and nothing is kept). On disk before it resolves;
+   * storing a content twice is harmless.
+   */
+  put(tenantId: string, sha256: string, body: Readable, maxBytes: number): Promise<StoredObject>;
+
+  /** Takes a file the platform wrote and synced (a release's) as the object `sha256`, without copying it. */
+  adopt(tenantId: string, sha256: string, file: string): Promise<void>;
+
+  /** Makes the object appear at `dest` (a new name on the same file system: no bytes copied). */
+  placeAt(tenantId: string, sha256: string, dest: string): Promise<void>;
+
+  /**
+   * Removes every object that no release of the tenant holds, apart from
+   * `keep` (contents a deploy still waiting for its files counts on).
+   */
+  sweep(tenantId: string, keep: ReadonlySet<string>): Promise<{ objects: number; bytes: number }>;
+}

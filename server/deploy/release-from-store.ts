@@ -1,0 +1,97 @@
+// A release made from the content store: each file a new name for its stored
+// object (no bytes copied), the folders synced deepest first, and the release
+// manifest written from the hashes the deploy already knows (no file read to
+// hash it). Compressed copies the live release already made for a content are
+// linked in too, so deploy-time compression only works on what changed.
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fsyncFolders, foldersBetween, inBatches } from '../disk/durable.js';
+import { etagHashOf, MANIFEST_DIR, readManifest, scanReleaseAsync, writeManifest, type ManifestEntry, type ManifestVariant } from '../static/index/release-manifest.js';
+import type { ContentStore, StoredObject } from './content-store.js';
+import type { BuiltRelease } from './deploy-service.js';
+import type { SiteFiles } from './site-manifest.js';
+
+const COMPRESSED = path.join(MANIFEST_DIR, 'compressed');
+
+export interface StoreRelease {
+  readonly tenantId: string;
+  readonly files: SiteFiles;
+  readonly objects: ReadonlyMap<string, StoredObject>;
+  /** The live release, whose compressed copies may be reused; undefined when there is none. */
+  readonly previousRelease: string | undefined;
+}
+
+/** Builds the release in `treeDir` (which must not exist yet). Throws if an object is missing. */
+export async function buildReleaseFromStore(store: ContentStore, r: StoreRelease, treeDir: string): Promise<BuiltRelease> {
+  await fsp.mkdir(treeDir, { mode: 0o755 });
+  const dirs = new Set<string>();
+  for (const p of r.files.keys()) {
+    const dir = path.dirname(path.join(treeDir, p));
+    if (dir !== treeDir) dirs.add(dir);
+  }
+  // Shortest first: each mkdir finds its parent made.
+  for (const dir of [...dirs].sort((a, b) => a.length - b.length)) await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+
+  let bytes = 0;
+  const etagByPath = new Map<string, string>();
+  for (const [p, h] of r.files) {
+    bytes += r.objects.get(h)?.size ?? 0;
+    etagByPath.set(path.join(treeDir, p), etagHashOf(h));
+  }
+  await inBatches([...r.files], ([p, h]) => store.placeAt(r.tenantId, h, path.join(treeDir, p)), 64);
+
+  const manifest = await scanReleaseAsync(treeDir, 8, (abs) => etagByPath.get(abs));
+  const reused = await reuseCompressedCopies(treeDir, manifest.files, r.previousRelease);
+  // The new names (files, reused copies) reach the disk before the manifest that lists them.
+  await fsyncFolders(foldersBetween(treeDir, [...dirs, ...reused.dirs]));
+  await writeManifest(treeDir, { ...manifest, files: reused.files });
+  return { releaseRoot: treeDir, files: r.files.size, bytes };
+}
+
+/** A variant file the platform itself wrote: under `.tenantry/compressed/`, no way out. */
+function isOwnCopy(v: ManifestVariant | undefined): v is ManifestVariant {
+  if (!v) return false;
+  const norm = path.normalize(v.file);
+  return norm === v.file && norm.startsWith(COMPRESSED + path.sep) && !norm.split(path.sep).includes('..');
+}
+
+/**
+ * Links the live release's compressed copies of the same contents into the
+ * new release and lists them in its entries. Best effort: a copy that cannot
+ * be linked is simply made again after the deploy.
+ */
+async function reuseCompressedCopies(
+  treeDir: string,
+  entries: readonly ManifestEntry[],
+  previousRelease: string | undefined,
+): Promise<{ files: ManifestEntry[]; dirs: string[] }> {
+  const previous = previousRelease ? readManifest(previousRelease) : undefined;
+  if (!previous) return { files: [...entries], dirs: [] };
+  const byHash = new Map<string, ManifestEntry>();
+  for (const e of previous.files) if (isOwnCopy(e.br) || isOwnCopy(e.gzip)) byHash.set(e.hash, e);
+  const dirs = new Set<string>();
+  const link = async (from: ManifestVariant, urlPath: string, suffix: string): Promise<ManifestVariant | undefined> => {
+    const file = path.join(COMPRESSED, urlPath + suffix);
+    const dest = path.join(treeDir, file);
+    try {
+      await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+      dirs.add(path.dirname(dest));
+      await fsp.link(path.join(previousRelease!, from.file), dest);
+      return { size: from.size, file };
+    } catch {
+      return undefined;
+    }
+  };
+  const files: ManifestEntry[] = [];
+  for (const e of entries) {
+    const old = byHash.get(e.hash);
+    if (!old || old.size !== e.size) {
+      files.push(e);
+      continue;
+    }
+    const br = isOwnCopy(old.br) ? await link(old.br, e.path, '.br') : undefined;
+    const gzip = isOwnCopy(old.gzip) ? await link(old.gzip, e.path, '.gz') : undefined;
+    files.push({ ...e, ...(br ? { br } : {}), ...(gzip ? { gzip } : {}) });
+  }
+  return { files, dirs: [...dirs] };
+}
