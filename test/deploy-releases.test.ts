@@ -181,8 +181,10 @@ test('scopes, content types and bad requests', async () => {
     const text = await uploadArchive(p.url, p.adminToken, 'dpscope', Buffer.from('hello'), { contentType: 'text/plain' });
     assert.equal(text.status, 415);
     assert.equal(JSON.parse(text.body).error.code, 'unsupported_media_type');
+    // JSON is a manifest deploy (test/deploy-manifest.test.ts): one without files is a bad request.
     const json = await uploadArchive(p.url, p.adminToken, 'dpscope', Buffer.from('{}'), { contentType: 'application/json' });
-    assert.equal(json.status, 415);
+    assert.equal(json.status, 400);
+    assert.match(JSON.parse(json.body).error.message, /"files" must be an object/);
     const octet = await uploadArchive(p.url, p.adminToken, 'dpscope', siteArchive('octet'), { contentType: 'application/octet-stream' });
     assert.equal(octet.status, 201, 'octet-stream bodies are sniffed');
     const wrongField = await uploadMultipart(p.url, p.adminToken, 'dpscope', siteArchive('x'), {}, 'file');
