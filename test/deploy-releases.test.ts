@@ -112,7 +112,8 @@ test('a single top folder is stripped (git archive --prefix); tar archives with 
     assert.match(await page(p, 'dpstrip'), /^200 <h1>plain tar<\/h1>/);
     assert.match(await page(p, 'dpstrip', '/copy.html'), /^200 <h1>plain tar<\/h1>/);
     const rel = path.join(p.dataDir, 'tenants/dpstrip/live');
-    assert.equal(fs.statSync(path.join(rel, 'copy.html')).nlink, 1, 'a hard link becomes a copy, sharing no inode');
+    // (Each file's one other name is its object in the tenant's content store, a folder of the platform's.)
+    assert.notEqual(fs.statSync(path.join(rel, 'copy.html')).ino, fs.statSync(path.join(rel, 'index.html')).ino, 'a hard link becomes a copy, sharing no inode');
 
     // Only api/ at the top is a layout folder, not a wrapper: it stays.
     const apiOnly = tarGz([{ name: 'api/hello.js', body: 'module.exports = (req, res) => res.json({ ok: true });' }]);
