@@ -55,12 +55,17 @@ function siteOf(files: Record<string, string>): { manifest: { files: Record<stri
 async function deployFiles(p: TestPlatform, token: string, tenant: string, files: Record<string, string>): Promise<{ created: HttpAnswer; result: Record<string, unknown> }> {
   const { manifest, byHash } = siteOf(files);
   const created = await postManifest(p, token, tenant, manifest);
-  if (created.status === 201) return { created, result: JSON.parse(created.body) };
+  if (created.status === 201) {
+    await p.platform.manifestDeploys.settled(tenant);
+    return { created, result: JSON.parse(created.body) };
+  }
   assert.equal(created.status, 202, created.body);
   const pending = JSON.parse(created.body);
   for (const h of pending.required as string[]) assert.equal((await putFile(p, token, tenant, pending.id, h, byHash.get(h)!)).status, 200);
   const done = await finalize(p, token, tenant, pending.id);
   assert.equal(done.status, 201, done.body);
+  // Retention runs right after the answer.
+  await p.platform.manifestDeploys.settled(tenant);
   return { created, result: JSON.parse(done.body) };
 }
 

@@ -31,10 +31,13 @@ export interface ManifestDeployAnswer {
   warnings?: { file: string; line: number; message: string }[];
 }
 
+/** One read buffer for every file: a fresh megabyte per file would cost more than the hashing. */
+const scratch = Buffer.allocUnsafe(1 << 20);
+
 function sha256Of(file: string): string {
   const h = crypto.createHash('sha256');
   const fd = fs.openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(1 << 20);
+  const buf = scratch;
   try {
     for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
   } finally {

@@ -15,6 +15,12 @@ export interface StoredObject {
   readonly mtimeMs: number;
 }
 
+export interface Placement {
+  readonly sha256: string;
+  /** Absolute path of the new file (its folder exists). */
+  readonly dest: string;
+}
+
 export interface ContentStore {
   /** The objects among `hashes` that the tenant's store holds. */
   lookup(tenantId: string, hashes: Iterable<string>): Promise<Map<string, StoredObject>>;
@@ -30,8 +36,8 @@ export interface ContentStore {
   /** Takes a file the platform wrote and synced (a release's) as the object `sha256`, without copying it. */
   adopt(tenantId: string, sha256: string, file: string): Promise<void>;
 
-  /** Makes the object appear at `dest` (a new name on the same file system: no bytes copied). */
-  placeAt(tenantId: string, sha256: string, dest: string): Promise<void>;
+  /** Makes each object appear at its `dest` (locally a new name on the same file system: no bytes copied). Throws if one is missing. */
+  placeAll(tenantId: string, placements: Iterable<Placement>): Promise<void>;
 
   /**
    * Removes every object that no release of the tenant holds, apart from

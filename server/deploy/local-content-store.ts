@@ -6,13 +6,15 @@
 // belongs to no release. Per tenant, because a file shared by two tenants'
 // releases could carry only one tenant's group (releases are sealed to it).
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { AppError } from '../errors.js';
 import type { DataPaths } from '../paths.js';
 import { fsyncFolder } from '../disk/durable.js';
-import { SHA256_HEX, type ContentStore, type StoredObject } from './content-store.js';
+import { SHA256_HEX, type ContentStore, type Placement, type StoredObject } from './content-store.js';
+import { makeYielder } from './take-turns.js';
 
 const MiB = 1024 * 1024;
 
@@ -46,16 +48,12 @@ export class LocalContentStore implements ContentStore {
 
   async lookup(tenantId: string, hashes: Iterable<string>): Promise<Map<string, StoredObject>> {
     const found = new Map<string, StoredObject>();
-    const list = [...new Set(hashes)];
-    let next = 0;
-    const runner = async () => {
-      while (next < list.length) {
-        const h = list[next++]!;
-        const st = await fsp.lstat(this.objectPath(tenantId, h)).catch(() => undefined);
-        if (st?.isFile()) found.set(h, { size: st.size, mtimeMs: Math.floor(st.mtimeMs) });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, list.length) }, runner));
+    const pause = makeYielder();
+    for (const h of new Set(hashes)) {
+      const st = fs.lstatSync(this.objectPath(tenantId, h), { throwIfNoEntry: false });
+      if (st?.isFile()) found.set(h, { size: st.size, mtimeMs: Math.floor(st.mtimeMs) });
+      await pause();
+    }
     return found;
   }
 
@@ -117,8 +115,12 @@ export class LocalContentStore implements ContentStore {
     });
   }
 
-  async placeAt(tenantId: string, sha256: string, dest: string): Promise<void> {
-    await fsp.link(this.objectPath(tenantId, sha256), dest);
+  async placeAll(tenantId: string, placements: Iterable<Placement>): Promise<void> {
+    const pause = makeYielder();
+    for (const { sha256, dest } of placements) {
+      fs.linkSync(this.objectPath(tenantId, sha256), dest);
+      await pause();
+    }
   }
 
   async sweep(tenantId: string, keep: ReadonlySet<string>): Promise<{ objects: number; bytes: number }> {
@@ -132,16 +134,24 @@ export class LocalContentStore implements ContentStore {
       if (errnoOf(err) === 'ENOENT') return { objects, bytes };
       throw err;
     }
+    const pause = makeYielder();
     for (const shard of shards) {
       const dir = path.join(root, shard);
       let removedHere = false;
-      for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        await pause();
         if (!SHA256_HEX.test(name) || keep.has(name)) continue;
         const file = path.join(dir, name);
-        const st = await fsp.lstat(file).catch(() => undefined);
+        const st = fs.lstatSync(file, { throwIfNoEntry: false });
         // Link count 1: the store's own name is the last one; no release holds this content.
         if (!st?.isFile() || st.nlink > 1) continue;
-        await fsp.rm(file, { force: true });
+        fs.rmSync(file, { force: true });
         objects++;
         bytes += st.size;
         removedHere = true;

@@ -77,6 +77,8 @@ export class ManifestDeploys implements ContentStoreHooks {
   /** Tenants with an abandoned deploy whose uploads may now be garbage. */
   private readonly abandonedSinceSweep = new Set<string>();
   private readonly ttlMs: number;
+  /** Retention running after a deploy's answer, per tenant. */
+  private readonly followUps = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ManifestDeploysDeps) {
     this.ttlMs = deps.ttlMs ?? PENDING_TTL_MS;
@@ -168,7 +170,7 @@ export class ManifestDeploys implements ContentStoreHooks {
           checkSizes(p.files, sizesOf(found), limits);
           return buildReleaseFromStore(objects, { tenantId: p.tenantId, files: p.files, objects: found, previousRelease: live ? paths.release(p.tenantId, live) : undefined }, path.join(stagingDir, 'tree'));
         });
-        await deploys.pruneUnlocked(p.tenantId, p.opts.actor);
+        this.pruneSoon(p.tenantId, p.opts);
         const uploaded = p.requiredAtStart.size;
         const reused = [...p.files.values()].filter((h) => !p.requiredAtStart.has(h)).length;
         this.deps.log.info('manifest deploy live', { tenant: p.tenantId, deploy: p.id, uploaded, reused, explicit });
@@ -179,6 +181,26 @@ export class ManifestDeploys implements ContentStoreHooks {
       // Its time ran out while it was being finalized: it goes now.
       if (this.pending.get(p.id) === p && Date.now() >= p.expiresAt) this.abandon(p.id, 'abandoned: not every file was uploaded in time');
     }
+  }
+
+  /**
+   * Retention (and the store's sweep) right after the answer, with the lock
+   * taken again: removing an old release's files is not part of going live.
+   * The tenant's next deploy waits for it like for any other.
+   */
+  private pruneSoon(tenantId: string, opts: DeployOptions): void {
+    const job = this.deps.deploys
+      .withTenantLock(tenantId, () => this.deps.deploys.pruneUnlocked(tenantId, opts.actor))
+      .catch((err: unknown) => this.deps.log.warn('release retention after a deploy failed', { tenant: tenantId, err }));
+    this.followUps.set(tenantId, job);
+    void job.finally(() => {
+      if (this.followUps.get(tenantId) === job) this.followUps.delete(tenantId);
+    });
+  }
+
+  /** Resolves when the retention that follows the tenant's last manifest deploy is done. */
+  async settled(tenantId: string): Promise<void> {
+    await this.followUps.get(tenantId);
   }
 
   /** The most bytes one upload of `hash` may have: the per-file cap, and what the total cap leaves. */

@@ -5,7 +5,9 @@
 // linked in too, so deploy-time compression only works on what changed.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncFolders, foldersBetween, inBatches } from '../disk/durable.js';
+import fs from 'node:fs';
+import { fsyncFolders, foldersBetween } from '../disk/durable.js';
+import { makeYielder } from './take-turns.js';
 import { etagHashOf, MANIFEST_DIR, readManifest, scanReleaseAsync, writeManifest, type ManifestEntry, type ManifestVariant } from '../static/index/release-manifest.js';
 import type { ContentStore, StoredObject } from './content-store.js';
 import type { BuiltRelease } from './deploy-service.js';
@@ -30,7 +32,11 @@ export async function buildReleaseFromStore(store: ContentStore, r: StoreRelease
     if (dir !== treeDir) dirs.add(dir);
   }
   // Shortest first: each mkdir finds its parent made.
-  for (const dir of [...dirs].sort((a, b) => a.length - b.length)) await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  const pause = makeYielder();
+  for (const dir of [...dirs].sort((a, b) => a.length - b.length)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    await pause();
+  }
 
   let bytes = 0;
   const etagByPath = new Map<string, string>();
@@ -38,7 +44,7 @@ export async function buildReleaseFromStore(store: ContentStore, r: StoreRelease
     bytes += r.objects.get(h)?.size ?? 0;
     etagByPath.set(path.join(treeDir, p), etagHashOf(h));
   }
-  await inBatches([...r.files], ([p, h]) => store.placeAt(r.tenantId, h, path.join(treeDir, p)), 64);
+  await store.placeAll(r.tenantId, [...r.files].map(([p, h]) => ({ sha256: h, dest: path.join(treeDir, p) })));
 
   const manifest = await scanReleaseAsync(treeDir, 8, (abs) => etagByPath.get(abs));
   const reused = await reuseCompressedCopies(treeDir, manifest.files, r.previousRelease);
@@ -70,13 +76,17 @@ async function reuseCompressedCopies(
   const byHash = new Map<string, ManifestEntry>();
   for (const e of previous.files) if (isOwnCopy(e.br) || isOwnCopy(e.gzip)) byHash.set(e.hash, e);
   const dirs = new Set<string>();
-  const link = async (from: ManifestVariant, urlPath: string, suffix: string): Promise<ManifestVariant | undefined> => {
+  const pause = makeYielder();
+  const link = (from: ManifestVariant, urlPath: string, suffix: string): ManifestVariant | undefined => {
     const file = path.join(COMPRESSED, urlPath + suffix);
     const dest = path.join(treeDir, file);
     try {
-      await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
-      dirs.add(path.dirname(dest));
-      await fsp.link(path.join(previousRelease!, from.file), dest);
+      const dir = path.dirname(dest);
+      if (!dirs.has(dir)) {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+        dirs.add(dir);
+      }
+      fs.linkSync(path.join(previousRelease!, from.file), dest);
       return { size: from.size, file };
     } catch {
       return undefined;
@@ -89,9 +99,10 @@ async function reuseCompressedCopies(
       files.push(e);
       continue;
     }
-    const br = isOwnCopy(old.br) ? await link(old.br, e.path, '.br') : undefined;
-    const gzip = isOwnCopy(old.gzip) ? await link(old.gzip, e.path, '.gz') : undefined;
+    const br = isOwnCopy(old.br) ? link(old.br, e.path, '.br') : undefined;
+    const gzip = isOwnCopy(old.gzip) ? link(old.gzip, e.path, '.gz') : undefined;
     files.push({ ...e, ...(br ? { br } : {}), ...(gzip ? { gzip } : {}) });
+    await pause();
   }
   return { files, dirs: [...dirs] };
 }
