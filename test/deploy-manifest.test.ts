@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { etagHashOf, manifestOfListing, scanRelease, type ReleaseManifest } from '../server/static/index/release-manifest.js';
 import { httpRequest, startTestPlatform, type TestPlatform, type HttpAnswer } from './helpers/harness.js';
 import { apiJson, createTenant, tarGz, uploadArchive } from './helpers/deploy-archives.js';
 
@@ -280,5 +282,27 @@ test('retention removes store objects no release holds, and the uploads of aband
     assert.equal((await page(p, 'casgc')).body, 'four');
   } finally {
     await p.cleanup();
+  }
+});
+
+test('the manifest of a release built from the store is the one scanning its files gives', () => {
+  for (const layout of [
+    { 'public/index.html': 'i', 'public/.hidden': 'h', 'public/_redirects': '/a /b', 'public/docs/.env': 'e', 'public/docs/a.html': 'a', '404.html': 'nf', 'api/x.js': 'x', 'tenant.json': '{}' },
+    { 'index.html': 'i', '_headers': '/*\n  X-A: b', 'api/x.js': 'x', 'node_modules/m/i.js': 'm', 'package.json': '{}', 'sub/api/y.txt': 'y', 'sub/_headers': 'kept', '.well-known/z': 'z' },
+    { 'public/404.html': 'p', '404.html': 'root', 'public/a/b/c.css': 'c' },
+  ] as Record<string, string>[]) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-listing-'));
+    try {
+      const listing = Object.entries(layout).map(([rel, body]) => {
+        fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+        fs.writeFileSync(path.join(dir, rel), body);
+        const st = fs.statSync(path.join(dir, rel));
+        return { path: rel, size: st.size, mtimeMs: Math.floor(st.mtimeMs), hash: etagHashOf(sha(body)) };
+      });
+      const byPath = (m: ReleaseManifest) => ({ ...m, files: [...m.files].sort((a, b) => (a.path < b.path ? -1 : 1)) });
+      assert.deepEqual(byPath(manifestOfListing(listing)), byPath(scanRelease(dir)), JSON.stringify(Object.keys(layout)));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 });

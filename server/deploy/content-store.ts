@@ -41,7 +41,9 @@ export interface ContentStore {
 
   /**
    * Removes every object that no release of the tenant holds, apart from
-   * `keep` (contents a deploy still waiting for its files counts on).
+   * those `keep` answers true for (contents a deploy waiting for its files
+   * counts on). `keep` is asked at the moment of each removal, so a deploy
+   * that starts while the sweep runs is heeded.
    */
-  sweep(tenantId: string, keep: ReadonlySet<string>): Promise<{ objects: number; bytes: number }>;
+  sweep(tenantId: string, keep: (sha256: string) => boolean): Promise<{ objects: number; bytes: number }>;
 }

@@ -123,7 +123,7 @@ export class LocalContentStore implements ContentStore {
     }
   }
 
-  async sweep(tenantId: string, keep: ReadonlySet<string>): Promise<{ objects: number; bytes: number }> {
+  async sweep(tenantId: string, keep: (sha256: string) => boolean): Promise<{ objects: number; bytes: number }> {
     const root = this.paths.contentStore(tenantId);
     let objects = 0;
     let bytes = 0;
@@ -146,7 +146,8 @@ export class LocalContentStore implements ContentStore {
       }
       for (const name of names) {
         await pause();
-        if (!SHA256_HEX.test(name) || keep.has(name)) continue;
+        // From the check to the removal nothing else runs (all synchronous): a deploy that pins it meanwhile is seen.
+        if (!SHA256_HEX.test(name) || keep(name)) continue;
         const file = path.join(dir, name);
         const st = fs.lstatSync(file, { throwIfNoEntry: false });
         // Link count 1: the store's own name is the last one; no release holds this content.

@@ -54,9 +54,12 @@ interface PendingDeploy {
   /** Paths per content: an upload counts that many times toward the total size. */
   readonly uses: ReadonlyMap<string, number>;
   /** Contents that were missing when the manifest came. */
-  readonly requiredAtStart: ReadonlySet<string>;
-  /** Size of every content known so far (in the store, or received). */
-  readonly sizes: Map<string, number>;
+  requiredAtStart: ReadonlySet<string>;
+  /**
+   * Every content known to be in the store (found, or received). They stay:
+   * the deploy pins all its contents against the sweep from before it looks.
+   */
+  readonly known: Map<string, StoredObject>;
   readonly expiresAt: number;
   readonly timer: NodeJS.Timeout;
   finalizing: boolean;
@@ -101,23 +104,26 @@ export class ManifestDeploys implements ContentStoreHooks {
       ruleBroken = err;
     }
     const id = deploys.begin(tenantId, opts);
-    let found: Map<string, StoredObject>;
-    try {
-      if (ruleBroken !== undefined || !files) throw ruleBroken;
-      found = await objects.lookup(tenantId, files.values());
-      checkSizes(files, sizesOf(found), limits);
-    } catch (err) {
-      throw deploys.refused(tenantId, id, opts, err);
-    }
+    if (ruleBroken !== undefined || !files) throw deploys.refused(tenantId, id, opts, ruleBroken);
     const uses = new Map<string, number>();
     for (const h of files.values()) uses.set(h, (uses.get(h) ?? 0) + 1);
-    const required = new Set([...uses.keys()].filter((h) => !found.has(h)));
     this.abandonOldest(tenantId);
     const expiresAt = Date.now() + this.ttlMs;
     const timer = setTimeout(() => this.abandon(id, `abandoned: not every file was uploaded within ${Math.round(this.ttlMs / 60000)} minutes`), this.ttlMs);
     timer.unref();
-    const p: PendingDeploy = { id, tenantId, opts, files, uses, requiredAtStart: required, sizes: sizesOf(found), expiresAt, timer, finalizing: false };
+    // Registered (and so pinning its contents) before the store is asked what it has.
+    const p: PendingDeploy = { id, tenantId, opts, files, uses, requiredAtStart: new Set(), known: new Map(), expiresAt, timer, finalizing: false };
     this.pending.set(id, p);
+    try {
+      const found = await objects.lookup(tenantId, uses.keys());
+      checkSizes(files, sizesOf(found), limits);
+      for (const [h, o] of found) p.known.set(h, o);
+    } catch (err) {
+      this.forget(p);
+      throw deploys.refused(tenantId, id, opts, err);
+    }
+    const required = new Set([...uses.keys()].filter((h) => !p.known.has(h)));
+    p.requiredAtStart = required;
     if (required.size === 0) {
       const done = await this.finish(p, false);
       if (done.status === 201) return done;
@@ -138,7 +144,7 @@ export class ManifestDeploys implements ContentStoreHooks {
       throw new AppError('payload_too_large', `The file is larger than the ${cap} bytes this deploy still allows (per-file cap and the tenant's archiveMB).`);
     }
     const stored = await this.deps.objects.put(tenantId, hash, body, cap);
-    p.sizes.set(hash, stored.size);
+    p.known.set(hash, stored);
     return { sha256: hash, size: stored.size, remaining: this.stillMissing(p).length };
   }
 
@@ -160,12 +166,13 @@ export class ManifestDeploys implements ContentStoreHooks {
     try {
       return await deploys.runLocked(p.tenantId, async () => {
         if (this.pending.get(p.id) !== p) throw new AppError('conflict', `Deploy ${p.id} was abandoned; send the manifest again.`);
-        const found = await objects.lookup(p.tenantId, p.uses.keys());
-        const missing = [...p.uses.keys()].filter((h) => !found.has(h));
+        // What it found or received is pinned; only what never came is asked for again.
+        const missing = this.stillMissing(p);
         if (missing.length > 0) return { status: 409 as const, required: missing };
         this.forget(p);
         const limits = deploys.limitsFor(p.tenantId);
         const live = releases.liveDeployId(p.tenantId);
+        const found = p.known;
         const result = await deploys.goLive(p.tenantId, p.id, p.opts, async (stagingDir) => {
           checkSizes(p.files, sizesOf(found), limits);
           return buildReleaseFromStore(objects, { tenantId: p.tenantId, files: p.files, objects: found, previousRelease: live ? paths.release(p.tenantId, live) : undefined }, path.join(stagingDir, 'tree'));
@@ -207,13 +214,13 @@ export class ManifestDeploys implements ContentStoreHooks {
   private capFor(p: PendingDeploy, hash: string): number {
     const limits: ArchiveLimits = this.deps.deploys.limitsFor(p.tenantId);
     let used = 0;
-    for (const [h, n] of p.uses) if (h !== hash) used += (p.sizes.get(h) ?? 0) * n;
+    for (const [h, n] of p.uses) if (h !== hash) used += (p.known.get(h)?.size ?? 0) * n;
     const left = Math.floor((limits.maxBytes - used) / (p.uses.get(hash) ?? 1));
     return Math.max(0, Math.min(limits.maxFileBytes, left));
   }
 
   private stillMissing(p: PendingDeploy): string[] {
-    return [...p.uses.keys()].filter((h) => !p.sizes.has(h));
+    return [...p.uses.keys()].filter((h) => !p.known.has(h));
   }
 
   private pendingOf(tenantId: string, deployId: string): PendingDeploy {
@@ -263,12 +270,15 @@ export class ManifestDeploys implements ContentStoreHooks {
     await fillStoreFromRelease(this.deps.objects, tenantId, releaseDir);
   }
 
+  private isPinned(tenantId: string, sha256: string): boolean {
+    for (const p of this.pending.values()) if (p.tenantId === tenantId && p.uses.has(sha256)) return true;
+    return false;
+  }
+
   async afterPrune(tenantId: string, releasesRemoved: boolean): Promise<void> {
     if (!releasesRemoved && !this.abandonedSinceSweep.has(tenantId)) return;
     this.abandonedSinceSweep.delete(tenantId);
-    const keep = new Set<string>();
-    for (const p of this.pending.values()) if (p.tenantId === tenantId) for (const h of p.uses.keys()) keep.add(h);
-    const swept = await this.deps.objects.sweep(tenantId, keep);
+    const swept = await this.deps.objects.sweep(tenantId, (h) => this.isPinned(tenantId, h));
     if (swept.objects > 0) this.deps.log.info('unused files removed from the content store', { tenant: tenantId, ...swept });
   }
 }

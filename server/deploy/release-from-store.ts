@@ -8,7 +8,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { fsyncFolders, foldersBetween } from '../disk/durable.js';
 import { makeYielder } from './take-turns.js';
-import { etagHashOf, MANIFEST_DIR, readManifest, scanReleaseAsync, writeManifest, type ManifestEntry, type ManifestVariant } from '../static/index/release-manifest.js';
+import { etagHashOf, manifestOfListing, MANIFEST_DIR, readManifest, writeManifest, type ManifestEntry, type ManifestVariant } from '../static/index/release-manifest.js';
 import type { ContentStore, StoredObject } from './content-store.js';
 import type { BuiltRelease } from './deploy-service.js';
 import type { SiteFiles } from './site-manifest.js';
@@ -39,14 +39,16 @@ export async function buildReleaseFromStore(store: ContentStore, r: StoreRelease
   }
 
   let bytes = 0;
-  const etagByPath = new Map<string, string>();
-  for (const [p, h] of r.files) {
-    bytes += r.objects.get(h)?.size ?? 0;
-    etagByPath.set(path.join(treeDir, p), etagHashOf(h));
-  }
+  const listing = [...r.files].map(([p, h]) => {
+    const o = r.objects.get(h);
+    if (!o) throw new Error(`the content store has no object ${h} (for ${p})`);
+    bytes += o.size;
+    return { path: p, size: o.size, mtimeMs: o.mtimeMs, hash: etagHashOf(h) };
+  });
   await store.placeAll(r.tenantId, [...r.files].map(([p, h]) => ({ sha256: h, dest: path.join(treeDir, p) })));
 
-  const manifest = await scanReleaseAsync(treeDir, 8, (abs) => etagByPath.get(abs));
+  // Every file's size, time and hash are known: the manifest is written without reading the tree again.
+  const manifest = manifestOfListing(listing);
   const reused = await reuseCompressedCopies(treeDir, manifest.files, r.previousRelease);
   // The new names (files, reused copies) reach the disk before the manifest that lists them.
   await fsyncFolders(foldersBetween(treeDir, [...dirs, ...reused.dirs]));

@@ -89,12 +89,17 @@ interface FoundFile {
  * The public files of a release, one at a time (readdir and stat only), so a
  * caller may pause between them. Dot names (and so .tenantry/) are never included.
  */
+/** Whether a name in folder `urlDir` of the served tree is served (and so walked). */
+function isServedName(urlDir: string, name: string, publicRoot: '' | 'public'): boolean {
+  if (name.startsWith('.')) return false;
+  return !(urlDir === '/' && (CONFIG_FILES.has(name) || (publicRoot === '' && PRIVATE_TOP.has(name))));
+}
+
 function* releaseFiles(releaseDir: string, publicRoot: '' | 'public'): Generator<FoundFile> {
   let hasNotFoundPage = false;
   function* walk(dir: string, urlDir: string): Generator<FoundFile> {
     for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (ent.name.startsWith('.')) continue;
-      if (urlDir === '/' && (CONFIG_FILES.has(ent.name) || (publicRoot === '' && PRIVATE_TOP.has(ent.name)))) continue;
+      if (!isServedName(urlDir, ent.name, publicRoot)) continue;
       const abs = path.join(dir, ent.name);
       const url = urlDir + ent.name;
       // Links inside a release were checked at deploy time; they are resolved once, here.
@@ -131,6 +136,46 @@ export function scanRelease(releaseDir: string): ReleaseManifest {
   return { format: FORMAT, publicRoot, hasApi: isDir(path.join(releaseDir, 'api')), compressed: false, files };
 }
 
+/** A file of a release whose content is known without reading it (a release built from the content store). */
+export interface ListedFile {
+  /** Relative to the release folder, '/'-separated, normalised. */
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** The ETag hash (etagHashOf). */
+  readonly hash: string;
+}
+
+/**
+ * The manifest scanRelease would make of a release holding exactly `files`
+ * (regular files only, no links), without touching the disk.
+ */
+export function manifestOfListing(files: readonly ListedFile[]): ReleaseManifest {
+  const publicRoot: '' | 'public' = files.some((f) => f.path.startsWith('public/')) ? 'public' : '';
+  const prefix = publicRoot ? 'public/' : '';
+  const entries: ManifestEntry[] = [];
+  let rootNotFound: ListedFile | undefined;
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    if (publicRoot && f.path === '404.html') rootNotFound = f;
+    if (!f.path.startsWith(prefix)) continue;
+    const parts = f.path.slice(prefix.length).split('/');
+    let urlDir = '/';
+    let served = true;
+    for (const part of parts) {
+      if (!isServedName(urlDir, part, publicRoot)) {
+        served = false;
+        break;
+      }
+      urlDir += part + '/';
+    }
+    if (served) entries.push({ path: '/' + parts.join('/'), size: f.size, mtimeMs: f.mtimeMs, hash: f.hash });
+  }
+  if (rootNotFound && !entries.some((e) => e.path === '/404.html')) {
+    entries.push({ path: '/404.html', size: rootNotFound.size, mtimeMs: rootNotFound.mtimeMs, hash: rootNotFound.hash, hidden: true });
+  }
+  return { format: FORMAT, publicRoot, hasApi: files.some((f) => f.path.startsWith('api/')), compressed: false, files: entries };
+}
+
 /** Resolves at once, or on the next turn of the event loop once `budgetMs` of work has passed. */
 function makeYielder(budgetMs: number): () => Promise<void> {
   let since = performance.now();
@@ -147,19 +192,12 @@ function makeYielder(budgetMs: number): () => Promise<void> {
  * tenant's requests on the same edge. Reads stay synchronous (in 1 MiB chunks)
  * because per-file async streams cost several times more in total.
  */
-export async function scanReleaseAsync(releaseDir: string, budgetMs = 8, knownHash?: (absPath: string) => string | undefined): Promise<ReleaseManifest> {
+export async function scanReleaseAsync(releaseDir: string, budgetMs = 8): Promise<ReleaseManifest> {
   const pause = makeYielder(budgetMs);
   const publicRoot = publicRootOf(releaseDir);
   const scratch = Buffer.allocUnsafe(HASH_CHUNK);
   const files: ManifestEntry[] = [];
   for (const f of releaseFiles(releaseDir, publicRoot)) {
-    // A release built from the content store comes with its hashes: no byte is read again.
-    const known = knownHash?.(f.abs);
-    if (known !== undefined) {
-      files.push(toEntry(f, known));
-      await pause();
-      continue;
-    }
     const h = crypto.createHash('sha256');
     const fd = fs.openSync(f.abs, 'r');
     try {
