@@ -177,7 +177,13 @@ test('manifest deploy: only missing contents asked for, wrong bytes refused, not
     assert.equal(first.message, 'by manifest');
     assert.equal(first.live, true);
     const audit = p.platform.store.audit.forTenant('casman');
-    assert.ok(audit.some((a) => a.action === 'deploy.create' && a.detail.id === one.id), 'the manifest deploy is in the audit trail');
+    assert.ok(audit.some((a) => a.action === 'deploy.prepare' && a.detail.id === one.id && a.detail.required === 3), 'the manifest is in the audit trail');
+    const made = audit.find((a) => a.action === 'deploy.create' && a.detail.id === one.id)!;
+    assert.equal(made.detail.uploaded, 3, 'its row counts the files uploaded');
+    assert.equal(made.actor, `token:${tok.json.id}`);
+    assert.ok(audit.some((a) => a.action === 'deploy.upload' && a.outcome === 'failure' && a.code === 'hash_mismatch'), 'a refused upload has its row');
+    assert.equal(audit.filter((a) => a.action === 'deploy.upload' && a.outcome === 'success').length, 0, 'accepted uploads are counted in the deploy row, not one row each');
+    assert.ok(audit.some((a) => a.action === 'deploy.finalize' && a.code === 'deploy_files_missing'), 'an early finalize is recorded as refused');
   } finally {
     await p.cleanup();
   }

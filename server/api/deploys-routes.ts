@@ -157,6 +157,8 @@ export function deploysRouter(p: DeploysRouterDeps): Router {
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     try {
       const stored = await p.manifestDeploys.receive(tenantId, req.params.deployId as string, req.params.sha256 as string, req, Number.isFinite(declared) ? declared : undefined);
+      // One row per accepted file would flood the trail: the deploy's own row counts them ("uploaded"). Refusals get theirs.
+      if (req.audit) req.audit.trail.rows++;
       res.status(200).json(stored);
     } catch (err) {
       if (!req.readableEnded) res.setHeader('Connection', 'close');
@@ -167,7 +169,7 @@ export function deploysRouter(p: DeploysRouterDeps): Router {
   r.post('/:deployId/finalize', requireScope('deploy'), async (req, res) => {
     const tenantId = req.params.id as string;
     p.tenants.get(tenantId);
-    res.status(201).json(await p.manifestDeploys.finalize(tenantId, req.params.deployId as string));
+    res.status(201).json(await p.manifestDeploys.finalize(tenantId, req.params.deployId as string, auditActor(req)));
   });
 
   r.post('/:deployId/activate', requireScope('deploy'), async (req, res) => {

@@ -210,7 +210,13 @@ export class DeployService {
    * moves it into releases/ and makes it live. The caller holds the tenant's
    * lock. Any failure marks the deploy failed and leaves the live release serving.
    */
-  async goLive(tenantId: string, id: string, opts: DeployOptions, build: (stagingDir: string) => Promise<BuiltRelease>): Promise<DeployResult> {
+  async goLive(
+    tenantId: string,
+    id: string,
+    opts: DeployOptions,
+    build: (stagingDir: string) => Promise<BuiltRelease>,
+    auditDetail: Record<string, unknown> = {},
+  ): Promise<DeployResult> {
     const { paths, store, log } = this.deps;
     const stagingDir = path.join(paths.staging(tenantId), id);
     const releaseDir = paths.release(tenantId, id);
@@ -242,7 +248,7 @@ export class DeployService {
     }
     const message = store.deploys.get(tenantId, id)?.message ?? null;
     store.deploys.markReady(id, stats);
-    store.audit.record({ actor: opts.actor, action: 'deploy.create', tenantId, detail: { id, source: opts.source, message, ...stats } });
+    store.audit.record({ actor: opts.actor, action: 'deploy.create', tenantId, detail: { id, source: opts.source, message, ...stats, ...auditDetail } });
     log.info('deploy live', { tenant: tenantId, deploy: id, source: opts.source, ...stats, ruleWarnings: site.warnings.length });
     return {
       id,

@@ -7,6 +7,7 @@
 // memory, pins the contents it counts on against the store's sweep, and is
 // abandoned (recorded as failed) after PENDING_TTL_MS or a restart.
 import type { Readable } from 'node:stream';
+import type { ActorRef } from '../model/actor.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../db/store.js';
@@ -125,10 +126,11 @@ export class ManifestDeploys implements ContentStoreHooks {
     const required = new Set([...uses.keys()].filter((h) => !p.known.has(h)));
     p.requiredAtStart = required;
     if (required.size === 0) {
-      const done = await this.finish(p, false);
+      const done = await this.finish(p, opts.actor);
       if (done.status === 201) return done;
       return { status: 202, body: this.view(p, done.required) };
     }
+    this.deps.store.audit.record({ actor: opts.actor, action: 'deploy.prepare', tenantId, detail: { id, files: files.size, required: required.size } });
     this.deps.log.info('deploy waiting for files', { tenant: tenantId, deploy: id, files: files.size, required: required.size });
     return { status: 202, body: this.view(p, [...required]) };
   }
@@ -149,9 +151,9 @@ export class ManifestDeploys implements ContentStoreHooks {
   }
 
   /** POST .../finalize: live, or 409 deploy_files_missing with what is still required. */
-  async finalize(tenantId: string, deployId: string): Promise<ManifestDeployResult> {
+  async finalize(tenantId: string, deployId: string, actor: ActorRef): Promise<ManifestDeployResult> {
     const p = this.pendingOf(tenantId, deployId);
-    const done = await this.finish(p, true);
+    const done = await this.finish(p, actor);
     if (done.status === 201) return done.body;
     throw new AppError('deploy_files_missing', `${done.required.length} file(s) of deploy ${deployId} have not been uploaded yet; PUT each to .../deploys/${deployId}/files/<sha256>, then finalize again.`, {
       required: done.required,
@@ -159,7 +161,7 @@ export class ManifestDeploys implements ContentStoreHooks {
   }
 
   /** Under the tenant's lock: every content there -> built from the store and live; else what is missing. */
-  private async finish(p: PendingDeploy, explicit: boolean): Promise<{ status: 201; body: ManifestDeployResult } | { status: 409; required: string[] }> {
+  private async finish(p: PendingDeploy, actor: ActorRef): Promise<{ status: 201; body: ManifestDeployResult } | { status: 409; required: string[] }> {
     const { deploys, objects, paths, releases } = this.deps;
     if (p.finalizing) throw new AppError('conflict', `Deploy ${p.id} is already being made live.`);
     p.finalizing = true;
@@ -173,14 +175,16 @@ export class ManifestDeploys implements ContentStoreHooks {
         const limits = deploys.limitsFor(p.tenantId);
         const live = releases.liveDeployId(p.tenantId);
         const found = p.known;
-        const result = await deploys.goLive(p.tenantId, p.id, p.opts, async (stagingDir) => {
-          checkSizes(p.files, sizesOf(found), limits);
-          return buildReleaseFromStore(objects, { tenantId: p.tenantId, files: p.files, objects: found, previousRelease: live ? paths.release(p.tenantId, live) : undefined }, path.join(stagingDir, 'tree'));
-        });
-        this.pruneSoon(p.tenantId, p.opts);
+        // Recorded as the request that made it live (the message stays the manifest's).
+        const opts: DeployOptions = { ...p.opts, actor };
         const uploaded = p.requiredAtStart.size;
         const reused = [...p.files.values()].filter((h) => !p.requiredAtStart.has(h)).length;
-        this.deps.log.info('manifest deploy live', { tenant: p.tenantId, deploy: p.id, uploaded, reused, explicit });
+        const result = await deploys.goLive(p.tenantId, p.id, opts, async (stagingDir) => {
+          checkSizes(p.files, sizesOf(found), limits);
+          return buildReleaseFromStore(objects, { tenantId: p.tenantId, files: p.files, objects: found, previousRelease: live ? paths.release(p.tenantId, live) : undefined }, path.join(stagingDir, 'tree'));
+        }, { uploaded, reused });
+        this.pruneSoon(p.tenantId, opts);
+        this.deps.log.info('manifest deploy live', { tenant: p.tenantId, deploy: p.id, uploaded, reused });
         return { status: 201 as const, body: { ...result, uploaded, reused } };
       });
     } finally {
