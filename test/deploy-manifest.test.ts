@@ -312,3 +312,31 @@ test('the manifest of a release built from the store is the one scanning its fil
     }
   }
 });
+
+test('a deploy waiting for its files when the platform restarts never goes live: it is failed, uploads refused', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-test-'));
+  let p = await startTestPlatform({}, dataDir);
+  try {
+    await createTenant(p.url, p.adminToken, 'casrest');
+    const starter = (await page(p, 'casrest')).body;
+    const { manifest, byHash } = siteOf({ 'index.html': '<h1>half way</h1>', 'b.css': CSS });
+    const created = await postManifest(p, p.adminToken, 'casrest', manifest);
+    assert.equal(created.status, 202, created.body);
+    const id = JSON.parse(created.body).id as string;
+    const [first, second] = JSON.parse(created.body).required as string[];
+    assert.equal((await putFile(p, p.adminToken, 'casrest', id, first!, byHash.get(first!)!)).status, 200);
+    await p.close();
+
+    p = await startTestPlatform({}, dataDir);
+    const late = await putFile(p, p.adminToken, 'casrest', id, second!, byHash.get(second!)!);
+    assert.equal(late.status, 409, late.body);
+    assert.match(JSON.parse(late.body).error.message, /not waiting for files: it is failed \(interrupted/);
+    assert.equal((await finalize(p, p.adminToken, 'casrest', id)).status, 409);
+    assert.equal((await page(p, 'casrest')).body, starter);
+    // Sent again, it asks only for what the store does not have yet.
+    const again = await postManifest(p, p.adminToken, 'casrest', manifest);
+    assert.deepEqual(JSON.parse(again.body).required, [second]);
+  } finally {
+    await p.cleanup();
+  }
+});
