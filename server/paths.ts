@@ -1,7 +1,7 @@
 // The data folder's layout, in one place:
 //   <data>/platform.db secret admin-token outbox/ run/<id>/http-<n>.sock mail/<id>/mail.sock git/<id>.git certs/<domain>/
 //   <data>/disks/<id>.img disks/<id>/{data/, tmp/} (root's: the tenant's disk image and its mount point)
-//   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, data/, logs/, data-owner-pending}
+//   <data>/tenants/<id>/{releases/<deployId>/, live -> releases/<deployId>, staging/, store/, data/, logs/, data-owner-pending}
 import path from 'node:path';
 
 export class DataPaths {
@@ -19,6 +19,8 @@ export class DataPaths {
   /** Symlink to the live release; renamed over atomically on activation. */
   live(id: string) { return path.join(this.tenant(id), 'live'); }
   staging(id: string) { return path.join(this.tenant(id), 'staging'); }
+  /** The tenant's content-addressed store: files by SHA-256, hard-linked into its releases. */
+  contentStore(id: string) { return path.join(this.tenant(id), 'store'); }
   tenantData(id: string) { return path.join(this.tenant(id), 'data'); }
   logs(id: string) { return path.join(this.tenant(id), 'logs'); }
   /** Left by a restore: the data folder's contents still need the tenant's user as owner (done at the next start as root). */

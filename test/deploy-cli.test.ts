@@ -7,6 +7,7 @@ import path from 'node:path';
 import { httpRequest, runCli, startTestPlatform, tempDir } from './helpers/harness.js';
 import { apiJson, createTenant } from './helpers/deploy-archives.js';
 import { create as createTar } from 'tar';
+import http from 'node:http';
 
 function write(root: string, rel: string, text: string): void {
   fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
@@ -95,6 +96,91 @@ test('tenantry deploy ./site, see it live, tenantry deploys, tenantry rollback',
     assert.match(nothing.stderr, /no files/);
   } finally {
     await p.cleanup();
+    fs.rmSync(site, { recursive: true, force: true });
+  }
+});
+
+test('tenantry deploy of a folder sends only the files that changed; links or --tar send an archive', async () => {
+  const p = await startTestPlatform();
+  const site = tempDir('tenantry-dp-incr-');
+  try {
+    await createTenant(p.url, p.adminToken, 'dpincr');
+    const token = (await apiJson(p.url, p.adminToken, 'POST', '/api/v1/tenants/dpincr/tokens', { scopes: ['deploy', 'read'] })).json.token as string;
+    const env = { TENANTRY_URL: `http://localhost:${p.port}`, TENANTRY_TOKEN: token };
+    const page = async (urlPath = '/') => (await httpRequest(p.url, { host: 'dpincr.localhost', path: urlPath })).body;
+    for (let i = 0; i < 30; i++) write(site, `public/pages/page-${i}.html`, `<p>page ${i}</p>`);
+    write(site, 'public/index.html', '<h1>first</h1>');
+    write(site, '.git/HEAD', 'ref: refs/heads/main');
+
+    const one = await runCli(['deploy', site, '--tenant', 'dpincr'], env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /deployed d[0-9a-z]+ \(31 files, .*; 31 uploaded, 0 unchanged\): http:\/\/dpincr\.localhost:\d+\//);
+    assert.equal(await page(), '<h1>first</h1>');
+    assert.equal(await page('/pages/page-7.html'), '<p>page 7</p>');
+
+    write(site, 'public/index.html', '<h1>second</h1>');
+    const two = await runCli(['deploy', site, '--tenant', 'dpincr', '--message', 'one line changed'], env);
+    assert.equal(two.code, 0, two.stderr);
+    assert.match(two.stdout, /\(31 files, .*; 1 uploaded, 30 unchanged\)/);
+    assert.equal(await page(), '<h1>second</h1>');
+    const history = await runCli(['deploys', '--tenant', 'dpincr'], env);
+    assert.match(history.stdout.split('\n')[0]!, /^\* d[0-9a-z]+ .*one line changed/);
+
+    // --json gives the API's answer.
+    const json = await runCli(['deploy', site, '--tenant', 'dpincr', '--json'], env);
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal(JSON.parse(json.stdout).uploaded, 0);
+
+    // A symbolic link travels only in an archive: the folder goes as a tar.gz.
+    fs.symlinkSync('index.html', path.join(site, 'public/home.html'));
+    const linked = await runCli(['deploy', site, '--tenant', 'dpincr'], env);
+    assert.equal(linked.code, 0, linked.stderr);
+    assert.doesNotMatch(linked.stdout, /uploaded/);
+    assert.equal(await page('/home.html'), '<h1>second</h1>');
+    const tarred = await runCli(['deploy', site, '--tenant', 'dpincr', '--tar'], env);
+    assert.equal(tarred.code, 0, tarred.stderr);
+    assert.doesNotMatch(tarred.stdout, /uploaded/);
+
+    // A refused manifest: one clear line.
+    fs.rmSync(path.join(site, 'public/home.html'));
+    write(site, '.tenantry/index.json', '{}');
+    const refused = await runCli(['deploy', site, '--tenant', 'dpincr'], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^tenantry: The archive was refused: names reserved for the platform .*\(archive_invalid, HTTP 422\)\n$/);
+    assert.equal(await page(), '<h1>second</h1>', 'the live release keeps serving');
+  } finally {
+    await p.cleanup();
+    fs.rmSync(site, { recursive: true, force: true });
+  }
+});
+
+test('tenantry deploy falls back to an archive when the server takes no manifests', async () => {
+  const site = tempDir('tenantry-dp-old-');
+  const seen: string[] = [];
+  // A server of an earlier version: JSON bodies get 415, archives are taken.
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.headers['content-type']}`);
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('Content-Type', 'application/json');
+      if (req.headers['content-type'] === 'application/json') {
+        res.statusCode = 415;
+        res.end(JSON.stringify({ error: { code: 'unsupported_media_type', message: 'Unsupported content type.' } }));
+        return;
+      }
+      res.statusCode = 201;
+      res.end(JSON.stringify({ id: 'dold', live: true, url: 'http://old.localhost/', files: 1, bytes: 5 }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    write(site, 'index.html', 'hello');
+    const r = await runCli(['deploy', site, '--tenant', 'old'], { TENANTRY_URL: `http://127.0.0.1:${(server.address() as { port: number }).port}`, TENANTRY_TOKEN: 'x' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^deployed dold \(1 files, 5 B\): http:\/\/old\.localhost\/\n$/);
+    assert.deepEqual(seen, ['POST application/json', 'POST application/gzip']);
+  } finally {
+    server.close();
     fs.rmSync(site, { recursive: true, force: true });
   }
 });

@@ -2,15 +2,19 @@
 // folder of the release fsynced, its name in releases/, the manifest, the
 // rename of `live` and an fsync of the folder holding it, then the database
 // row (WAL fsynced: synchronous=FULL). Proven on a real server process run
-// under strace, from the order of the system calls it made.
+// under strace, from the order of the system calls it made, for an archive
+// upload and for a manifest deploy built from the content store.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { CLI, tempDir } from './helpers/harness.js';
+import { CLI, httpRequest, tempDir } from './helpers/harness.js';
 import { createTenant, tarGz, uploadArchive, type RawEntry } from './helpers/deploy-archives.js';
 import { openDatabase } from '../server/db/database.js';
+
+const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 const TRACED = 'fsync,fdatasync,rename,renameat,renameat2';
 
@@ -146,6 +150,26 @@ test('a deploy fsyncs every file and folder of the release, then the manifest, t
     assert.equal(answer.status, 201, answer.body);
     const deployId = (JSON.parse(answer.body) as { id: string }).id;
 
+    // The same files by manifest with one changed: a release built from the content store.
+    const manifest2: Record<string, string> = {};
+    const bodies = new Map<string, Buffer>();
+    const changed = Buffer.from('<h1>durable, changed</h1>\n'.repeat(100));
+    for (const e of entries) {
+      if ((e.type ?? 'file') !== 'file') continue;
+      const body = e.name === 'public/index.html' ? changed : Buffer.from(e.body!);
+      manifest2[e.name] = sha256(body);
+      bodies.set(sha256(body), body);
+    }
+    const auth = { Authorization: `Bearer ${admin}` };
+    const created = await httpRequest(url, { host: 'localhost', method: 'POST', path: '/api/v1/tenants/durable/deploys', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ files: manifest2 }) });
+    assert.equal(created.status, 202, created.body);
+    const pending = JSON.parse(created.body) as { id: string; required: string[] };
+    assert.deepEqual(pending.required, [sha256(changed)], 'only the changed file is asked for');
+    const put = await httpRequest(url, { host: 'localhost', method: 'PUT', path: `/api/v1/tenants/durable/deploys/${pending.id}/files/${sha256(changed)}`, headers: { ...auth, 'Content-Type': 'application/octet-stream' }, body: changed });
+    assert.equal(put.status, 200, put.body);
+    const finalized = await httpRequest(url, { host: 'localhost', method: 'POST', path: `/api/v1/tenants/durable/deploys/${pending.id}/finalize`, headers: auth });
+    assert.equal(finalized.status, 201, finalized.body);
+
     // Stop the traced server (strace's child), so the trace is complete.
     const children = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
     for (const pid of children) process.kill(Number(pid), 'SIGTERM');
@@ -193,6 +217,32 @@ test('a deploy fsyncs every file and folder of the release, then the manifest, t
     const liveSynced = fsyncOf([tenantDir], liveRename.end);
     assert.ok(liveSynced, 'the tenant folder (holding live) is fsynced after the rename of live');
     assert.ok(fsyncOf([path.join(dataDir, 'platform.db-wal')], liveSynced.end), 'the database log is fsynced after the live switch (the row)');
+
+    // The manifest deploy, in the same order: the uploaded content fsynced before any name points at it
+    // (the unchanged files are the archive's, fsynced above), the release's folders deepest first, its
+    // name in releases/, the manifest, the live switch and its folder, then the row.
+    const release2 = path.join(tenantDir, 'releases', pending.id);
+    const staging2 = path.join(tenantDir, 'staging', pending.id, 'tree');
+    const both2 = (rel: string) => (rel ? [path.join(staging2, rel), path.join(release2, rel)] : [staging2, release2]);
+    const into2 = calls.find((c) => c.name.startsWith('rename') && c.ok && c.paths.at(-1) === release2);
+    assert.ok(into2, 'the manifest release is renamed into releases/');
+    const live2 = calls.find((c) => c.name.startsWith('rename') && c.ok && c.start > into2.end && c.paths.at(-1) === path.join(tenantDir, 'live'));
+    assert.ok(live2, 'and then made live');
+    const incoming = path.join(tenantDir, 'staging', 'incoming') + path.sep;
+    const upload = fsyncs.find((c) => (c.paths[0] ?? '').startsWith(incoming) && c.start > liveSynced.end);
+    assert.ok(upload && upload.end < into2.start, 'the uploaded file is fsynced before the release is built from it');
+    const folders2 = filesAndFolders(release2, (rel) => rel.startsWith('.tenantry')).folders;
+    assert.deepEqual(folders2.filter((rel) => !fsyncOf(both2(rel), upload.end, into2.start)), [], 'every folder of the manifest release fsynced before its rename');
+    for (const rel of folders2.filter((f) => f.includes('/'))) {
+      const child = fsyncOf(both2(rel), upload.end, into2.start)!;
+      assert.ok(fsyncOf(both2(path.posix.dirname(rel)), child.end, into2.start), `the folder holding ${rel} is fsynced after it`);
+    }
+    assert.ok(fsyncOf([path.join(tenantDir, 'releases')], into2.end, live2.start), 'releases/ fsynced after the rename into it');
+    const manifestPath2 = path.join(release2, '.tenantry/index.json');
+    const manifestRename2 = calls.find((c) => c.name.startsWith('rename') && c.ok && (c.paths.at(-1) === manifestPath2 || c.paths.at(-1) === path.join(staging2, '.tenantry/index.json')) && c.end < live2.start);
+    assert.ok(manifestRename2 && fsyncOf([manifestRename2.paths[0]!], -1, manifestRename2.start), 'the manifest is fsynced, then renamed into place, before the live switch');
+    const live2Synced = fsyncOf([tenantDir], live2.end);
+    assert.ok(live2Synced && fsyncOf([path.join(dataDir, 'platform.db-wal')], live2Synced.end), 'live folder, then the database log');
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');

@@ -202,7 +202,7 @@ test('a tenant user removed by hand is made again on the next worker start, with
     assert.match(server.output(), /Unix user was missing; provisioning it again/);
   } finally {
     await server.stop();
-    await removeLeftovers([tenant, 'demo']);
+    await removeLeftovers([tenant, 'demo'], dataDir);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -31,6 +31,8 @@ const ACTIONS: readonly (readonly [string, RegExp, string])[] = [
   ['DELETE', /^\/tenants\/[^/]+\/tokens\/[^/]+\/?$/, 'token.delete'],
   ['POST', /^\/tenants\/[^/]+\/deploys\/?$/, 'deploy.create'],
   ['POST', /^\/tenants\/[^/]+\/deploys\/[^/]+\/activate\/?$/, 'deploy.activate'],
+  ['PUT', /^\/tenants\/[^/]+\/deploys\/[^/]+\/files\/[^/]+\/?$/, 'deploy.upload'],
+  ['POST', /^\/tenants\/[^/]+\/deploys\/[^/]+\/finalize\/?$/, 'deploy.finalize'],
   ['PUT', /^\/tenants\/[^/]+\/env\/?$/, 'env.set'],
   ['POST', /^\/tenants\/[^/]+\/domains\/?$/, 'domain.add'],
   ['POST', /^\/tenants\/[^/]+\/domains\/[^/]+\/verify\/?$/, 'domain.verify'],

@@ -14,6 +14,7 @@ import type { TenantService } from '../tenants/tenant-service.js';
 import type { TenantLogs } from '../tenants/tenant-logs.js';
 import type { WorkerPool } from '../pool/worker-pool.js';
 import type { DeployService } from '../deploy/deploy-service.js';
+import type { ManifestDeploys } from '../deploy/manifest-deploys.js';
 import type { GitService } from '../git/git-service.js';
 import { gitHttpHandler } from '../git/git-http.js';
 import { authenticate, requireAdmin } from './auth-middleware.js';
@@ -56,6 +57,7 @@ export interface ControlAppDeps {
   readonly siteLogs: TenantLogs;
   readonly workers: WorkerPool;
   readonly deploys: DeployService;
+  readonly manifestDeploys: ManifestDeploys;
   readonly git: GitService;
   /** Peers whose X-Forwarded-For is believed (the throttle's client address). */
   readonly trustedProxies: TrustedProxies;
@@ -127,7 +129,7 @@ export function createControlApp(d: ControlAppDeps): Express {
   api.use('/tenants', tenantsRouter({ tenants: d.tenants, store: d.store, certificates: d.certificates }));
   const tenant = Router({ mergeParams: true });
   tenant.use('/tokens', tokensRouter({ tenants: d.tenants, store: d.store, secret: d.secret }));
-  tenant.use('/deploys', deploysRouter({ tenants: d.tenants, deploys: d.deploys }));
+  tenant.use('/deploys', deploysRouter({ tenants: d.tenants, deploys: d.deploys, manifestDeploys: d.manifestDeploys }));
   tenant.use('/env', envRouter({ tenants: d.tenants, store: d.store, workers: d.workers }));
   const principalNow = (req: Request) => (req.dashboardSession ? sessionOf(req, d.sessions, d.trustedProxies).session?.principal : req.principal);
   tenant.use('/logs', logsRouter({ tenants: d.tenants, siteLogs: d.siteLogs, principalNow }));

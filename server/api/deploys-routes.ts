@@ -1,5 +1,7 @@
 // /api/v1/tenants/:id/deploys: upload a site archive (multipart field
-// `archive`, or a raw tar / tar.gz body), list deploys, make one live again.
+// `archive`, or a raw tar / tar.gz body) or a manifest of paths and SHA-256s
+// (then the missing files one by one, then finalize), list deploys, make one
+// live again.
 // Uploads are streamed to a file under the tenant's staging folder first, so a
 // slow client never holds the tenant's deploy lock; the file goes afterwards.
 import crypto from 'node:crypto';
@@ -12,9 +14,16 @@ import { Router, type Request, type Response } from 'express';
 import multer from 'multer';
 import type { TenantService } from '../tenants/tenant-service.js';
 import type { DeployService } from '../deploy/deploy-service.js';
+import type { ManifestDeploys } from '../deploy/manifest-deploys.js';
 import { auditActor } from './audit-trail.js';
 import { requireScope } from './auth-middleware.js';
 import { AppError } from '../errors.js';
+import { jsonBody } from './json-body.js';
+
+/** Runs one Express middleware (a body parser) inside a handler, after the checks that come first. */
+function runMiddleware(mw: (req: Request, res: Response, next: (err?: unknown) => void) => void, req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => mw(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+}
 
 /** Raw body types; the content itself is sniffed (gzip magic or not). */
 export const RAW_ARCHIVE_TYPES = new Set(['application/gzip', 'application/x-gzip', 'application/x-tar', 'application/octet-stream', 'application/x-compressed-tar']);
@@ -78,7 +87,14 @@ function messageFrom(req: Request): string | undefined {
 export interface DeploysRouterDeps {
   readonly tenants: TenantService;
   readonly deploys: DeployService;
+  readonly manifestDeploys: ManifestDeploys;
 }
+
+/** A manifest line is a path and a 64-digit hash: this much JSON per allowed file, plus room for the rest. */
+const MANIFEST_BYTES_PER_FILE = 512;
+const MANIFEST_BASE_BYTES = 64 * 1024;
+/** A manifest nests two levels ({"files": {...}}); a little slack for what may be added. */
+const MANIFEST_MAX_DEPTH = 4;
 
 /** Mounted at /api/v1/tenants/:id/deploys. */
 export function deploysRouter(p: DeploysRouterDeps): Router {
@@ -91,6 +107,13 @@ export function deploysRouter(p: DeploysRouterDeps): Router {
     const cap = p.deploys.uploadCapBytes(tenantId);
     const declared = Number(req.headers['content-length']);
     let file: string | undefined;
+    if (type === 'application/json') {
+      const cap = MANIFEST_BASE_BYTES + p.deploys.limitsFor(tenantId).maxEntries * MANIFEST_BYTES_PER_FILE;
+      await runMiddleware(jsonBody({ limit: String(cap), maxDepth: MANIFEST_MAX_DEPTH }), req, res);
+      const answer = await p.manifestDeploys.create(tenantId, req.body, { source: 'upload', message: messageFrom(req), actor: auditActor(req) });
+      res.status(answer.status).json(answer.body);
+      return;
+    }
     try {
       if (type === 'multipart/form-data') {
         if (declared > cap + 1024 * 1024) throw new AppError('payload_too_large', `The archive is larger than this tenant's upload cap of ${Math.floor(cap / (1024 * 1024))} MiB.`);
@@ -104,7 +127,7 @@ export function deploysRouter(p: DeploysRouterDeps): Router {
       } else {
         throw new AppError(
           'unsupported_media_type',
-          `Send the archive as multipart/form-data (field "archive") or as a raw body of type application/gzip or application/x-tar${type ? `, not ${type}` : ''}.`,
+          `Send the archive as multipart/form-data (field "archive") or as a raw body of type application/gzip or application/x-tar, or a manifest as application/json${type ? `, not ${type}` : ''}.`,
         );
       }
       const result = await p.deploys.deployArchive(tenantId, file, { source: 'upload', message: messageFrom(req), actor: auditActor(req) });
@@ -120,6 +143,33 @@ export function deploysRouter(p: DeploysRouterDeps): Router {
 
   r.get('/', requireScope('read'), (req, res) => {
     res.json({ deploys: p.deploys.list(req.params.id as string) });
+  });
+
+  // One file of a manifest deploy, by the SHA-256 of its bytes (checked as it arrives).
+  r.put('/:deployId/files/:sha256', requireScope('deploy'), async (req, res) => {
+    const tenantId = req.params.id as string;
+    p.tenants.get(tenantId);
+    const type = mediaType(req);
+    if (type !== '' && type !== 'application/octet-stream') {
+      res.setHeader('Connection', 'close');
+      throw new AppError('unsupported_media_type', `Send the file's bytes as application/octet-stream${type ? `, not ${type}` : ''}.`);
+    }
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    try {
+      const stored = await p.manifestDeploys.receive(tenantId, req.params.deployId as string, req.params.sha256 as string, req, Number.isFinite(declared) ? declared : undefined);
+      // One row per accepted file would flood the trail: the deploy's own row counts them ("uploaded"). Refusals get theirs.
+      if (req.audit) req.audit.trail.rows++;
+      res.status(200).json(stored);
+    } catch (err) {
+      if (!req.readableEnded) res.setHeader('Connection', 'close');
+      throw err;
+    }
+  });
+
+  r.post('/:deployId/finalize', requireScope('deploy'), async (req, res) => {
+    const tenantId = req.params.id as string;
+    p.tenants.get(tenantId);
+    res.status(201).json(await p.manifestDeploys.finalize(tenantId, req.params.deployId as string, auditActor(req)));
   });
 
   r.post('/:deployId/activate', requireScope('deploy'), async (req, res) => {

@@ -13,6 +13,8 @@ import { ReleaseManager } from '../releases/release-manager.js';
 import { TenantService } from '../tenants/tenant-service.js';
 import { GitService } from '../git/git-service.js';
 import { DeployService } from '../deploy/deploy-service.js';
+import { ManifestDeploys } from '../deploy/manifest-deploys.js';
+import { LocalContentStore } from '../deploy/local-content-store.js';
 import { TenantLogs } from '../tenants/tenant-logs.js';
 import { WorkerPool } from '../pool/worker-pool.js';
 import type { PluginSettingsSource } from '../pool/plugin-settings.js';
@@ -47,6 +49,8 @@ export interface Platform {
   readonly tenants: TenantService;
   readonly git: GitService;
   readonly deploys: DeployService;
+  /** Manifest (incremental) deploys and the content store. */
+  readonly manifestDeploys: ManifestDeploys;
   /** Each tenant's site log (worker output, access lines). */
   readonly siteLogs: TenantLogs;
   /** Tenants' worker processes; stop them with `await workers.close()` before close(). */
@@ -117,6 +121,10 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   const metrics = new PlatformMetrics();
   const deploys = new DeployService({ paths, store, releases, tenants, log, metrics });
   tenants.addHooks(deploys.lifecycleHooks());
+  // Incremental deploys: a content store per tenant, filled by every deploy, swept by retention.
+  const manifestDeploys = new ManifestDeploys({ deploys, objects: new LocalContentStore(paths), store, paths, releases, log });
+  deploys.useContentStore(manifestDeploys);
+  tenants.addHooks({ onTenantDeleting: async (id) => manifestDeploys.dropTenant(id) });
   // Pushes deploy through the same pipeline as uploads.
   const git = new GitService(paths, store, deploys, log, metrics);
   tenants.addHooks(git.repositories.lifecycleHooks());
@@ -195,6 +203,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     tenants,
     git,
     deploys,
+    manifestDeploys,
     siteLogs,
     workers,
     sandbox,

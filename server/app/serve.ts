@@ -95,6 +95,7 @@ export async function startServer(
     siteLogs: platform.siteLogs,
     workers: platform.workers,
     deploys: platform.deploys,
+    manifestDeploys: platform.manifestDeploys,
     git: platform.git,
     sites: platform.sites,
     pluginCatalogue: platform.pluginCatalogue,

@@ -7,7 +7,8 @@
 //   tenants/<id>/releases/<deploy>/ the live release and the kept (ready) ones
 //   tenants/<id>/data/              the tenant's writable folder
 //   git/<id>.git/                   the tenant's repository
-// Not copied: logs, staging, outbox, run/ and mail/ (sockets), failed or pruned releases.
+// Not copied: logs, staging, outbox, run/ and mail/ (sockets), failed or pruned releases,
+// the content store (tenants/<id>/store/: refilled by the next deploys).
 
 export const BACKUP_FORMAT = 1;
 export const SUMMARY_FILE = 'tenantry-backup.json';

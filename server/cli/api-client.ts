@@ -27,6 +27,28 @@ export interface RequestOptions {
 }
 
 export async function apiRequest<T = unknown>(opts: ClientOptions, path: string, req: RequestOptions = {}): Promise<T> {
+  const answer = await apiCall<T>(opts, path, req);
+  if (!answer.ok) throw answerError(answer);
+  return answer.data;
+}
+
+export interface ApiAnswer<T> {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly data: T;
+  /** The error body's code, when the answer is an error of the API's shape. */
+  readonly code: string | undefined;
+  readonly text: string;
+}
+
+/** The one-line error for an answer that is not ok. */
+export function answerError(answer: ApiAnswer<unknown>): CliError {
+  const e = (answer.data as { error?: { code?: string; message?: string } } | undefined)?.error;
+  return new CliError(e ? `${String(e.message).replace(/\.$/, "")} (${e.code}, HTTP ${answer.status})` : `HTTP ${answer.status}: ${answer.text.slice(0, 200)}`);
+}
+
+/** Like apiRequest, but an error answer is returned (with its status and code) instead of thrown. */
+export async function apiCall<T = unknown>(opts: ClientOptions, path: string, req: RequestOptions = {}): Promise<ApiAnswer<T>> {
   if (!opts.token) throw new CliError('no token: set TENANTRY_TOKEN or pass --token (the admin token is in <data>/admin-token)', 2);
   const headers: Record<string, string> = { Authorization: `Bearer ${opts.token}`, Accept: 'application/json', ...req.headers };
   let body = req.body;
@@ -48,9 +70,6 @@ export async function apiRequest<T = unknown>(opts: ClientOptions, path: string,
   } catch {
     /* not JSON */
   }
-  if (!res.ok) {
-    const e = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new CliError(e ? `${String(e.message).replace(/\.$/, "")} (${e.code}, HTTP ${res.status})` : `HTTP ${res.status}: ${text.slice(0, 200)}`);
-  }
-  return data as T;
+  const code = (data as { error?: { code?: string } } | undefined)?.error?.code;
+  return { ok: res.ok, status: res.status, data: data as T, code: typeof code === 'string' ? code : undefined, text };
 }

@@ -38,7 +38,7 @@ const HELP = `usage: tenantry <command> [options]
   tenants create <id> [--domain D]...     create a tenant (admin)
   tenants list | show <id> | delete <id>
   tokens create --tenant <id> [--scope deploy,read,plugins]
-  deploy [DIR|ARCHIVE] --tenant <id> [--message M] [--include-node-modules]
+  deploy [DIR|ARCHIVE] --tenant <id> [--message M] [--include-node-modules] [--tar]
                                           pack DIR (default .) into a tar.gz, upload, print the URL
   deploys --tenant <id>                   deploy history, newest first (* = live)
   rollback --tenant <id> [<deployId>]     make a release live again (default: the one before the live one)

@@ -28,6 +28,21 @@ import { fsyncFolder, makeFolderDurably } from '../disk/durable.js';
 
 export type DeploySource = 'upload' | 'git';
 
+/** What a build step made in the staging folder: the folder to become the release, all of it on disk. */
+export interface BuiltRelease {
+  readonly releaseRoot: string;
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/** The content store's steps in the pipeline (manifest-deploys.ts); both run with the tenant's lock held. */
+export interface ContentStoreHooks {
+  /** An archive deploy is live: its files go into the store. */
+  afterArchiveLive(tenantId: string, releaseDir: string): Promise<void>;
+  /** Retention ran (and removed releases, or not): objects nothing needs any more may go. */
+  afterPrune(tenantId: string, releasesRemoved: boolean): Promise<void>;
+}
+
 export interface DeployOptions {
   source: DeploySource;
   message?: string;
@@ -75,6 +90,8 @@ export interface DeployServiceDeps {
   lockWaitMs?: number;
   /** Deploys by outcome and duration; default: not counted. */
   metrics?: DeployMetrics;
+  /** The content store (incremental deploys); default: none. Set once at start with useContentStore. */
+  contentStore?: ContentStoreHooks;
 }
 
 export class DeployService {
@@ -84,6 +101,11 @@ export class DeployService {
 
   constructor(private readonly deps: DeployServiceDeps) {
     this.lockWaitMs = deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+  }
+
+  /** Hooks the content store into the pipeline (set once, when the platform is built). */
+  useContentStore(hooks: ContentStoreHooks): void {
+    this.deps.contentStore = hooks;
   }
 
   /** The archive caps of a tenant (its `archiveMB` and `files` limits). */
@@ -153,32 +175,64 @@ export class DeployService {
   }
 
   private async deployUnlocked(tenantId: string, archive: NodeJS.ReadableStream | string, opts: DeployOptions): Promise<DeployResult> {
-    const { paths, store, log } = this.deps;
     const limits = this.limitsFor(tenantId);
+    const id = this.begin(tenantId, opts);
+    const result = await this.goLive(tenantId, id, opts, async (stagingDir) => {
+      const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
+      return extractArchive(input, path.join(stagingDir, 'tree'), limits);
+    });
+    await this.fillStore(tenantId, id);
+    await this.pruneUnlocked(tenantId, opts.actor);
+    return result;
+  }
+
+  /** Records a new deploy (status `staging`) and returns its id. */
+  begin(tenantId: string, opts: DeployOptions): string {
     const id = newDeployId();
     const message = opts.message?.trim() ? opts.message.trim().slice(0, 500) : null;
-    store.deploys.insert({ id, tenantId, source: opts.source, message, actor: actorId(opts.actor) });
+    this.deps.store.deploys.insert({ id, tenantId, source: opts.source, message, actor: actorId(opts.actor) });
+    return id;
+  }
+
+  /** Marks a deploy failed (row, audit, log) and returns the error to answer with. */
+  refused(tenantId: string, id: string, opts: DeployOptions, err: unknown): AppError {
+    const { store, log } = this.deps;
+    const appErr = toAppError(err);
+    store.deploys.markFailed(id, appErr.message);
+    store.audit.record({ actor: opts.actor, action: 'deploy.fail', tenantId, outcome: 'failure', code: appErr.code, detail: { id, source: opts.source, code: appErr.code, error: appErr.message } });
+    if (appErr.status >= 500) log.error('deploy failed', { tenant: tenantId, deploy: id, err, stack: (err as Error)?.stack });
+    else log.info('deploy refused', { tenant: tenantId, deploy: id, reason: appErr.message });
+    return appErr;
+  }
+
+  /**
+   * Builds deploy `id` (already begun) in its staging folder with `build`,
+   * moves it into releases/ and makes it live. The caller holds the tenant's
+   * lock. Any failure marks the deploy failed and leaves the live release serving.
+   */
+  async goLive(
+    tenantId: string,
+    id: string,
+    opts: DeployOptions,
+    build: (stagingDir: string) => Promise<BuiltRelease>,
+    auditDetail: Record<string, unknown> = {},
+  ): Promise<DeployResult> {
+    const { paths, store, log } = this.deps;
     const stagingDir = path.join(paths.staging(tenantId), id);
     const releaseDir = paths.release(tenantId, id);
     const refuse = async (err: unknown): Promise<never> => {
       await fsp.rm(stagingDir, { recursive: true, force: true });
       await fsp.rm(releaseDir, { recursive: true, force: true });
-      const appErr = toAppError(err);
-      store.deploys.markFailed(id, appErr.message);
-      store.audit.record({ actor: opts.actor, action: 'deploy.fail', tenantId, outcome: 'failure', code: appErr.code, detail: { id, source: opts.source, code: appErr.code, error: appErr.message } });
-      if (appErr.status >= 500) log.error('deploy failed', { tenant: tenantId, deploy: id, err, stack: (err as Error)?.stack });
-      else log.info('deploy refused', { tenant: tenantId, deploy: id, reason: appErr.message });
-      throw appErr;
+      throw this.refused(tenantId, id, opts, err);
     };
 
     let stats: { files: number; bytes: number };
     try {
       await fsp.mkdir(stagingDir, { recursive: true, mode: 0o750 });
-      const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
-      const extracted = await extractArchive(input, path.join(stagingDir, 'tree'), limits);
-      stats = { files: extracted.files, bytes: extracted.bytes };
+      const built = await build(stagingDir);
+      stats = { files: built.files, bytes: built.bytes };
       await makeFolderDurably(paths.releases(tenantId), 0o750);
-      await fsp.rename(extracted.releaseRoot, releaseDir);
+      await fsp.rename(built.releaseRoot, releaseDir);
       await fsyncFolder(paths.releases(tenantId));
       await fsp.rm(stagingDir, { recursive: true, force: true });
       store.deploys.setStats(id, stats);
@@ -192,10 +246,10 @@ export class DeployService {
     } catch (err) {
       return refuse(isAppError(err) && err.code === 'deploy_failed' ? err : new AppError('deploy_failed', `The release could not be made live: ${reasonOf(err)}`));
     }
+    const message = store.deploys.get(tenantId, id)?.message ?? null;
     store.deploys.markReady(id, stats);
-    store.audit.record({ actor: opts.actor, action: 'deploy.create', tenantId, detail: { id, source: opts.source, message, ...stats } });
+    store.audit.record({ actor: opts.actor, action: 'deploy.create', tenantId, detail: { id, source: opts.source, message, ...stats, ...auditDetail } });
     log.info('deploy live', { tenant: tenantId, deploy: id, source: opts.source, ...stats, ruleWarnings: site.warnings.length });
-    await this.pruneUnlocked(tenantId, opts.actor);
     return {
       id,
       live: true,
@@ -205,6 +259,22 @@ export class DeployService {
       rules: { ...site.ruleCounts },
       warnings: site.warnings.map((w) => ({ file: w.file, line: w.line, message: w.message })),
     };
+  }
+
+  /** Counts a deploy by outcome, holding the tenant's lock: what a deploy other than an archive runs in. */
+  runLocked<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    return this.withTenantLock(tenantId, () => this.timed(tenantId, fn));
+  }
+
+  /** Puts an unpacked release's files into the content store, so a later manifest deploy sends none of them again. Never throws. */
+  private async fillStore(tenantId: string, id: string): Promise<void> {
+    const hook = this.deps.contentStore;
+    if (!hook) return;
+    try {
+      await hook.afterArchiveLive(tenantId, this.deps.paths.release(tenantId, id));
+    } catch (err) {
+      this.deps.log.warn('cannot add the release to the content store; the next manifest deploy uploads its files again', { tenant: tenantId, deploy: id, err });
+    }
   }
 
   /** Makes an earlier (or later) release live again: rollback and forward. */
@@ -255,14 +325,20 @@ export class DeployService {
     };
   }
 
-  /** Keeps the tenant's `keepReleases` newest ready releases (the live one always). Lock held. */
-  private async pruneUnlocked(tenantId: string, actor: ActorRef): Promise<void> {
+  /**
+   * Keeps the tenant's `keepReleases` newest ready releases (the live one
+   * always), then lets the content store drop what no release holds. Lock held.
+   */
+  async pruneUnlocked(tenantId: string, actor: ActorRef): Promise<void> {
     const { store, paths, releases, log } = this.deps;
     const tenant = store.tenants.get(tenantId);
     if (!tenant) return;
     const live = releases.liveDeployId(tenantId) ?? tenant.liveDeployId;
     const doomed = releasesToPrune(store.deploys.forTenant(tenantId), live, tenant.keepReleases);
-    if (doomed.length === 0) return;
+    if (doomed.length === 0) {
+      await this.sweepStore(tenantId, false);
+      return;
+    }
     for (const d of doomed) {
       // Marked first: a crash half-way leaves a pruned row and some stray files, never a listed release without files.
       store.deploys.markPruned(d.id);
@@ -270,6 +346,16 @@ export class DeployService {
     }
     store.audit.record({ actor, action: 'deploy.prune', tenantId, detail: { ids: doomed.map((d) => d.id), keep: tenant.keepReleases } });
     log.info('old releases removed', { tenant: tenantId, count: doomed.length });
+    await this.sweepStore(tenantId, true);
+  }
+
+  /** Never throws: an object left behind is collected at the next sweep. */
+  private async sweepStore(tenantId: string, releasesRemoved: boolean): Promise<void> {
+    try {
+      await this.deps.contentStore?.afterPrune(tenantId, releasesRemoved);
+    } catch (err) {
+      this.deps.log.warn('cannot collect unused files of the content store', { tenant: tenantId, err });
+    }
   }
 }
 
@@ -277,7 +363,7 @@ function reasonOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function toAppError(err: unknown): AppError {
+export function toAppError(err: unknown): AppError {
   if (isAppError(err)) return err;
   if (err instanceof ArchiveRuleError) {
     return new AppError('archive_invalid', `The archive was refused: ${err.message}.`, { rule: err.rule, ...(err.entry !== undefined ? { entry: err.entry } : {}) });

@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { ArchiveJudge, ArchiveRuleError, formatMiB, type ArchiveLimits } from './archive-rules.js';
 import { findBadLink } from './archive-links.js';
+import { LAYOUT_FOLDERS, PLATFORM_RESERVED_TOP } from './reserved-names.js';
 import { fsyncFile, fsyncFolders, foldersBetween } from '../disk/durable.js';
 
 export interface ExtractResult {
@@ -21,8 +22,6 @@ export interface ExtractResult {
   readonly bytes: number;
 }
 
-/** Top folders that are part of the site layout and so never stripped. */
-const LAYOUT_FOLDERS = new Set(['public', 'api']);
 
 /** fs errors that mean "this archive's names do not fit together", not a server fault. */
 const ENTRY_FS_ERRORS = new Set(['ENAMETOOLONG', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EINVAL']);
@@ -127,6 +126,9 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
   if (files === 0) throw new ArchiveRuleError('the archive holds no files', undefined);
 
   const { root, prefix } = await releaseRootOf(treeDir);
+  for (const name of await fsp.readdir(root)) {
+    if (PLATFORM_RESERVED_TOP.has(name)) throw new ArchiveRuleError('names reserved for the platform are not allowed at the top of a release', prefix ? `${prefix}/${name}` : name);
+  }
   const links = judge
     .symlinks()
     .filter((l) => prefix === '' || l.startsWith(prefix + '/'))

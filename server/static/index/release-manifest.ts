@@ -23,7 +23,7 @@ export interface ManifestEntry {
   readonly path: string;
   readonly size: number;
   readonly mtimeMs: number;
-  /** base64url SHA-256 prefix of the content: the strong ETag. */
+  /** base64url SHA-256 prefix of the content: the strong ETag (etagHashOf of the hex digest). */
   readonly hash: string;
   readonly br?: ManifestVariant;
   readonly gzip?: ManifestVariant;
@@ -72,6 +72,11 @@ export function hashFileSync(file: string, scratch: Buffer = Buffer.allocUnsafe(
   return h.digest('base64url').slice(0, 27);
 }
 
+/** The ETag hash of a content from its SHA-256 in hex: the same prefix scanning its bytes would give. */
+export function etagHashOf(sha256Hex: string): string {
+  return Buffer.from(sha256Hex, 'hex').toString('base64url').slice(0, 27);
+}
+
 interface FoundFile {
   readonly abs: string;
   readonly url: string;
@@ -84,12 +89,17 @@ interface FoundFile {
  * The public files of a release, one at a time (readdir and stat only), so a
  * caller may pause between them. Dot names (and so .tenantry/) are never included.
  */
+/** Whether a name in folder `urlDir` of the served tree is served (and so walked). */
+function isServedName(urlDir: string, name: string, publicRoot: '' | 'public'): boolean {
+  if (name.startsWith('.')) return false;
+  return !(urlDir === '/' && (CONFIG_FILES.has(name) || (publicRoot === '' && PRIVATE_TOP.has(name))));
+}
+
 function* releaseFiles(releaseDir: string, publicRoot: '' | 'public'): Generator<FoundFile> {
   let hasNotFoundPage = false;
   function* walk(dir: string, urlDir: string): Generator<FoundFile> {
     for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (ent.name.startsWith('.')) continue;
-      if (urlDir === '/' && (CONFIG_FILES.has(ent.name) || (publicRoot === '' && PRIVATE_TOP.has(ent.name)))) continue;
+      if (!isServedName(urlDir, ent.name, publicRoot)) continue;
       const abs = path.join(dir, ent.name);
       const url = urlDir + ent.name;
       // Links inside a release were checked at deploy time; they are resolved once, here.
@@ -124,6 +134,46 @@ export function scanRelease(releaseDir: string): ReleaseManifest {
   const scratch = Buffer.allocUnsafe(HASH_CHUNK);
   const files = [...releaseFiles(releaseDir, publicRoot)].map((f) => toEntry(f, hashFileSync(f.abs, scratch)));
   return { format: FORMAT, publicRoot, hasApi: isDir(path.join(releaseDir, 'api')), compressed: false, files };
+}
+
+/** A file of a release whose content is known without reading it (a release built from the content store). */
+export interface ListedFile {
+  /** Relative to the release folder, '/'-separated, normalised. */
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  /** The ETag hash (etagHashOf). */
+  readonly hash: string;
+}
+
+/**
+ * The manifest scanRelease would make of a release holding exactly `files`
+ * (regular files only, no links), without touching the disk.
+ */
+export function manifestOfListing(files: readonly ListedFile[]): ReleaseManifest {
+  const publicRoot: '' | 'public' = files.some((f) => f.path.startsWith('public/')) ? 'public' : '';
+  const prefix = publicRoot ? 'public/' : '';
+  const entries: ManifestEntry[] = [];
+  let rootNotFound: ListedFile | undefined;
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    if (publicRoot && f.path === '404.html') rootNotFound = f;
+    if (!f.path.startsWith(prefix)) continue;
+    const parts = f.path.slice(prefix.length).split('/');
+    let urlDir = '/';
+    let served = true;
+    for (const part of parts) {
+      if (!isServedName(urlDir, part, publicRoot)) {
+        served = false;
+        break;
+      }
+      urlDir += part + '/';
+    }
+    if (served) entries.push({ path: '/' + parts.join('/'), size: f.size, mtimeMs: f.mtimeMs, hash: f.hash });
+  }
+  if (rootNotFound && !entries.some((e) => e.path === '/404.html')) {
+    entries.push({ path: '/404.html', size: rootNotFound.size, mtimeMs: rootNotFound.mtimeMs, hash: rootNotFound.hash, hidden: true });
+  }
+  return { format: FORMAT, publicRoot, hasApi: files.some((f) => f.path.startsWith('api/')), compressed: false, files: entries };
 }
 
 /** Resolves at once, or on the next turn of the event loop once `budgetMs` of work has passed. */
