@@ -4,7 +4,7 @@
 // loops) are taken at scrape time through MetricSources, set by app/.
 // Labels are bounded: tenant ids, status classes, fixed kinds; never paths.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { RequestTraffic, type RequestKind } from './request-traffic.js';
 
@@ -72,9 +72,22 @@ export const NO_METRICS: RequestMetrics & WorkerMetrics & DeployMetrics & GitMet
 };
 
 
+/** prom-client's JSON form of a registry's metrics, as another edge process sends it. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Per-process gauges where the platform's figure is the worst edge, not the sum. */
+const WORST_OF_EDGES = new Set(['tenantry_edge_event_loop_lag_p99_seconds', 'tenantry_edge_event_loop_lag_max_seconds']);
+
+/** What a sibling edge (static answers only) contributes to the platform's metrics. */
+export function isEdgeOwnMetric(name: string): boolean {
+  return name.startsWith('tenantry_http_') || name.startsWith('tenantry_edge_') || name === 'tenantry_open_connections';
+}
+
 export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMetrics, GitMetrics, MailMetrics {
   readonly registry = new Registry();
   private sources: MetricSources = NO_SOURCES;
+  /** The other edge processes' metrics, summed into each scrape (several edges). */
+  private peers: (() => Promise<MetricsJson[]>) | undefined;
   private readonly traffic = new RequestTraffic(this.registry);
   private readonly starts = new Counter({ name: 'tenantry_worker_starts_total', help: 'Workers started', labelNames: ['tenant'], registers: [this.registry] });
   private readonly crashes = new Counter({ name: 'tenantry_worker_crashes_total', help: 'Workers that exited unexpectedly or stopped answering', labelNames: ['tenant'], registers: [this.registry] });
@@ -169,9 +182,16 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
     this.sources = sources;
   }
 
-  /** The text format for GET /metrics. */
+  setPeers(peers: () => Promise<MetricsJson[]>): void {
+    this.peers = peers;
+  }
+
+  /** The text format for GET /metrics: this process's, plus the other edges' when there are several. */
   async text(): Promise<string> {
-    return this.registry.metrics();
+    if (this.peers === undefined) return this.registry.metrics();
+    const all = [await this.registry.getMetricsAsJSON(), ...(await this.peers())] as MetricsJson[];
+    for (const list of all) for (const m of list) if (WORST_OF_EDGES.has(m.name)) (m as { aggregator: string }).aggregator = 'max';
+    return AggregatorRegistry.aggregate(all).metrics();
   }
 
   get contentType(): string {
