@@ -86,9 +86,27 @@ async function waitHealthy(port: number): Promise<void> {
   }
 }
 
+const notRoot = process.getuid?.() !== 0 ? 'needs root (the supervisor and its edges)' : undefined;
+
 test('restarts under a steady stream of static and dynamic requests: none fails, none hangs', { skip: hasPython ? false : 'python3 is needed to hold the socket as systemd would' }, async () => {
   const dataDir = tempDir();
-  const holder = await startHolder({ TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off' });
+  await restartsUnderLoad(dataDir, { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'off' });
+});
+
+// As root: the supervisor, two edges on the socket; both drain on each stop.
+test('with two edges, restarts under the same stream fail nothing either', { skip: !hasPython ? 'python3 is needed to hold the socket as systemd would' : notRoot, timeout: 180_000 }, async () => {
+  const parent = tempDir('tenantry-restart-edges-');
+  fs.chmodSync(parent, 0o755);
+  const dataDir = path.join(parent, 'data');
+  try {
+    await restartsUnderLoad(dataDir, { TENANTRY_DATA_DIR: dataDir, TENANTRY_ISOLATION: 'auto', TENANTRY_EDGES: '2' });
+  } finally {
+    fs.rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+async function restartsUnderLoad(dataDir: string, env: Record<string, string>): Promise<void> {
+  const holder = await startHolder(env);
   try {
     // Connections opened while the platform starts wait and are answered; /healthz only once it is ready.
     assert.match(await holder.command('start'), /^started/);
@@ -136,4 +154,4 @@ test('restarts under a steady stream of static and dynamic requests: none fails,
     await holder.quit();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-});
+}

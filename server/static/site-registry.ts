@@ -77,7 +77,8 @@ export class SiteRegistry {
     const { site, fromManifest } = loaded;
     if (!fromManifest) void this.storeManifest(site);
     this.logWarnings(site);
-    this.set(tenantId, site);
+    // Read from the live link as it is: nothing changed that other edges must follow.
+    this.install(tenantId, site);
     return site;
   }
 
@@ -98,12 +99,16 @@ export class SiteRegistry {
   }
 
   set(tenantId: string, site: SiteIndex): void {
+    this.install(tenantId, site);
+    this.changed(tenantId);
+  }
+
+  private install(tenantId: string, site: SiteIndex): void {
     this.loadFailures.delete(tenantId);
     const previous = this.sites.get(tenantId);
     this.sites.set(tenantId, site);
     if (previous && previous !== site) this.release(previous);
     this.scheduleCompression(site);
-    this.changed(tenantId);
   }
 
   forget(tenantId: string): void {
