@@ -55,11 +55,23 @@ function siblingPids(server: ServerProcess): number[] {
   });
 }
 
+/** Waits until both edges have registered (a sibling takes connections only from then on). */
+async function edgesAccepting(server: ServerProcess, token: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const m = await httpRequest(server.url, { host: 'localhost', path: '/metrics', headers: { Authorization: `Bearer ${token}` } });
+    if (sample(m.body, 'tenantry_edges', {}) === 2) return;
+    if (Date.now() > deadline) throw new Error(`the sibling edge did not register within 60 s:\n${server.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function start(): Promise<{ server: ServerProcess; token: string; dir: string }> {
   const dir = tempDir('tenantry-every-core-');
   fs.chmodSync(dir, 0o755);
   const server = await startServerProcess(path.join(dir, 'data'), { TENANTRY_ISOLATION: 'auto', TENANTRY_EDGES: '2', TENANTRY_EDGE_HEADER: 'on' });
   const token = fs.readFileSync(path.join(dir, 'data', 'admin-token'), 'utf8').trim();
+  await edgesAccepting(server, token);
   const created = await httpRequest(server.url, {
     host: 'localhost',
     method: 'POST',
@@ -167,7 +179,7 @@ test('a killed sibling edge is started again; the other edge serves meanwhile', 
     const loops = [loop(), loop()];
     await new Promise((r) => setTimeout(r, 300));
     process.kill(first, 'SIGKILL');
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 60_000;
     let again: number | undefined;
     while (again === undefined && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
@@ -175,11 +187,7 @@ test('a killed sibling edge is started again; the other edge serves meanwhile', 
     }
     assert.ok(again, 'a new sibling edge was started');
     // The new sibling registers with the first edge, then takes connections again.
-    while (Date.now() < deadline) {
-      const m = await httpRequest(server.url, { host: 'localhost', path: '/metrics', headers: { Authorization: `Bearer ${s.token}` } });
-      if (sample(m.body, 'tenantry_edges', {}) === 2) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await edgesAccepting(server, s.token);
     let seen = new Set<string>();
     for (let round = 0; round < 50 && !seen.has('1'); round++) {
       seen = new Set([...seen, ...edgesOf(await burst(server.url, 10, '/'))]);

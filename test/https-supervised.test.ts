@@ -54,9 +54,14 @@ test('the supervisor hands the HTTPS socket to the edge like the HTTP one', { sk
     assert.equal(page.status, 200);
 
     const childrenOf = (pid: number) => fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-    const children = childrenOf(server.child.pid!);
-    const all = [server.child.pid!, ...children, ...children.flatMap(childrenOf)];
+    const processes = () => {
+      const children = childrenOf(server.child.pid!);
+      return [server.child.pid!, ...children, ...children.flatMap(childrenOf)];
+    };
     const supervised = !/privilege separation off/.test(server.output());
+    // The sibling edge starts after the first edge is ready.
+    for (const deadline = Date.now() + 60_000; supervised && listenersOf(server.port, processes()).length < 2 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+    const all = processes();
     for (const [port, edges] of [[server.port, supervised ? 2 : 1], [httpsPort, 1]] as const) {
       const holders = listenersOf(port, all);
       assert.equal(holders.length, edges, `${edges} process(es) listen on ${port}: ${holders.join(', ')}`);

@@ -107,6 +107,7 @@ test('with two edges, restarts under the same stream fail nothing either', { ski
 
 async function restartsUnderLoad(dataDir: string, env: Record<string, string>): Promise<void> {
   const holder = await startHolder(env);
+  let running = true;
   try {
     // Connections opened while the platform starts wait and are answered; /healthz only once it is ready.
     assert.match(await holder.command('start'), /^started/);
@@ -119,7 +120,6 @@ async function restartsUnderLoad(dataDir: string, env: Record<string, string>): 
 
     const failures: string[] = [];
     let answered = 0;
-    let running = true;
     const loop = async (host: string, urlPath: string) => {
       while (running) {
         try {
@@ -150,6 +150,7 @@ async function restartsUnderLoad(dataDir: string, env: Record<string, string>): 
     assert.deepEqual(failures, [], `${failures.length} of ${answered + failures.length} requests failed`);
     assert.ok(answered > 50, `only ${answered} requests made`);
   } finally {
+    running = false;
     await holder.command('stop').catch(() => {});
     await holder.quit();
     fs.rmSync(dataDir, { recursive: true, force: true });

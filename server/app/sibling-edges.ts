@@ -25,8 +25,6 @@ const SIBLING_STOP_MS = 6_000;
 const QUICK_EXIT_MS = 5_000;
 const RESTART_DELAY_MS = 200;
 const SLOW_RESTART_DELAY_MS = 5_000;
-/** How long a start waits for the siblings to register. */
-const SIBLINGS_READY_MS = 15_000;
 
 export interface SiblingEdges {
   readonly hub: SiblingHub;
@@ -87,12 +85,14 @@ export async function prepareSiblingEdges(platform: Platform, count: number, log
     hub,
     start: async (server, listenFd, argv) => {
       forwarded = await acceptForwardedConnections(forwardSocketPath(runRoot), server, log);
+      // Not waited for: this edge is ready and serves everything; each sibling takes connections once it has registered.
       for (let edge = 1; edge < count; edge++) launch(edge, listenFd, argv, 0);
-      // Ready means every edge accepts: wait for the siblings to register (not for ever: one that cannot start is retried meanwhile).
-      const giveUpAt = Date.now() + SIBLINGS_READY_MS;
-      while (hub.members.length < count - 1 && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 25));
-      if (hub.members.length < count - 1) log.warn('not every sibling edge started in time; serving with fewer', { edges: 1 + hub.members.length, wanted: count });
-      else log.info('edges started', { edges: count });
+      const report = setInterval(() => {
+        if (hub.members.length < count - 1) return;
+        clearInterval(report);
+        log.info('edges accepting', { edges: count });
+      }, 100);
+      report.unref();
     },
     stop: async () => {
       stopping = true;
