@@ -79,7 +79,7 @@ async function oneRun(work: string, edges: number, o: { isolation: string; durat
         for (const a of answers) {
           checks++;
           if (!a.body.includes(`<title>${marker}</title>`)) stale++;
-          seen.add(String(a.headers['x-tenantry-edge']));
+          seen.add(String(a.headers?.['x-tenantry-edge']));
         }
       }
     }
