@@ -10,7 +10,7 @@
 //
 // Options: --duration S (3) --warmup S (2) --rounds N (5) --connections N (32)
 //          --quick (1 round of 3 s) --no-docs --isolation auto|off (auto)
-//          --only small,mix,304,dynamic,cold,deploy,rules,tenants  --tenants N (1000)
+//          --only small,mix,304,dynamic,cold,deploy,rules,tenants,edges  --tenants N (1000)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,6 +24,7 @@ import { incrementalRedeploys } from './incremental-deploy.js';
 import { lastRulePath, makeRedirects, MISS_PATH } from './rule-fixtures.js';
 import { timeRules } from './rule-timing.js';
 import { tenantsAtScale } from './tenant-scale.js';
+import { edgesOnOneSocket } from './edges.js';
 
 interface Options {
   durationSec: number;
@@ -474,6 +475,18 @@ async function tenantsScale(c: ScaleContext): Promise<void> {
   if (r.served !== r.count) notes.push(`Only ${r.served} of ${r.count} new tenants answered their starter page with 200.`);
 }
 
+/** TENANTRY_EDGES=1 against 2 on one socket, nothing pinned (a separate Tenantry per run). */
+async function severalEdges(o: Options, work: string): Promise<void> {
+  log('several edges: one 14 KB file with 1 edge, then 2 (unpinned), and 5 deploys checked from both ...');
+  const r = await edgesOnOneSocket(work, { isolation: o.isolation, durationSec: o.durationSec, connections: o.connections });
+  const scenario = 'Several edges (14 KB file, unpinned)';
+  rows.push({ scenario, server: 'Tenantry 1 edge', result: r.single });
+  rows.push({ scenario, server: 'Tenantry 2 edges', result: r.double, note: `${fmt(r.double.rps / r.single.rps, 2)}x of 1 edge, one run; the load generator shares the 2 cores` });
+  rows.push({ scenario, server: 'CPU time by edge', value: r.cpuShares.map((x) => `${fmt(x * 100, 0)}%`).join(' / '), note: 'share of the edges\' CPU time under that load: the kernel spreads the connections' });
+  rows.push({ scenario, server: 'after each 201', value: `${r.stale} stale of ${r.checks}`, note: `new connections right after each of 5 deploys, answered by ${r.edgesSeen} edges` });
+  if (r.stale !== 0) notes.push(`${r.stale} requests after a deploy's 201 saw the previous release: the edges' switch is broken.`);
+}
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-bench-'));
@@ -500,6 +513,7 @@ async function main(): Promise<void> {
     if (classic) ({ tenantry, api } = await classicScenarios({ o, sites, work, dataDir, tenantryEnv, token, servers, tenantry, api }, wanted));
     if (wanted('rules')) await rulesAtScale({ o, work, tenantry, api });
     if (wanted('tenants')) await tenantsScale({ o, work, tenantry, api });
+    if (wanted('edges')) await severalEdges(o, work);
   } finally {
     for (const s of servers) await s.stop().catch(() => {});
     // Tenant users/cgroups made with isolation on are removed by deleting the tenants.
@@ -607,6 +621,19 @@ ${ANALYSIS}`;
 }
 
 const ANALYSIS = `What the numbers mean:
+
+- Several edges (\`--only edges\`, \`TENANTRY_EDGES\`): every other row runs one edge, pinned to one core like
+  nginx's one worker. This machine has 2 cores, so the edges row can only show the mechanism: both edges accept on
+  the one listening socket and share the static load, and every request on a new connection right after a deploy's
+  201 gets the new release, whichever edge took it. Throughput barely moves here, since wrk needs a core of its own.
+  On 16 cores (the default is one edge per core, at most 8) static requests/s should grow close to linearly with the
+  edges, about 8 times one edge's rate, as with nginx's \`worker_processes auto\`: a sibling edge answers a static
+  request from its own in-memory index and cache and shares nothing with the others per request (no lock, no query,
+  no message). What stays on the first edge, and so on one core, is everything it forwards: the control API, git,
+  HTTPS (the HTTPS socket is not shared yet) and the hop to tenants' workers (one worker per tenant, owned by the
+  first edge). Dynamic routes do not scale with the edges, and a sibling adds one local hop to them; the tenants'
+  workers themselves run on every core already. Each edge holds its own copy of the indexes and of the small-file
+  cache (up to 64 MiB each), so memory grows with the edges, which is one reason for the cap of 8.
 
 - Static files never reach a worker. The edge answers from an in-memory index of the live release
   (paths, sizes, content hashes, prepared header arrays, parsed rules) and a shared, byte-bounded cache of

@@ -137,6 +137,8 @@ export async function startTenantry(dataDir: string, cpu: number | undefined, en
     ...process.env,
     TENANTRY_DATA_DIR: dataDir,
     TENANTRY_LOG_LEVEL: 'warn',
+    // One edge, pinned like nginx's one worker; bench/edges.ts measures several.
+    TENANTRY_EDGES: '1',
     ...env,
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -7,6 +7,7 @@ import * as tar from 'tar';
 export interface ApiAnswer {
   status: number;
   body: string;
+  headers?: http.IncomingHttpHeaders;
 }
 
 export function request(origin: string, opts: { method?: string; path: string; host: string; headers?: Record<string, string>; body?: Buffer | string }): Promise<ApiAnswer & { firstByteMs: number }> {
@@ -19,7 +20,7 @@ export function request(origin: string, opts: { method?: string; path: string; h
         const firstByteMs = performance.now() - started;
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), firstByteMs }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers, firstByteMs }));
         res.on('error', reject);
       },
     );

@@ -3,6 +3,7 @@
 import { LOG_FORMATS, type LogFormat } from './log.js';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseTrustedProxies, TrustedProxies } from './model/client-origin.js';
@@ -72,6 +73,10 @@ const settingsSchema = z.strictObject({
   maxConnectionsPerAddress: z.coerce.number({ error: 'must be a number' }).int().min(1).max(1_000_000).default(256),
   /** Open connections in all; default: what the descriptor limit leaves after a reserve for workers and files. */
   maxConnections: z.coerce.number({ error: 'must be a number' }).int().min(16).max(10_000_000).optional(),
+  /** Edge processes sharing the listening sockets (supervised mode); default: the cores, at most MAX_DEFAULT_EDGES. */
+  edges: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64').optional(),
+  /** Debugging: each answer names the edge that accepted its connection (X-Tenantry-Edge). */
+  edgeHeader: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off'),
   /** Days the audit trail is kept. */
   auditDays: z.coerce.number({ error: 'must be a number' }).int().min(1, 'must be at least 1').max(36_500).default(90),
   /** `json`: one JSON object per log line; `text`: human lines. Read by log.ts from the environment; validated here. */
@@ -114,6 +119,8 @@ export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
   maxConnectionsPerAddress: 'TENANTRY_MAX_CONNECTIONS_PER_ADDRESS',
   maxConnections: 'TENANTRY_MAX_CONNECTIONS',
   auditDays: 'TENANTRY_AUDIT_DAYS',
+  edges: 'TENANTRY_EDGES',
+  edgeHeader: 'TENANTRY_EDGE_HEADER',
   logFormat: 'TENANTRY_LOG_FORMAT',
 };
 
@@ -149,9 +156,19 @@ export interface Config {
   readonly maxConnectionsPerAddress: number;
   /** Undefined: derived from the descriptor limit at start (edge/connection-guard.ts). */
   readonly maxConnections: number | undefined;
+  /** Edge processes when supervised (1: a single edge, as in-process mode always is). */
+  readonly edges: number;
+  readonly edgeHeader: boolean;
   /** Days the audit trail is kept (pruned at start and daily). */
   readonly auditDays: number;
   readonly logFormat: LogFormat;
+}
+
+/** The default edge count is capped: past this, one SQLite file and one worker pool are the limit, not the cores. */
+export const MAX_DEFAULT_EDGES = 8;
+
+function defaultEdges(): number {
+  return Math.max(1, Math.min(os.availableParallelism(), MAX_DEFAULT_EDGES));
 }
 
 export class ConfigError extends Error {
@@ -210,6 +227,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     trustedProxies: s.trustedProxies ?? TrustedProxies.none(),
     maxConnectionsPerAddress: s.maxConnectionsPerAddress,
     maxConnections: s.maxConnections,
+    edges: s.edges ?? defaultEdges(),
+    edgeHeader: s.edgeHeader === 'on',
     auditDays: s.auditDays,
     logFormat: s.logFormat,
   });

@@ -14,10 +14,10 @@ export interface StatsRouterDeps {
 /** Mounted at /api/v1/tenants/:id/stats. */
 export function statsRouter(d: StatsRouterDeps): Router {
   const r = Router({ mergeParams: true });
-  r.get('/', requireScope('read'), (req, res) => {
+  r.get('/', requireScope('read'), async (req, res) => {
     const id = req.params.id as string;
     d.tenants.get(id);
-    const { minutes, memoryMissing } = d.metrics.minutes(id);
+    const { minutes, memoryMissing } = await d.metrics.minutes(id);
     const totals = { requests: 0, errors4xx: 0, errors5xx: 0 };
     for (const m of minutes) {
       totals.requests += m.requests;

@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     sandbox,
     listenFd: EDGE_LISTEN_FD,
     httpsListenFd: config.httpsPort === undefined ? undefined : EDGE_HTTPS_LISTEN_FD,
+    siblings: { argv: process.argv.slice(2) },
   });
   let stopping = false;
   const stop = () => {
@@ -48,7 +49,8 @@ async function main(): Promise<void> {
       () => process.exit(0),
       () => process.exit(1),
     );
-    setTimeout(() => process.exit(1), 10_000).unref();
+    // Sibling edges drain first (up to 6 s), then this one (up to 8 s); the supervisor's own deadline is 15 s.
+    setTimeout(() => process.exit(1), 14_500).unref();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -18,6 +18,8 @@ import { FailureThrottle } from '../auth/failure-throttle.js';
 import { ConnectionGuard, CONNECTIONS_CHECKING_INTERVAL_MS, defaultConnectionCap, HEADERS_TIMEOUT_MS } from '../edge/connection-guard.js';
 import { ensureFallbackCertificate, fallbackNames } from '../tls/fallback-certificate.js';
 import { createUsageReader, type UsageReader } from '../sandbox/cgroup-usage.js';
+import { prepareSiblingEdges, type SiblingEdges } from './sibling-edges.js';
+import { gateOnSiblings } from '../edge/siblings/response-gate.js';
 
 export interface RunningServer {
   readonly platform: Platform;
@@ -53,6 +55,11 @@ export interface StartOptions {
   readonly pluginSettings?: PluginSettingsSource;
   /** Offer the "_" test fixture plugins through the API (tests only). */
   readonly offerHiddenPlugins?: boolean;
+  /**
+   * With an inherited HTTP socket: run config.edges edges on it, this one
+   * first; `argv` are the serve flags the siblings are started with (sibling-edges.ts).
+   */
+  readonly siblings?: { readonly argv: readonly string[] };
 }
 
 function listenOn(server: net.Server, fd: number | undefined, port: number, bind: string): Promise<number> {
@@ -72,6 +79,16 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   const platform = createPlatform(config, log, { sandbox: options.sandbox, pluginSettings: options.pluginSettings, offerHiddenPlugins: options.offerHiddenPlugins });
+  let siblings: SiblingEdges | undefined;
+  if (options.siblings && options.listenFd !== undefined && config.edges > 1) {
+    try {
+      siblings = await prepareSiblingEdges(platform, config.edges, log);
+    } catch (err) {
+      await platform.workers.close();
+      platform.close();
+      throw err;
+    }
+  }
   const workerProxy = createWorkerProxy({
     workers: platform.workers,
     siteLogs: platform.siteLogs,
@@ -104,7 +121,8 @@ export async function startServer(
   });
   const edge = createEdgeHandler({
     platformHost: config.platformHost,
-    platformApp,
+    // With sibling edges, an answer that changed what they serve waits until they all have.
+    platformApp: siblings ? gateOnSiblings(siblings.hub, platformApp) : platformApp,
     domains: platform.domains,
     sites: platform.sites,
     proxy: workerProxy,
@@ -115,7 +133,13 @@ export async function startServer(
     httpsPort: () => httpsPort,
     metrics: platform.metrics,
   });
-  const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, edge);
+  const handler: typeof edge = config.edgeHeader
+    ? (req, res) => {
+        res.setHeader('X-Tenantry-Edge', '0');
+        edge(req, res);
+      }
+    : edge;
+  const server = http.createServer({ connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, handler);
   // Longer than the 60 s idle timeout of common load balancers, so they close first.
   server.keepAliveTimeout = 65_000;
   const connections = new ConnectionGuard(
@@ -143,7 +167,7 @@ export async function startServer(
     platform.sni.setFallback(fallback);
     httpsServer = https.createServer(
       { ...fallback, SNICallback: platform.sni.sniCallback, handshakeTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
-      edge,
+      handler,
     );
     httpsServer.keepAliveTimeout = 65_000;
     connections.protect(httpsServer);
@@ -157,8 +181,11 @@ export async function startServer(
     createdDemo = await ensureDemoTenant(platform);
     port = await listenOn(server, options.listenFd, config.port, config.bind);
     if (httpsServer) httpsPort = await listenOn(httpsServer, options.httpsListenFd, config.httpsPort!, config.bind);
+    if (siblings) await siblings.start(server, options.listenFd!, options.siblings!.argv);
   } catch (err) {
     server.close();
+    await siblings?.stop();
+    await siblings?.close();
     await platform.workers.close();
     platform.close();
     throw err;
@@ -196,12 +223,15 @@ export async function startServer(
       // connections, let requests in flight finish, then cut what is left.
       platform.certificates.close();
       platform.background.close();
+      // The sibling edges drain first: what they forward still finds this edge, which keeps accepting meanwhile.
+      await siblings?.stop();
       const listeners = [server, httpsServer].filter((s): s is http.Server => s !== undefined);
       const drained = Promise.all(listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       for (const s of listeners) s.closeIdleConnections();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_DEADLINE_MS).unref());
       await Promise.race([drained, deadline]);
       for (const s of listeners) s.closeAllConnections();
+      await siblings?.close();
       await platform.workers.close();
       await platform.sandbox.close();
       platform.close();

@@ -23,3 +23,6 @@ export const EDGE_LISTEN_FD = 5;
 
 /** The descriptor of the edge's HTTPS listening socket, when TENANTRY_HTTPS_PORT is set. */
 export const EDGE_HTTPS_LISTEN_FD = 6;
+
+/** A sibling edge (server/app/sibling-edge-process.ts, compiled), started by the first edge when TENANTRY_EDGES > 1. */
+export const SIBLING_EDGE_ENTRY = path.join(serverRoot, 'app', 'sibling-edge-process.js');

@@ -4,9 +4,9 @@
 // loops) are taken at scrape time through MetricSources, set by app/.
 // Labels are bounded: tenant ids, status classes, fixed kinds; never paths.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-import { RequestTraffic, type RequestKind } from './request-traffic.js';
+import { RequestTraffic, type RequestKind, type RequestTotals } from './request-traffic.js';
 import { MINUTE_MS, MinuteHistory, type MinuteSample } from './minute-history.js';
 
 export type { RequestKind, MinuteSample };
@@ -75,18 +75,33 @@ export const NO_METRICS: RequestMetrics & WorkerMetrics & DeployMetrics & GitMet
 };
 
 
+/** prom-client's JSON form of a registry's metrics, as another edge process sends it. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Per-process gauges where the platform's figure is the worst edge, not the sum. */
+const WORST_OF_EDGES = new Set(['tenantry_edge_event_loop_lag_p99_seconds', 'tenantry_edge_event_loop_lag_max_seconds']);
+
+/** What a sibling edge (static answers only) contributes to the platform's metrics. */
+export function isEdgeOwnMetric(name: string): boolean {
+  return name.startsWith('tenantry_http_') || name.startsWith('tenantry_edge_') || name === 'tenantry_open_connections';
+}
+
 export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMetrics, GitMetrics, MailMetrics {
   readonly registry = new Registry();
   private sources: MetricSources = NO_SOURCES;
+  /** The other edge processes' metrics, summed into each scrape (several edges). */
+  private peers: (() => Promise<MetricsJson[]>) | undefined;
   private readonly traffic = new RequestTraffic(this.registry);
   /** The dashboard's per-minute view of the same counters and memory readings. */
   private readonly history = new MinuteHistory({
-    totals: (id) => this.traffic.totals(id),
-    tenantIds: () => this.traffic.tenantIds(),
+    totals: (id) => plus(this.traffic.totals(id), this.peerTotals.get(id)),
+    tenantIds: () => new Set([...this.traffic.tenantIds(), ...this.peerTotals.keys()]),
     memory: (id) => this.memoryOf(id),
     memoryOfAll: () => this.memoryOfAll(),
   });
   private minuteTimer: NodeJS.Timeout | undefined;
+  /** The other edges' request counters, as of their last scrape (several edges). */
+  private peerTotals = new Map<string, RequestTotals>();
   private readonly starts = new Counter({ name: 'tenantry_worker_starts_total', help: 'Workers started', labelNames: ['tenant'], registers: [this.registry] });
   private readonly crashes = new Counter({ name: 'tenantry_worker_crashes_total', help: 'Workers that exited unexpectedly or stopped answering', labelNames: ['tenant'], registers: [this.registry] });
   private readonly restarts = new Counter({ name: 'tenantry_worker_restarts_total', help: 'Worker starts that followed a crash', labelNames: ['tenant'], registers: [this.registry] });
@@ -201,16 +216,27 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
    * The tenant's last hour by minute (requests, 4xx, 5xx, worker memory),
    * taken from the counters and readings above; see minute-history.ts.
    */
-  minutes(tenantId: string): { minutes: MinuteSample[]; memoryMissing?: string } {
+  async minutes(tenantId: string): Promise<{ minutes: MinuteSample[]; memoryMissing?: string }> {
+    await this.refreshPeerTotals();
     return { minutes: this.history.series(tenantId), memoryMissing: this.sources.usageMissing() };
+  }
+
+  /** With several edges, the others' request counters join this edge's, as they do in /metrics. */
+  private async refreshPeerTotals(): Promise<void> {
+    if (this.peers === undefined) return;
+    this.peerTotals = requestTotalsOf(await this.peers());
   }
 
   /** Closes each minute at its end (unref'd: it keeps no process alive), until close(). */
   private startMinuteTimer(): void {
     const schedule = () => {
       this.minuteTimer = setTimeout(() => {
-        this.history.tick();
-        schedule();
+        void this.refreshPeerTotals()
+          .catch(() => {})
+          .then(() => {
+            this.history.tick();
+            schedule();
+          });
       }, MINUTE_MS - (Date.now() % MINUTE_MS) + 5);
       this.minuteTimer.unref();
     };
@@ -222,9 +248,16 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
     this.minuteTimer = undefined;
   }
 
-  /** The text format for GET /metrics. */
+  setPeers(peers: () => Promise<MetricsJson[]>): void {
+    this.peers = peers;
+  }
+
+  /** The text format for GET /metrics: this process's, plus the other edges' when there are several. */
   async text(): Promise<string> {
-    return this.registry.metrics();
+    if (this.peers === undefined) return this.registry.metrics();
+    const all = [await this.registry.getMetricsAsJSON(), ...(await this.peers())] as MetricsJson[];
+    for (const list of all) for (const m of list) if (WORST_OF_EDGES.has(m.name)) (m as { aggregator: string }).aggregator = 'max';
+    return AggregatorRegistry.aggregate(all).metrics();
   }
 
   get contentType(): string {
@@ -272,4 +305,29 @@ export class PlatformMetrics implements RequestMetrics, WorkerMetrics, DeployMet
   mail(outcome: MailOutcome, tenantId?: string): void {
     this.mails.inc({ tenant: tenantId ?? '', outcome });
   }
+}
+
+function plus(a: RequestTotals, b: RequestTotals | undefined): RequestTotals {
+  return b ? { requests: a.requests + b.requests, errors4xx: a.errors4xx + b.errors4xx, errors5xx: a.errors5xx + b.errors5xx } : a;
+}
+
+/** Per tenant request totals from other edges' metrics (prom-client JSON), as RequestTraffic.totals() counts them. */
+function requestTotalsOf(edges: readonly MetricsJson[]): Map<string, RequestTotals> {
+  const out = new Map<string, RequestTotals>();
+  for (const list of edges) {
+    for (const m of list) {
+      if (m.name !== 'tenantry_http_requests_total') continue;
+      for (const v of m.values) {
+        const tenant = String(v.labels.tenant ?? '');
+        const cls = String(v.labels.status_class ?? '');
+        const t = out.get(tenant) ?? { requests: 0, errors4xx: 0, errors5xx: 0 };
+        out.set(tenant, {
+          requests: t.requests + v.value,
+          errors4xx: t.errors4xx + (cls === '4xx' ? v.value : 0),
+          errors5xx: t.errors5xx + (cls === '5xx' ? v.value : 0),
+        });
+      }
+    }
+  }
+  return out;
 }

@@ -14,6 +14,15 @@ import { formatRuleWarning } from './index/rule-warning.js';
 /** How long a release that failed to load is left alone before the next try. */
 const LOAD_RETRY_MS = 30_000;
 
+export interface SiteRegistryOptions {
+  /**
+   * Make the compressed copies of a release that goes live (default true).
+   * Off in the sibling edges: one edge compresses and the others reload
+   * the release once its manifest lists them.
+   */
+  readonly precompress?: boolean;
+}
+
 export class SiteRegistry {
   private readonly sites = new Map<string, SiteIndex>();
   /** Tenants whose live release could not be loaded, and when: not retried on every request. */
@@ -22,13 +31,26 @@ export class SiteRegistry {
   /** Compression runs one release at a time, in this order. */
   private compressQueue: Promise<void> = Promise.resolve();
   private readonly compressing = new Map<string, Promise<void>>();
+  /** Called when a tenant's live site was set, forgotten or got its compressed copies (the sibling edges follow). */
+  private readonly changeListeners: ((tenantId: string) => void)[] = [];
+  private readonly precompress: boolean;
 
   constructor(
     private readonly paths: DataPaths,
     private readonly log: Logger = silentLogger,
     cache: FileCacheOptions = DEFAULT_FILE_CACHE,
+    options: SiteRegistryOptions = {},
   ) {
     this.fileCache = new FileCache(cache);
+    this.precompress = options.precompress ?? true;
+  }
+
+  onChange(listener: (tenantId: string) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(tenantId: string): void {
+    for (const l of this.changeListeners) l(tenantId);
   }
 
   /** The live site, loading it from the `live` link on first use after a start. */
@@ -55,7 +77,8 @@ export class SiteRegistry {
     const { site, fromManifest } = loaded;
     if (!fromManifest) void this.storeManifest(site);
     this.logWarnings(site);
-    this.set(tenantId, site);
+    // Read from the live link as it is: nothing changed that other edges must follow.
+    this.install(tenantId, site);
     return site;
   }
 
@@ -76,6 +99,11 @@ export class SiteRegistry {
   }
 
   set(tenantId: string, site: SiteIndex): void {
+    this.install(tenantId, site);
+    this.changed(tenantId);
+  }
+
+  private install(tenantId: string, site: SiteIndex): void {
     this.loadFailures.delete(tenantId);
     const previous = this.sites.get(tenantId);
     this.sites.set(tenantId, site);
@@ -87,6 +115,7 @@ export class SiteRegistry {
     const previous = this.sites.get(tenantId);
     this.sites.delete(tenantId);
     if (previous) this.release(previous);
+    this.changed(tenantId);
   }
 
   /** Resolves when the live release's compressed copies are made (or could not be). */
@@ -129,14 +158,19 @@ export class SiteRegistry {
   }
 
   private scheduleCompression(site: SiteIndex): void {
-    if (site.manifest.compressed || this.compressing.has(site.releaseDir)) return;
+    if (!this.precompress || site.manifest.compressed || this.compressing.has(site.releaseDir)) return;
     if (!this.needsCompressing(site)) {
       site.manifest = { ...site.manifest, compressed: true };
       void this.storeManifest(site);
       return;
     }
     const job = this.compressQueue.then(() => precompressSite(site, this.log, () => this.isLive(site)));
-    const tracked = job.catch((err) => this.log.warn('precompression failed', { release: site.releaseDir, err })).finally(() => this.compressing.delete(site.releaseDir));
+    const tracked = job
+      .catch((err) => this.log.warn('precompression failed', { release: site.releaseDir, err }))
+      .finally(() => {
+        this.compressing.delete(site.releaseDir);
+        for (const [tenantId, live] of this.sites) if (live === site) this.changed(tenantId);
+      });
     this.compressing.set(site.releaseDir, tracked);
     this.compressQueue = tracked;
   }

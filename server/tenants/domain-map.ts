@@ -15,6 +15,8 @@ export interface DomainRoute {
 
 export class DomainMap {
   private byHost = new Map<string, DomainRoute>();
+  /** Called after each rebuild (the sibling edges rebuild theirs). */
+  private readonly rebuildListeners: (() => void)[] = [];
 
   constructor(private readonly store: Store) {
     this.rebuild();
@@ -28,6 +30,11 @@ export class DomainMap {
       next.set(d.domain, { tenantId: d.tenantId, domain: d.domain, redirect: d.redirect, https: https.get(d.tenantId) ?? { redirect: false, hsts: false } });
     }
     this.byHost = next;
+    for (const l of this.rebuildListeners) l();
+  }
+
+  onRebuild(listener: () => void): void {
+    this.rebuildListeners.push(listener);
   }
 
   /** `host` is already lowercased and without a port; an exact name wins over the wildcard that covers it. */
