@@ -155,6 +155,12 @@ test('two edges: both serve, a deploy and a rollback are seen by every edge once
       assert.equal(sample(m.body, 'tenantry_edges', {}), 2);
       assert.equal(sample(m.body, 'tenantry_workers_running', { tenant: TENANT }), 1);
     }
+    // The dashboard's charts count the same requests: every edge's, as /metrics does.
+    const allStatic = sample(scrapes[0]!.body, 'tenantry_http_requests_total', { tenant: TENANT, status_class: '2xx', kind: 'static' });
+    const allDynamic = sample(scrapes[0]!.body, 'tenantry_http_requests_total', { tenant: TENANT, status_class: '2xx', kind: 'dynamic' });
+    const stats = await httpRequest(server.url, { host: 'localhost', path: `/api/v1/tenants/${TENANT}/stats`, headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(stats.status, 200, stats.body);
+    assert.equal((JSON.parse(stats.body) as { totals: { requests: number } }).totals.requests, allStatic + allDynamic, 'the charts\' totals are the whole platform\'s');
   } finally {
     await stop(s);
   }
