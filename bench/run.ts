@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { generatorName, runAutocannon, runLoad, setAffinity, TASKSET, WRK, type LoadResult } from './load.js';
+import { cpuTimeMs, generatorName, runAutocannon, runLoad, setAffinity, TASKSET, WRK, type LoadResult } from './load.js';
 import { API_TENANTS, makeLargeDeploy, makeSites, MIX_FILES_PER_TENANT, MIX_TENANTS, SMALL_FILE, type SiteFixture } from './fixtures.js';
 import { HAS_NGINX, REPO_ROOT, startExpress, startNginx, startNginxProxy, startTenantry, type RunningServer, type TenantryServer } from './servers.js';
 import { packDir, request, TenantryApi } from './tenantry-api.js';
@@ -128,7 +128,10 @@ async function measure(
       const spec = { origin: s.origin, socketPath: s.socketPath, targets: typeof targets === 'function' ? targets(s) : targets, headers, connections: o.connections, cpu: loadCpu === 'any' ? undefined : loadCpu };
       const load = generator === 'autocannon' ? runAutocannon : runLoad;
       if (round === 0 && o.warmupSec > 0) await load({ ...spec, durationSec: o.warmupSec });
+      const pids = [s.child.pid, ...(s.alsoServedBy ?? []).map((c) => c.pid)].filter((p): p is number => p !== undefined);
+      const cpuBefore = cpuTimeMs(pids, processKind);
       const r = await load({ ...spec, durationSec: o.durationSec });
+      r.cpuUs = cpuPerRequest(cpuBefore, cpuTimeMs(pids, processKind), r.requests);
       log(`  ${scenario.padEnd(28)} ${s.name.padEnd(15)} round ${round + 1}: ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms${r.errors ? `  errors ${r.errors}` : ''}`);
       all.set(s.name, [...(all.get(s.name) ?? []), r]);
     }
@@ -138,6 +141,31 @@ async function measure(
     rows.push({ scenario, server: s.name, result: rs.length ? medianResult(rs) : undefined, rounds: rs });
   }
   return all;
+}
+
+/** What a server-side process is, for the CPU split: its command line says. */
+function processKind(cmdline: string): string {
+  if (cmdline.includes('runtime/main.js')) return 'worker';
+  if (cmdline.includes('edge-process.js')) return 'edge';
+  if (cmdline.startsWith('nginx')) return 'nginx';
+  if (cmdline.includes('express-server.js')) return 'app';
+  return 'other';
+}
+
+function cpuPerRequest(before: Map<string, number>, after: Map<string, number>, requests: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!requests) return out;
+  for (const [kind, ms] of after) out[kind] = ((ms - (before.get(kind) ?? 0)) * 1000) / requests;
+  return out;
+}
+
+/** "edge 40 + worker 110 = 150 µs": the median over the rounds of each kind's CPU time per request. */
+function cpuSplit(rs: readonly LoadResult[] | undefined): string {
+  if (!rs?.length) return 'not measured';
+  const kinds = [...new Set(rs.flatMap((r) => Object.keys(r.cpuUs ?? {})))].filter((k) => k !== 'other' || rs.some((r) => (r.cpuUs?.other ?? 0) >= 1));
+  const per = kinds.map((k) => [k, median(rs.map((r) => r.cpuUs?.[k] ?? 0))] as const);
+  const total = median(rs.map((r) => Object.values(r.cpuUs ?? {}).reduce((a, b) => a + b, 0)));
+  return `${per.map(([k, us]) => `${k} ${fmt(us)}`).join(' + ')} = ${fmt(total)} µs`;
 }
 
 /** A ratio over the rounds: the median, min and max of the per-round ratios. */
@@ -339,6 +367,8 @@ async function dynamicRoute(c: Context): Promise<void> {
   for (const s of servers) setAffinity(s.child.pid, SERVER_CPU);
   verdict('dynamic route, Tenantry (edge + worker) / nginx -> Express', ratio(unpinned, 'Tenantry', NGINX_PROXY, 'rps'), '>= 1.0', (v) => v >= 1.0, '', WHY.dynamic);
   verdict('dynamic route, Tenantry (edge + worker) / bare Express', ratio(unpinned, 'Tenantry', 'Express route', 'rps'), '>= 0.90', (v) => v >= 0.9, '', WHY.dynamic);
+  // CPU time per request hardly moves with what else runs on the machine, unlike requests/s.
+  for (const s of servers) verdicts.push(`- dynamic route, CPU time per request of ${s.name} (pinned run, median of rounds): ${cpuSplit(pinnedRun.get(s.name))}`);
   // Where the time goes: the tenant's worker loaded directly over its unix socket, next to the same
   // two servers, all with autocannon (wrk cannot use a unix socket).
   const runDir = path.join(c.dataDir, 'run', c.sites[0]!.id);
@@ -521,7 +551,7 @@ async function classicScenarios(base: Omit<Context, 'host' | 'expressRoute' | 's
   const expressStatic = await startExpress('static', sites, SERVER_CPU);
   const expressRoute = await startExpress('route', sites, SERVER_CPU);
   servers.push(expressStatic, expressRoute);
-  const nginxProxy = HAS_NGINX && wanted('dynamic') ? await startNginxProxy(base.work, expressRoute.origin, SERVER_CPU) : undefined;
+  const nginxProxy = HAS_NGINX && wanted('dynamic') ? await startNginxProxy(base.work, expressRoute, SERVER_CPU) : undefined;
   if (nginxProxy) servers.push(nginxProxy);
   log('deploying the 20 bench sites to Tenantry through the API ...');
   for (const [i, s] of sites.entries()) {

@@ -18,6 +18,8 @@ export interface RunningServer {
   readonly origin: string;
   /** Load it over this unix socket instead (a tenant worker). */
   readonly socketPath?: string;
+  /** Other processes that serve its requests (nginx's upstream app), counted in its CPU time. */
+  readonly alsoServedBy?: readonly ChildProcess[];
   readonly child: ChildProcess;
   output(): string;
   stop(): Promise<void>;
@@ -120,7 +122,7 @@ ${servers}
  * to the app, Host and X-Forwarded-* set, an access line per request (Tenantry
  * logs one per dynamic request too).
  */
-export async function startNginxProxy(workDir: string, upstream: string, cpu: number | undefined): Promise<RunningServer> {
+export async function startNginxProxy(workDir: string, upstream: RunningServer, cpu: number | undefined): Promise<RunningServer> {
   const port = await freePort();
   const dir = path.join(workDir, 'nginx-proxy');
   fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
@@ -134,7 +136,7 @@ events { worker_connections 4096; }
 http {
   access_log ${dir}/access.log;
   client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp; uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp;
-  upstream app { server ${new URL(upstream).host}; keepalive 64; }
+  upstream app { server ${new URL(upstream.origin).host}; keepalive 64; }
   server {
     listen 127.0.0.1:${port};
     location / {
@@ -154,7 +156,7 @@ http {
   const { child, output } = startProcess('nginx proxy', pinned(cpu, ['nginx', '-p', dir, '-c', confFile, '-e', path.join(dir, 'error.log')]));
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp(origin, 'localhost', 10_000, output);
-  return { name: 'nginx -> Express', origin, child, output, stop: () => stopProcess(child, 'SIGQUIT') };
+  return { name: 'nginx -> Express', origin, child, alsoServedBy: [upstream.child], output, stop: () => stopProcess(child, 'SIGQUIT') };
 }
 
 /** A bench/express-server.js process: `static` (express.static per Host) or `route` (one JSON route). */
