@@ -220,7 +220,7 @@ const WHY = {
     'shared machine, other processes preempting the server or wrk add more. nginx answers each connection as it comes. Several edge ' +
     'processes, or a native front for static files, would bring the tail down.',
   dynamic:
-    "the CPU-time rows show where it goes: per request the edge spends more CPU than nginx does proxying (about ten times as much " +
+    "the CPU-time rows show where it goes: per request the edge spends more CPU than nginx does proxying (5 to 12 times as much " +
     'in the runs so far) and about as much as the tenant worker itself. The edge parses the request (Node\'s HTTP server), sends it ' +
     "again (undici), parses the worker's answer (undici's llhttp) and writes it again (ServerResponse); nginx does the same in C. " +
     'The access line and the forwarded headers are a small part (see docs/benchmarks.md). What would reach the target: relay the ' +
