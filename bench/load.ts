@@ -13,6 +13,8 @@ export interface LoadResult {
   requests: number;
   /** Socket errors plus non-2xx/3xx answers. */
   errors: number;
+  /** The server side's CPU time per request in µs, by process kind (edge, worker, nginx, app), when measured. */
+  cpuUs?: Record<string, number>;
 }
 
 export interface LoadSpec {
@@ -173,4 +175,31 @@ export function setAffinity(rootPid: number | undefined, cpu: number | undefined
   if (!TASKSET || rootPid === undefined) return;
   const cpus = cpu === undefined ? os.cpus().map((_, i) => i).join(',') : String(cpu);
   for (const pid of processTree(rootPid)) spawnSync('taskset', ['-a', '-cp', cpus, String(pid)], { stdio: 'ignore' });
+}
+
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * CPU time (user + system, ms) used so far by the processes of these trees,
+ * split by what each process runs: `classify` names a share (e.g. "edge",
+ * "worker") from its command line. Processes that exited meanwhile are not
+ * counted, so take it around a load run, not across restarts.
+ */
+export function cpuTimeMs(rootPids: readonly number[], classify: (cmdline: string) => string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const root of rootPids) {
+    for (const pid of processTree(root)) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        // utime and stime are fields 14 and 15 of /proc/<pid>/stat (11 and 12 after the name).
+        const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+        const share = classify(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
+        out.set(share, (out.get(share) ?? 0) + ms);
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
+  return out;
 }

@@ -18,6 +18,8 @@ export interface RunningServer {
   readonly origin: string;
   /** Load it over this unix socket instead (a tenant worker). */
   readonly socketPath?: string;
+  /** Other processes that serve its requests (nginx's upstream app), counted in its CPU time. */
+  readonly alsoServedBy?: readonly ChildProcess[];
   readonly child: ChildProcess;
   output(): string;
   stop(): Promise<void>;
@@ -112,6 +114,49 @@ ${servers}
   const origin = `http://127.0.0.1:${port}`;
   await waitForHttp(origin, `${sites[0]!.id}.localhost`, 10_000, output);
   return { name: variant === 'stock' ? 'nginx' : 'nginx tuned', origin, child, output, stop: () => stopProcess(child, 'SIGQUIT') };
+}
+
+/**
+ * nginx (one worker) as a reverse proxy in front of `upstream` (the Express
+ * route app), as Dokku or Passenger set it up: HTTP/1.1 keep-alive connections
+ * to the app, Host and X-Forwarded-* set, an access line per request (Tenantry
+ * logs one per dynamic request too).
+ */
+export async function startNginxProxy(workDir: string, upstream: RunningServer, cpu: number | undefined): Promise<RunningServer> {
+  const port = await freePort();
+  const dir = path.join(workDir, 'nginx-proxy');
+  fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+  const user = process.getuid?.() === 0 ? 'user root;' : '';
+  const conf = `${user}
+worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp; uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp;
+  upstream app { server ${new URL(upstream.origin).host}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+    }
+  }
+}
+`;
+  const confFile = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(confFile, conf);
+  const { child, output } = startProcess('nginx proxy', pinned(cpu, ['nginx', '-p', dir, '-c', confFile, '-e', path.join(dir, 'error.log')]));
+  const origin = `http://127.0.0.1:${port}`;
+  await waitForHttp(origin, 'localhost', 10_000, output);
+  return { name: 'nginx -> Express', origin, child, alsoServedBy: [upstream.child], output, stop: () => stopProcess(child, 'SIGQUIT') };
 }
 
 /** A bench/express-server.js process: `static` (express.static per Host) or `route` (one JSON route). */

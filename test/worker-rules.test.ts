@@ -94,6 +94,36 @@ test('worker environment: allow-list, API over tenant.json, platform keys last',
   assert.ok(envKeyProblem('tenantry_x'));
 });
 
+test('site log lines are in the file after the tick, whole and in order with the worker\'s; a removed log folder costs lines, never an exception', async () => {
+  const dir = tempDir();
+  try {
+    const logs = new TenantLogs(new DataPaths(dir));
+    const file = logs.file('t2');
+    logs.append('t2', 'access GET /api/a 200 1ms 127.0.0.1');
+    logs.append('t2', 'two\nlines');
+    await new Promise((r) => setImmediate(r));
+    const written = fs.readFileSync(file, 'utf8').split('\n');
+    assert.match(written[0]!, /^\S+ access GET \/api\/a 200 1ms 127\.0\.0\.1$/);
+    assert.match(written[1]!, /^\S+ two lines$/);
+    // Another writer (the worker) appends to the same file: lines stay whole and in order.
+    fs.appendFileSync(file, 'from the worker\n');
+    logs.append('t2', 'after the worker');
+    await new Promise((r) => setImmediate(r));
+    assert.match(fs.readFileSync(file, 'utf8'), /from the worker\n\S+ after the worker\n$/);
+    // The folder goes away (tenant deletion racing a request): the append must not throw.
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    logs.append('t2', 'lost');
+    await new Promise((r) => setImmediate(r));
+    // As a tenant's deletion does: the next line starts a new file.
+    logs.close('t2');
+    logs.append('t2', 'back');
+    await logs.closeAll();
+    assert.match(fs.readFileSync(file, 'utf8'), /^\S+ back\n$/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the site log rotates past its cap, keeping one older file, and tail spans both', async () => {
   const dir = tempDir();
   try {

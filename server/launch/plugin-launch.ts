@@ -10,41 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { PLUGINS_ROOT } from './entries.js';
+import { isValidPluginName, MAX_PLUGIN_CONFIG_BYTES, MAX_PLUGINS, MAX_PLUGINS_JSON_BYTES, pluginEntry, PLUGINS_ENV, type LaunchPlugin } from './plugin-names.js';
 
-/**
- * A plugin's name is its folder under plugins/. A leading "_" marks a plugin
- * that is never offered to users (test fixtures).
- */
-export const PLUGIN_NAME_PATTERN = /^_?[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
-/** Names a plugin may not take: `admin` would own the admin prefix below. */
-export const RESERVED_PLUGIN_NAMES: ReadonlySet<string> = new Set(['admin']);
-
-export const MAX_PLUGINS = 16;
-/** Per plugin, as JSON. */
-export const MAX_PLUGIN_CONFIG_BYTES = 16 * 1024;
-/** All of a worker's plugins, as JSON: well below the kernel's 128 KiB cap on one variable. */
-export const MAX_PLUGINS_JSON_BYTES = 64 * 1024;
-
-/** The variable that carries the list to the runtime; the runtime deletes it before any plugin or tenant code runs. */
-export const PLUGINS_ENV = 'TENANTRY_PLUGINS';
-
-export function isValidPluginName(name: unknown): name is string {
-  return typeof name === 'string' && PLUGIN_NAME_PATTERN.test(name) && !RESERVED_PLUGIN_NAMES.has(name);
-}
-
-/** Public routes of a plugin, on the tenant's domains: /_<name>/... */
-export function publicPluginPrefix(name: string): string {
-  return `/_${name}`;
-}
-
-/**
- * Admin routes of a plugin inside the worker: /_admin/<name>/... The edge never
- * forwards a public request there (no plugin may be named `admin`); only the
- * control API, after it has checked the caller, relays to this prefix.
- */
-export function adminPluginPrefix(name: string): string {
-  return `/_admin/${name}`;
-}
+export { isValidPluginName, pluginEntry, PLUGINS_ENV, PLUGIN_NAME_PATTERN, RESERVED_PLUGIN_NAMES, MAX_PLUGINS, MAX_PLUGIN_CONFIG_BYTES, MAX_PLUGINS_JSON_BYTES, publicPluginPrefix, adminPluginPrefix } from './plugin-names.js';
+export type { JsonValue, LaunchPlugin } from './plugin-names.js';
 
 const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
 
@@ -59,14 +28,6 @@ export const launchPluginsSchema = z
   .refine((list) => new Set(list.map((p) => p.name)).size === list.length, 'a plugin is listed twice')
   .refine((list) => bytes(list) <= MAX_PLUGINS_JSON_BYTES, `the plugins' configs are larger than ${MAX_PLUGINS_JSON_BYTES} bytes together`);
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-
-/** One enabled plugin as a worker gets it: its name and its config (JSON, validated by the plugin's own schema). */
-export interface LaunchPlugin {
-  readonly name: string;
-  readonly config: JsonValue;
-}
-
 /** Checks a list against the contract; throws an Error saying what is wrong. */
 export function parseLaunchPlugins(value: unknown): LaunchPlugin[] {
   const parsed = launchPluginsSchema.safeParse(value);
@@ -76,12 +37,6 @@ export function parseLaunchPlugins(value: unknown): LaunchPlugin[] {
     throw new Error(`the plugin list is not valid: ${where}${issue?.message ?? 'unknown problem'}`);
   }
   return parsed.data;
-}
-
-/** The entry module of a plugin; throws for a name that is not one (so it can never become a path). */
-export function pluginEntry(name: string, root = PLUGINS_ROOT): string {
-  if (!isValidPluginName(name)) throw new Error(`"${name}" is not a valid plugin name`);
-  return path.join(root, name, 'index.js');
 }
 
 /** Why a named plugin cannot be loaded from the platform's own code; undefined when it can. */

@@ -14,7 +14,7 @@ import { loadPlugins, stopPlugins, type LoadedPlugin } from './plugin-loader.js'
 import { createWorkerApp, type RouteState } from './worker-app.js';
 import { awaitLimitsInForce } from '../launch/startup-handshake.js';
 import { CAPABILITY_SOCKET_ENV, CAPABILITY_TICKET_ENV } from '../launch/capability-channel.js';
-import { parseLaunchPlugins, PLUGINS_ENV, type LaunchPlugin } from '../launch/plugin-launch.js';
+import { PLUGINS_ENV, type LaunchPlugin } from '../launch/plugin-names.js';
 
 // Read and removed before any plugin or tenant code runs: the list (and the
 // plugins' configs) is not the tenant routes' business.
@@ -51,20 +51,25 @@ if (values['exit-with-stdin']) {
   process.stdin.resume();
 }
 
+// The plugin list's checker (and its schema library) only when there is a list: most
+// workers run no plugin, and every one starts on a first request. Loaded before the
+// handshake, as all platform code is (the quota is held back for that).
+const pluginListChecker = pluginsJson ? (await import('../launch/plugin-launch.js')).parseLaunchPlugins : undefined;
+
 // Everything above is the platform's own code; what follows runs on the
 // tenant's config (plugins) and code (routes), under its limits.
 if (values['startup-fd'] !== undefined) awaitLimitsInForce(Number(values['startup-fd']));
 
 /** The launch's plugin list; a malformed one fails the start like a plugin that throws. */
 function enabledPlugins(): LaunchPlugin[] {
-  if (!pluginsJson) return [];
+  if (!pluginsJson || !pluginListChecker) return [];
   let value: unknown;
   try {
     value = JSON.parse(pluginsJson);
   } catch {
     throw new Error(`${PLUGINS_ENV} is not JSON`);
   }
-  return parseLaunchPlugins(value);
+  return pluginListChecker(value);
 }
 
 let plugins: LoadedPlugin[] = [];

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Router } from 'express';
 import type { Plugin, PluginContext, PluginLogger } from '../../plugins/plugin-api.js';
-import { pluginEntry, type LaunchPlugin } from '../launch/plugin-launch.js';
+import { pluginEntry, type LaunchPlugin } from '../launch/plugin-names.js';
 import { PLUGINS_ROOT } from '../launch/entries.js';
 import { backgroundWork, mailCapability, pluginKeys, redeemStartTicket, type CapabilityChannel } from './capability-client.js';
 

@@ -5,7 +5,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { ROUTE_METHODS, type LoadedRoute, type RouteMethod } from './route-loader.js';
 import type { LoadedPlugin } from './plugin-loader.js';
-import { adminPluginPrefix, publicPluginPrefix } from '../launch/plugin-launch.js';
+import { adminPluginPrefix, publicPluginPrefix } from '../launch/plugin-names.js';
 
 /** Only reachable over the worker's unix socket: the edge never forwards this path. */
 export const HEALTH_PATH = '/__tenantry/health';
