@@ -1,5 +1,5 @@
-// The deploy pipeline: archive -> staging (every entry judged) -> release
-// folder -> live (ReleaseManager.activateRelease, with its hooks) -> retention.
+// The deploy pipeline: archive -> staging (every entry judged, in a deploy
+// worker process: deploy-worker.ts) -> release folder -> live (ReleaseManager.activateRelease, with its hooks) -> retention.
 // Durable in that order: the release's files and folders are fsynced as they are
 // unpacked, its name in releases/ after the rename, then the manifest, the
 // `live` switch and the database row (README, "Durability").
@@ -20,7 +20,7 @@ import type { ReleaseManager } from '../releases/release-manager.js';
 import type { TenantLifecycleHooks, TenantService } from '../tenants/tenant-service.js';
 import { newDeployId } from '../auth/token-hash.js';
 import { ArchiveRuleError, type ArchiveLimits } from './archive-rules.js';
-import { extractArchive } from './extract-archive.js';
+import { DeployWorkers } from './deploy-worker.js';
 import { releasesToPrune } from '../releases/retention.js';
 import { TenantLocks } from './tenant-lock.js';
 import type { RuleWarning } from '../static/index/rule-warning.js';
@@ -75,15 +75,20 @@ export interface DeployServiceDeps {
   lockWaitMs?: number;
   /** Deploys by outcome and duration; default: not counted. */
   metrics?: DeployMetrics;
+  /** Where archives are unpacked and indexed; default: deploy workers without a cgroup. */
+  workers?: DeployWorkers;
 }
 
 export class DeployService {
   /** Shared with anything else that must not overlap a tenant's deploys. */
   readonly locks = new TenantLocks();
+  /** The processes that unpack archives, outside the edge. */
+  readonly workers: DeployWorkers;
   private readonly lockWaitMs: number;
 
   constructor(private readonly deps: DeployServiceDeps) {
     this.lockWaitMs = deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+    this.workers = deps.workers ?? new DeployWorkers({ log: deps.log });
   }
 
   /** The archive caps of a tenant (its `archiveMB` and `files` limits). */
@@ -174,8 +179,7 @@ export class DeployService {
     let stats: { files: number; bytes: number };
     try {
       await fsp.mkdir(stagingDir, { recursive: true, mode: 0o750 });
-      const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
-      const extracted = await extractArchive(input, path.join(stagingDir, 'tree'), limits);
+      const extracted = await this.stageRelease(archive, path.join(stagingDir, 'tree'), limits);
       stats = { files: extracted.files, bytes: extracted.bytes };
       await makeFolderDurably(paths.releases(tenantId), 0o750);
       await fsp.rename(extracted.releaseRoot, releaseDir);
@@ -205,6 +209,16 @@ export class DeployService {
       rules: { ...site.ruleCounts },
       warnings: site.warnings.map((w) => ({ file: w.file, line: w.line, message: w.message })),
     };
+  }
+
+  /**
+   * Unpacks, checks, fsyncs and indexes an archive into `treeDir`, in a deploy
+   * worker (its own process, lower priority), so that serving does not feel it.
+   * Throws ArchiveRuleError for a refused archive.
+   */
+  private stageRelease(archive: NodeJS.ReadableStream | string, treeDir: string, limits: ArchiveLimits) {
+    const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
+    return this.workers.stage(input, treeDir, limits);
   }
 
   /** Makes an earlier (or later) release live again: rollback and forward. */

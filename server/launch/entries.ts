@@ -23,3 +23,6 @@ export const EDGE_LISTEN_FD = 5;
 
 /** The descriptor of the edge's HTTPS listening socket, when TENANTRY_HTTPS_PORT is set. */
 export const EDGE_HTTPS_LISTEN_FD = 6;
+
+/** A deploy worker: unpacks, indexes and precompresses releases outside the edge (server/deploy/deploy-worker-main.ts, compiled). */
+export const DEPLOY_WORKER_ENTRY = path.join(serverRoot, 'deploy', 'deploy-worker-main.js');

@@ -8,11 +8,18 @@ import { silentLogger, type Logger } from '../log.js';
 import { assembleSiteIndex, loadSiteIndex, type SiteIndex } from './index/site-index.js';
 import { readManifest, scanReleaseAsync, writeManifest } from './index/release-manifest.js';
 import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './serve/file-cache.js';
-import { needsCompression, precompressSite } from './index/precompress.js';
+import { adoptCompressedCopies, needsCompression, precompressSite } from './index/precompress.js';
 import { formatRuleWarning } from './index/rule-warning.js';
 
 /** How long a release that failed to load is left alone before the next try. */
 const LOAD_RETRY_MS = 30_000;
+
+/**
+ * Makes a release's compressed copies in another process and records them in
+ * its manifest (the deploy workers), so that brotli does not share the edge's
+ * CPU and thread pool with requests.
+ */
+export type ReleaseCompressor = (releaseDir: string) => Promise<void>;
 
 export class SiteRegistry {
   private readonly sites = new Map<string, SiteIndex>();
@@ -27,6 +34,8 @@ export class SiteRegistry {
     private readonly paths: DataPaths,
     private readonly log: Logger = silentLogger,
     cache: FileCacheOptions = DEFAULT_FILE_CACHE,
+    /** Default: compressed in this process. */
+    private readonly compressor?: ReleaseCompressor,
   ) {
     this.fileCache = new FileCache(cache);
   }
@@ -135,9 +144,16 @@ export class SiteRegistry {
       void this.storeManifest(site);
       return;
     }
-    const job = this.compressQueue.then(() => precompressSite(site, this.log, () => this.isLive(site)));
+    const job = this.compressQueue.then(() => (this.compressor ? this.compressElsewhere(site, this.compressor) : precompressSite(site, this.log, () => this.isLive(site))));
     const tracked = job.catch((err) => this.log.warn('precompression failed', { release: site.releaseDir, err })).finally(() => this.compressing.delete(site.releaseDir));
     this.compressing.set(site.releaseDir, tracked);
     this.compressQueue = tracked;
+  }
+
+  /** The copies made by the compressor are served from the moment its manifest lists them. */
+  private async compressElsewhere(site: SiteIndex, compressor: ReleaseCompressor): Promise<void> {
+    if (!this.isLive(site)) return;
+    await compressor(site.releaseDir);
+    adoptCompressedCopies(site);
   }
 }
