@@ -25,6 +25,7 @@ import { releasesToPrune } from '../releases/retention.js';
 import { TenantLocks } from './tenant-lock.js';
 import type { RuleWarning } from '../static/index/rule-warning.js';
 import { fsyncFolder, makeFolderDurably } from '../disk/durable.js';
+import { adoptStagedManifest } from '../static/index/release-manifest.js';
 
 export type DeploySource = 'upload' | 'git';
 
@@ -184,6 +185,7 @@ export class DeployService {
       await makeFolderDurably(paths.releases(tenantId), 0o750);
       await fsp.rename(extracted.releaseRoot, releaseDir);
       await fsyncFolder(paths.releases(tenantId));
+      await adoptStagedManifest(releaseDir);
       await fsp.rm(stagingDir, { recursive: true, force: true });
       store.deploys.setStats(id, stats);
     } catch (err) {

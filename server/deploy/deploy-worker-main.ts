@@ -7,10 +7,11 @@
 // deploy-worker.ts; the job comes over the IPC channel, the archive on stdin.
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { createLogger } from '../log.js';
 import { extractArchive } from './extract-archive.js';
 import { serializeError, type DeployJob, type StageOutcome, type WorkerMessage, type WorkerProcessInfo } from './deploy-work-protocol.js';
-import { scanRelease, writeManifest } from '../static/index/release-manifest.js';
+import { MANIFEST_DIR, STAGED_MANIFEST_FILE, scanRelease, writeStagedManifest } from '../static/index/release-manifest.js';
 import { loadSiteIndex } from '../static/index/site-index.js';
 import { precompressSite } from '../static/index/precompress.js';
 
@@ -33,10 +34,11 @@ async function stage(treeDir: string, limits: Parameters<typeof extractArchive>[
   const extracted = await extractArchive(process.stdin, treeDir, limits);
   // Hashed here, once: the edge then loads the manifest instead of reading every file.
   try {
-    await writeManifest(extracted.releaseRoot, scanRelease(extracted.releaseRoot));
+    await writeStagedManifest(extracted.releaseRoot, scanRelease(extracted.releaseRoot));
   } catch (err) {
-    // The edge indexes the release itself then (and reports what is wrong with it).
+    // The edge indexes the release itself then (and reports what is wrong with it); never from a file the archive brought.
     log.warn('cannot index the staged release', { err });
+    fs.rmSync(path.join(extracted.releaseRoot, MANIFEST_DIR, STAGED_MANIFEST_FILE), { force: true, recursive: true });
   }
   return { releaseRoot: extracted.releaseRoot, files: extracted.files, bytes: extracted.bytes };
 }
