@@ -602,7 +602,7 @@ const ANALYSIS = `What the numbers mean:
   API (isolation as configured: as root, each gets its own Unix user), the edge's resident memory once each has
   answered its starter page once, then all deleted (their users with them).
 - A deploy is live once it is unpacked, checked, indexed and switched; the brotli and gzip copies of its text
-  files are made after that, on the thread pool, and used as each one is written.
+  files are made after that, in a deploy worker (its own process, nice 10), and served once they are recorded.
 `;
 
 main().catch((err) => {

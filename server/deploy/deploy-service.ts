@@ -1,5 +1,6 @@
-// The deploy pipeline: archive -> staging (every entry judged, in a deploy
-// worker process: deploy-worker.ts) -> release folder -> live (ReleaseManager.activateRelease, with its hooks) -> retention.
+// The deploy pipeline: archive -> staging (every entry judged and the files
+// indexed, in a deploy worker process: deploy-worker.ts) -> release folder ->
+// live (ReleaseManager.activateRelease, with its hooks) -> retention.
 // Durable in that order: the release's files and folders are fsynced as they are
 // unpacked, its name in releases/ after the rename, then the manifest, the
 // `live` switch and the database row (README, "Durability").

@@ -1,8 +1,9 @@
 // Deploy-time compression: brotli and gzip copies of a release's text files,
 // written under `<release>/.tenantry/compressed/`, never made per request.
 // It runs after the release is live (a deploy does not wait for it), one
-// release at a time, on libuv's thread pool; each copy is used as soon as it
-// is written, and the manifest records them so a restart does not redo them.
+// release at a time; in the platform, in a deploy worker (its own process and
+// thread pool), whose manifest the edge then takes up (adoptCompressedCopies).
+// The manifest records the copies so a restart does not redo them.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
