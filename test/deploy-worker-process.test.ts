@@ -106,7 +106,15 @@ test('as root: the deploy worker is a child of the unprivileged edge, as tenantr
     if (edgePid === undefined) return t.skip('privilege separation is off on this host');
     const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     await createTenant(server.url, admin, 'dwroot');
-    assert.equal((await uploadArchive(server.url, admin, 'dwroot', siteArchive('root one'))).status, 201);
+    const appJs = { name: 'public/app.js', body: 'console.log("compressed by the deploy worker");\n'.repeat(200) };
+    assert.equal((await uploadArchive(server.url, admin, 'dwroot', siteArchive('root one', [appJs]))).status, 201);
+    // The compressed copies of a sealed release are made by a deploy worker as tenantry, and then served.
+    let encoding: string | string[] | undefined;
+    for (let i = 0; i < 200 && encoding !== 'br'; i++) {
+      encoding = (await httpRequest(server.url, { host: 'dwroot.localhost', path: '/app.js', headers: { 'Accept-Encoding': 'br' } })).headers['content-encoding'];
+      if (encoding !== 'br') await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(encoding, 'br', 'the brotli copy made by the deploy worker is served');
 
     // Watch the edge's children while a larger deploy runs; the first deploy worker seen is checked, then killed.
     const deploying = uploadArchive(server.url, admin, 'dwroot', busyArchive('root two', 6000));
