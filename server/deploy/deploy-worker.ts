@@ -72,7 +72,8 @@ export class DeployWorkers {
       env: workerEnv(process.env),
     });
     const exited = new Promise<string>((resolve) => {
-      child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`));
+      // 'close', not 'exit': by then every message the worker sent has arrived, so an answer is never taken for a crash.
+      child.once('close', (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`));
       // A failed spawn, or a send to a worker already gone: the exit says the rest.
       child.on('error', (err) => resolve(err.message));
     });
