@@ -709,7 +709,7 @@ const ANALYSIS = `What the numbers mean:
   worker; nginx and the Express app behind it). Unlike requests/s, it moves little with what else runs on the
   machine, so it says where a request's cost is even on a loaded machine.
 - A deploy is live once it is unpacked, checked, indexed and switched; the brotli and gzip copies of its text
-  files are made after that, on the thread pool, and used as each one is written.
+  files are made after that, in a deploy worker (its own process, nice 10), and served once they are recorded.
 `;
 
 main().catch((err) => {

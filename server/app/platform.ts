@@ -15,6 +15,8 @@ import { GitService } from '../git/git-service.js';
 import { DeployService } from '../deploy/deploy-service.js';
 import { ManifestDeploys } from '../deploy/manifest-deploys.js';
 import { LocalContentStore } from '../deploy/local-content-store.js';
+import { DeployWorkers } from '../deploy/deploy-worker.js';
+import { DEFAULT_FILE_CACHE } from '../static/serve/file-cache.js';
 import { TenantLogs } from '../tenants/tenant-logs.js';
 import { WorkerPool } from '../pool/worker-pool.js';
 import type { PluginSettingsSource } from '../pool/plugin-settings.js';
@@ -112,14 +114,16 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
     throw err;
   }
   const domains = new DomainMap(store);
-  const sites = new SiteRegistry(paths, log);
+  // Unpacking, hashing and brotli run in deploy workers (own processes, lower priority, a low-weight cgroup when there is one).
+  const deployWorkers = new DeployWorkers({ log, place: (pid) => sandbox.placeDeployWorker(pid) });
+  const sites = new SiteRegistry(paths, log, DEFAULT_FILE_CACHE, { compressor: (releaseDir) => deployWorkers.compress(releaseDir) });
   const releases = new ReleaseManager(paths, store, sites, log);
   const tenants = new TenantService(config, paths, store, domains, releases, sites, log);
   // The tenant's user exists before anything else is made for it; releases are sealed before a worker reads them.
   tenants.addHooks({ onTenantCreated: (t) => sandbox.provisionTenant(t.id) });
   releases.addHooks({ beforeActivate: (tenantId, deployId) => sandbox.sealRelease(tenantId, deployId) });
   const metrics = new PlatformMetrics();
-  const deploys = new DeployService({ paths, store, releases, tenants, log, metrics });
+  const deploys = new DeployService({ paths, store, releases, tenants, log, metrics, workers: deployWorkers });
   tenants.addHooks(deploys.lifecycleHooks());
   // Incremental deploys: a content store per tenant, filled by every deploy, swept by retention.
   const manifestDeploys = new ManifestDeploys({ deploys, objects: new LocalContentStore(paths), store, paths, releases, log });

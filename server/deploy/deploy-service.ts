@@ -1,5 +1,6 @@
-// The deploy pipeline: archive -> staging (every entry judged) -> release
-// folder -> live (ReleaseManager.activateRelease, with its hooks) -> retention.
+// The deploy pipeline: archive -> staging (every entry judged and the files
+// indexed, in a deploy worker process: deploy-worker.ts) -> release folder ->
+// live (ReleaseManager.activateRelease, with its hooks) -> retention.
 // Durable in that order: the release's files and folders are fsynced as they are
 // unpacked, its name in releases/ after the rename, then the manifest, the
 // `live` switch and the database row (README, "Durability").
@@ -20,11 +21,12 @@ import type { ReleaseManager } from '../releases/release-manager.js';
 import type { TenantLifecycleHooks, TenantService } from '../tenants/tenant-service.js';
 import { newDeployId } from '../auth/token-hash.js';
 import { ArchiveRuleError, type ArchiveLimits } from './archive-rules.js';
-import { extractArchive } from './extract-archive.js';
+import { DeployWorkers } from './deploy-worker.js';
 import { releasesToPrune } from '../releases/retention.js';
 import { TenantLocks } from './tenant-lock.js';
 import type { RuleWarning } from '../static/index/rule-warning.js';
 import { fsyncFolder, makeFolderDurably } from '../disk/durable.js';
+import { adoptStagedManifest } from '../static/index/release-manifest.js';
 
 export type DeploySource = 'upload' | 'git';
 
@@ -92,15 +94,20 @@ export interface DeployServiceDeps {
   metrics?: DeployMetrics;
   /** The content store (incremental deploys); default: none. Set once at start with useContentStore. */
   contentStore?: ContentStoreHooks;
+  /** Where archives are unpacked and indexed; default: deploy workers without a cgroup. */
+  workers?: DeployWorkers;
 }
 
 export class DeployService {
   /** Shared with anything else that must not overlap a tenant's deploys. */
   readonly locks = new TenantLocks();
+  /** The processes that unpack archives, outside the edge. */
+  readonly workers: DeployWorkers;
   private readonly lockWaitMs: number;
 
   constructor(private readonly deps: DeployServiceDeps) {
     this.lockWaitMs = deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+    this.workers = deps.workers ?? new DeployWorkers({ log: deps.log });
   }
 
   /** Hooks the content store into the pipeline (set once, when the platform is built). */
@@ -178,8 +185,7 @@ export class DeployService {
     const limits = this.limitsFor(tenantId);
     const id = this.begin(tenantId, opts);
     const result = await this.goLive(tenantId, id, opts, async (stagingDir) => {
-      const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
-      return extractArchive(input, path.join(stagingDir, 'tree'), limits);
+      return this.stageRelease(archive, path.join(stagingDir, 'tree'), limits);
     });
     await this.fillStore(tenantId, id);
     await this.pruneUnlocked(tenantId, opts.actor);
@@ -234,6 +240,7 @@ export class DeployService {
       await makeFolderDurably(paths.releases(tenantId), 0o750);
       await fsp.rename(built.releaseRoot, releaseDir);
       await fsyncFolder(paths.releases(tenantId));
+      await adoptStagedManifest(releaseDir);
       await fsp.rm(stagingDir, { recursive: true, force: true });
       store.deploys.setStats(id, stats);
     } catch (err) {
@@ -275,6 +282,16 @@ export class DeployService {
     } catch (err) {
       this.deps.log.warn('cannot add the release to the content store; the next manifest deploy uploads its files again', { tenant: tenantId, deploy: id, err });
     }
+  }
+
+  /**
+   * Unpacks, checks, fsyncs and indexes an archive into `treeDir`, in a deploy
+   * worker (its own process, lower priority), so that serving does not feel it.
+   * Throws ArchiveRuleError for a refused archive.
+   */
+  private stageRelease(archive: NodeJS.ReadableStream | string, treeDir: string, limits: ArchiveLimits) {
+    const input = typeof archive === 'string' ? fs.createReadStream(archive) : archive;
+    return this.workers.stage(input, treeDir, limits);
   }
 
   /** Makes an earlier (or later) release live again: rollback and forward. */

@@ -26,3 +26,5 @@ export const EDGE_HTTPS_LISTEN_FD = 6;
 
 /** A sibling edge (server/app/sibling-edge-process.ts, compiled), started by the first edge when TENANTRY_EDGES > 1. */
 export const SIBLING_EDGE_ENTRY = path.join(serverRoot, 'app', 'sibling-edge-process.js');
+/** A deploy worker: unpacks, indexes and precompresses releases outside the edge (server/deploy/deploy-worker-main.ts, compiled). */
+export const DEPLOY_WORKER_ENTRY = path.join(serverRoot, 'deploy', 'deploy-worker-main.js');

@@ -43,7 +43,19 @@ export interface CgroupDriver {
   tenantPids(tenantId: string): number[];
   /** The limits in force on each of the tenant's running workers, read back from the kernel. */
   workerLimits(tenantId: string): CgroupLimits[];
+  /**
+   * Moves a deploy worker into the platform's deploy group, whose CPU (and on
+   * v2 I/O) weight is a tenth of the default: when the edge wants the CPU, it
+   * gets it. Returns the group's folder.
+   */
+  placeDeployWorker(pid: number): string;
 }
+
+/** The deploy workers' group, beside the tenants' (tenant ids never start with "_"). */
+const DEPLOY_GROUP = '_deploy';
+/** A tenth of the default weight (v2 cpu.weight/io.weight 100; v1 cpu.shares 1024). */
+const DEPLOY_WEIGHT_V2 = 10;
+const DEPLOY_SHARES_V1 = 102;
 
 function readNumber(file: string): number | undefined {
   try {
@@ -164,6 +176,14 @@ class CgroupV1 implements CgroupDriver {
     };
   }
 
+  placeDeployWorker(pid: number): string {
+    const dir = this.dir('cpu', DEPLOY_GROUP);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'cpu.shares'), String(DEPLOY_SHARES_V1));
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    return dir;
+  }
+
   /**
    * Freeze, kill every task, thaw: a frozen group cannot fork new processes
    * between our reading the list and the kill. Repeats until all are empty.
@@ -271,6 +291,21 @@ class CgroupV2 implements CgroupDriver {
         cpuPercent: quota === 'max' ? 0 : Math.round((Number(quota) * 100) / Number(period)),
       };
     });
+  }
+
+  placeDeployWorker(pid: number): string {
+    const dir = path.join(this.root, DEPLOY_GROUP);
+    fs.mkdirSync(dir, { recursive: true });
+    // io is not among the controllers the tenants need; offered to this group when the host has it.
+    try {
+      if (fs.readFileSync(path.join(this.root, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('io')) fs.writeFileSync(path.join(this.root, 'cgroup.subtree_control'), '+io');
+    } catch {
+      // no io weight then; the CPU weight still applies
+    }
+    fs.writeFileSync(path.join(dir, 'cpu.weight'), String(DEPLOY_WEIGHT_V2));
+    writeIfPresent(path.join(dir, 'io.weight'), `default ${DEPLOY_WEIGHT_V2}`);
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    return dir;
   }
 
   tenantPids(tenantId: string): number[] {

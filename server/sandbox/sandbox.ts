@@ -61,6 +61,12 @@ export interface Sandbox extends TenantProvisioner {
   tenantPids(tenantId: string): number[];
   /** Limits in force on the tenant's running workers, as the kernel holds them. */
   workerLimits(tenantId: string): CgroupLimits[];
+  /**
+   * Moves a deploy worker (a child of the edge, as the edge's user) into the
+   * low-weight deploy cgroup. Resolves with the group, or undefined without
+   * cgroups. `edgePid`: the edge it must be a child of (default: this process).
+   */
+  placeDeployWorker(pid: number, edgePid?: number): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -149,6 +155,12 @@ export function createSandbox(o: SandboxOptions): Sandbox {
     },
     tenantPids: (tenantId) => caps.cgroups?.tenantPids(tenantId) ?? [],
     workerLimits: (tenantId) => caps.cgroups?.workerLimits(tenantId) ?? [],
+    placeDeployWorker: async (pid, edgePid) => {
+      if (!enabled || !caps.cgroups) return undefined;
+      const problem = deployWorkerProblem(pid, platform.uid, edgePid);
+      if (problem) throw new Error(`deploy worker ${pid} not placed: ${problem}`);
+      return caps.cgroups.placeDeployWorker(pid);
+    },
     close: async () => {
       await launcher?.killAll();
       await sealer?.close();
@@ -156,6 +168,24 @@ export function createSandbox(o: SandboxOptions): Sandbox {
       await disks?.unmountAll();
     },
   };
+}
+
+/**
+ * Why a pid may not be moved into the deploy group: only a direct child of
+ * the edge (this process, or the supervisor's edge child), running as the
+ * platform's user, qualifies; a subverted edge cannot move anything else.
+ */
+export function deployWorkerProblem(pid: number, platformUid: number, edgePid: number = process.pid): string | undefined {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 'no such process';
+  }
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(status)?.[1];
+  if (Number(field('PPid')) !== edgePid) return 'not a child of the edge';
+  if (Number(field('Uid')) !== platformUid) return 'not running as the platform user';
+  return undefined;
 }
 
 function hasAnyLayer(c: SandboxCapabilities): boolean {

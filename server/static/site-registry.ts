@@ -8,11 +8,18 @@ import { silentLogger, type Logger } from '../log.js';
 import { assembleSiteIndex, loadSiteIndex, type SiteIndex } from './index/site-index.js';
 import { readManifest, scanReleaseAsync, writeManifest } from './index/release-manifest.js';
 import { DEFAULT_FILE_CACHE, FileCache, type FileCacheOptions } from './serve/file-cache.js';
-import { needsCompression, precompressSite } from './index/precompress.js';
+import { adoptCompressedCopies, needsCompression, precompressSite } from './index/precompress.js';
 import { formatRuleWarning } from './index/rule-warning.js';
 
 /** How long a release that failed to load is left alone before the next try. */
 const LOAD_RETRY_MS = 30_000;
+
+/**
+ * Makes a release's compressed copies in another process and records them in
+ * its manifest (the deploy workers), so that brotli does not share the edge's
+ * CPU and thread pool with requests.
+ */
+export type ReleaseCompressor = (releaseDir: string) => Promise<void>;
 
 export interface SiteRegistryOptions {
   /**
@@ -21,6 +28,8 @@ export interface SiteRegistryOptions {
    * the release once its manifest lists them.
    */
   readonly precompress?: boolean;
+  /** Who makes them; default: this process. */
+  readonly compressor?: ReleaseCompressor;
 }
 
 export class SiteRegistry {
@@ -34,6 +43,7 @@ export class SiteRegistry {
   /** Called when a tenant's live site was set, forgotten or got its compressed copies (the sibling edges follow). */
   private readonly changeListeners: ((tenantId: string) => void)[] = [];
   private readonly precompress: boolean;
+  private readonly compressor: ReleaseCompressor | undefined;
 
   constructor(
     private readonly paths: DataPaths,
@@ -43,6 +53,7 @@ export class SiteRegistry {
   ) {
     this.fileCache = new FileCache(cache);
     this.precompress = options.precompress ?? true;
+    this.compressor = options.compressor;
   }
 
   onChange(listener: (tenantId: string) => void): void {
@@ -164,7 +175,7 @@ export class SiteRegistry {
       void this.storeManifest(site);
       return;
     }
-    const job = this.compressQueue.then(() => precompressSite(site, this.log, () => this.isLive(site)));
+    const job = this.compressQueue.then(() => (this.compressor ? this.compressElsewhere(site, this.compressor) : precompressSite(site, this.log, () => this.isLive(site))));
     const tracked = job
       .catch((err) => this.log.warn('precompression failed', { release: site.releaseDir, err }))
       .finally(() => {
@@ -173,5 +184,12 @@ export class SiteRegistry {
       });
     this.compressing.set(site.releaseDir, tracked);
     this.compressQueue = tracked;
+  }
+
+  /** The copies made by the compressor are served from the moment its manifest lists them. */
+  private async compressElsewhere(site: SiteIndex, compressor: ReleaseCompressor): Promise<void> {
+    if (!this.isLive(site)) return;
+    await compressor(site.releaseDir);
+    adoptCompressedCopies(site);
   }
 }

@@ -47,6 +47,8 @@ export interface EdgeRequestHandlerOptions {
   readonly sandbox: Sandbox;
   readonly paths: DataPaths;
   readonly workerEntry: string;
+  /** The edge's pid: deploy workers must be its children. */
+  readonly edgePid?: number;
   /** Where plugin code is; default: the platform's own dist/plugins/. */
   readonly pluginsRoot?: string;
   readonly log: Logger;
@@ -91,6 +93,10 @@ export function serveEdgeRequests(o: EdgeRequestHandlerOptions): { workers: Map<
     killWorker: async (r) => {
       await workers.get(r.workerId)?.kill();
       return null;
+    },
+    placeDeployWorker: async (r) => {
+      if (o.edgePid === undefined) throw new Error('the edge\'s pid is not known');
+      return (await o.sandbox.placeDeployWorker(r.pid, o.edgePid)) ?? null;
     },
   };
   // Generic in the op so that TypeScript pairs handlers[op] with its own request type.

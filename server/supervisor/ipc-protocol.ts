@@ -46,6 +46,8 @@ export const requestSchema = z.discriminatedUnion('op', [
   z.strictObject({ id, op: z.literal('sealRelease'), tenantId, deployId: z.string().regex(/^[a-z0-9]{1,64}$/) }),
   z.strictObject({ id, op: z.literal('launchWorker'), spec: launchSpecSchema }),
   z.strictObject({ id, op: z.literal('killWorker'), workerId: id }),
+  // Only a child of the edge running as the platform user is moved (deployWorkerProblem).
+  z.strictObject({ id, op: z.literal('placeDeployWorker'), pid: z.number().int().min(2).max(2 ** 22) }),
 ]);
 export type SupervisorRequest = z.infer<typeof requestSchema>;
 export type SupervisorOp = SupervisorRequest['op'];
@@ -67,6 +69,8 @@ export interface Replies {
   sealRelease: null;
   launchWorker: { workerId: number; pid: number };
   killWorker: null;
+  /** The deploy cgroup the worker was moved into; null without cgroups. */
+  placeDeployWorker: string | null;
 }
 export type ReplyOf<Op extends SupervisorOp> = Replies[Op];
 

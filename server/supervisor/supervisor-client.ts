@@ -128,6 +128,7 @@ export async function connectSupervisedSandbox(client: SupervisorClient): Promis
     sealRelease: async (tenantId, deployId) => {
       await client.request({ op: 'sealRelease', tenantId, deployId });
     },
+    placeDeployWorker: async (pid) => (await client.request({ op: 'placeDeployWorker', pid })) ?? undefined,
     // Only the supervisor can read the cgroups.
     tenantPids: () => [],
     workerLimits: () => [],

@@ -131,7 +131,7 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
   // Same turn of the event loop as the last bind: never accepted here.
   for (const l of bound) l.close();
 
-  const { workers } = serveEdgeRequests({ channel: edge.stdio[4] as Duplex, sandbox, paths, workerEntry: WORKER_ENTRY, log });
+  const { workers } = serveEdgeRequests({ channel: edge.stdio[4] as Duplex, sandbox, paths, workerEntry: WORKER_ENTRY, edgePid: edge.pid, log });
   const stopWorkers = async () => {
     await Promise.all([...workers.values()].map((w) => w.kill().catch(() => {})));
     await sandbox.close();

@@ -1,15 +1,16 @@
 // Deploy-time compression: brotli and gzip copies of a release's text files,
 // written under `<release>/.tenantry/compressed/`, never made per request.
 // It runs after the release is live (a deploy does not wait for it), one
-// release at a time, on libuv's thread pool; each copy is used as soon as it
-// is written, and the manifest records them so a restart does not redo them.
+// release at a time; in the platform, in a deploy worker (its own process and
+// thread pool), whose manifest the edge then takes up (adoptCompressedCopies).
+// The manifest records the copies so a restart does not redo them.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import type { Logger } from '../../log.js';
 import { syncTree } from '../../disk/durable.js';
-import { MANIFEST_DIR, writeManifest, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
+import { MANIFEST_DIR, readManifest, writeManifest, type ManifestEntry, type ReleaseManifest } from './release-manifest.js';
 import { makeVariant, type SiteFile, type SiteIndex } from './site-index.js';
 
 const brotli = promisify(zlib.brotliCompress);
@@ -101,4 +102,32 @@ export async function precompressSite(site: SiteIndex, log: Logger, stillWanted:
   } catch (err) {
     log.warn('cannot record compressed copies in the release manifest', { release: site.releaseDir, err });
   }
+}
+
+/**
+ * Takes up the compressed copies another process made and recorded in the
+ * release's manifest (a deploy worker): each becomes servable in `site`.
+ * Returns how many copies were taken up.
+ */
+export function adoptCompressedCopies(site: SiteIndex): number {
+  const stored = readManifest(site.releaseDir);
+  if (!stored) return 0;
+  const byPath = new Map<string, SiteFile>();
+  for (const f of site.files.values()) byPath.set(f.urlPath, f);
+  let adopted = 0;
+  for (const e of stored.files) {
+    const f = e.hidden ? site.notFoundPage : byPath.get(e.path);
+    // Only for the very file this index serves (same size and hash).
+    if (!f || f.size !== e.size || f.hash !== e.hash) continue;
+    if (e.br && !f.br) {
+      f.br = makeVariant('br', path.join(site.releaseDir, e.br.file), e.br.size, f.hash);
+      adopted++;
+    }
+    if (e.gzip && !f.gzip) {
+      f.gzip = makeVariant('gzip', path.join(site.releaseDir, e.gzip.file), e.gzip.size, f.hash);
+      adopted++;
+    }
+  }
+  site.manifest = stored;
+  return adopted;
 }

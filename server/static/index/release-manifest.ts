@@ -6,10 +6,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeFolderDurably, writeFileDurably } from '../../disk/durable.js';
+import fsp from 'node:fs/promises';
+import { fsyncFile, fsyncFolder, makeFolderDurably, writeFileDurably } from '../../disk/durable.js';
 
 export const MANIFEST_DIR = '.tenantry';
 export const MANIFEST_FILE = 'index.json';
+/** The manifest a deploy worker made while staging; the edge takes it up once the release is in releases/. */
+export const STAGED_MANIFEST_FILE = 'index.staged.json';
 const FORMAT = 1;
 
 export interface ManifestVariant {
@@ -257,4 +260,28 @@ export async function writeManifest(releaseDir: string, manifest: ReleaseManifes
   const file = manifestPath(releaseDir);
   await makeFolderDurably(path.dirname(file), 0o755);
   await writeFileDurably(file, JSON.stringify(manifest), 0o644);
+}
+
+/** Writes a staged release's manifest under its staged name (durably; the release is not in releases/ yet). */
+export async function writeStagedManifest(releaseDir: string, manifest: ReleaseManifest): Promise<void> {
+  const dir = path.join(releaseDir, MANIFEST_DIR);
+  await makeFolderDurably(dir, 0o755);
+  await writeFileDurably(path.join(dir, STAGED_MANIFEST_FILE), JSON.stringify(manifest), 0o644);
+}
+
+/**
+ * Makes the staged manifest the release's manifest: fsynced, renamed into
+ * place, its folder fsynced (so it is on disk, under its name, before the
+ * release can go live). Returns false when there is none (the release is
+ * then indexed when it is prepared).
+ */
+export async function adoptStagedManifest(releaseDir: string): Promise<boolean> {
+  const dir = path.join(releaseDir, MANIFEST_DIR);
+  const staged = path.join(dir, STAGED_MANIFEST_FILE);
+  const st = await fsp.lstat(staged).catch(() => undefined);
+  if (!st?.isFile()) return false;
+  await fsyncFile(staged);
+  await fsp.rename(staged, manifestPath(releaseDir));
+  await fsyncFolder(dir);
+  return true;
 }
