@@ -40,7 +40,7 @@ test('an upload is unpacked and indexed by a deploy worker: another process, low
     await createTenant(p.url, p.adminToken, 'dwproc');
     const started: { pid: number; job: string }[] = [];
     p.platform.deploys.workers.onStart((w) => started.push({ pid: w.pid, job: w.job }));
-    const r = await uploadArchive(p.url, p.adminToken, 'dwproc', siteArchive('from the worker', [{ name: 'public/app.js', body: 'console.log("x");\n'.repeat(400) }]));
+    const r = await uploadArchive(p.url, p.adminToken, 'dwproc', siteArchive('from the worker', [{ name: 'public/app.js', body: 'console.log("x");\n'.repeat(4000) }]));
     assert.equal(r.status, 201, r.body);
     const stage = started.find((s) => s.job === 'stage');
     assert.ok(stage, 'a deploy worker was started for the upload');
@@ -55,6 +55,14 @@ test('an upload is unpacked and indexed by a deploy worker: another process, low
     assert.ok(started.some((s) => s.job === 'compress'), 'the compressed copies were made by a deploy worker');
     const br = await httpRequest(p.url, { host: 'dwproc.localhost', path: '/app.js', headers: { 'Accept-Encoding': 'br' } });
     assert.equal(br.headers['content-encoding'], 'br');
+    // A small release (a starter, a page) is compressed in the edge: a Node start would cost more than the work.
+    const before = started.length;
+    const small = await uploadArchive(p.url, p.adminToken, 'dwproc', siteArchive('small', [{ name: 'public/app.js', body: 'console.log("y");\n'.repeat(200) }]));
+    assert.equal(small.status, 201, small.body);
+    await p.platform.sites.whenCompressed('dwproc');
+    assert.deepEqual(started.slice(before).map((s) => s.job), ['stage'], 'unpacked by a worker, compressed here');
+    const smallBr = await httpRequest(p.url, { host: 'dwproc.localhost', path: '/app.js', headers: { 'Accept-Encoding': 'br' } });
+    assert.equal(smallBr.headers['content-encoding'], 'br');
   } finally {
     await p.cleanup();
   }
@@ -106,7 +114,7 @@ test('as root: the deploy worker is a child of the unprivileged edge, as tenantr
     if (edgePid === undefined) return t.skip('privilege separation is off on this host');
     const admin = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
     await createTenant(server.url, admin, 'dwroot');
-    const appJs = { name: 'public/app.js', body: 'console.log("compressed by the deploy worker");\n'.repeat(200) };
+    const appJs = { name: 'public/app.js', body: 'console.log("compressed by the deploy worker");\n'.repeat(1600) };
     assert.equal((await uploadArchive(server.url, admin, 'dwroot', siteArchive('root one', [appJs]))).status, 201);
     // The compressed copies of a sealed release are made by a deploy worker as tenantry, and then served.
     let encoding: string | string[] | undefined;

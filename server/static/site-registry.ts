@@ -13,6 +13,18 @@ import { formatRuleWarning } from './index/rule-warning.js';
 
 /** How long a release that failed to load is left alone before the next try. */
 const LOAD_RETRY_MS = 30_000;
+/**
+ * A release with no more text than this to compress (a starter site, a small
+ * page) is compressed here: a few milliseconds on the thread pool, where a
+ * deploy worker would cost a whole Node start. Larger ones go to the compressor.
+ */
+const COMPRESS_HERE_UP_TO = 64 * 1024;
+
+function compressibleBytes(site: SiteIndex): number {
+  let sum = 0;
+  for (const f of site.files.values()) if (needsCompression(f)) sum += f.size;
+  return sum;
+}
 
 /**
  * Makes a release's compressed copies in another process and records them in
@@ -175,7 +187,8 @@ export class SiteRegistry {
       void this.storeManifest(site);
       return;
     }
-    const job = this.compressQueue.then(() => (this.compressor ? this.compressElsewhere(site, this.compressor) : precompressSite(site, this.log, () => this.isLive(site))));
+    const elsewhere = this.compressor !== undefined && compressibleBytes(site) > COMPRESS_HERE_UP_TO;
+    const job = this.compressQueue.then(() => (elsewhere ? this.compressElsewhere(site, this.compressor!) : precompressSite(site, this.log, () => this.isLive(site))));
     const tracked = job
       .catch((err) => this.log.warn('precompression failed', { release: site.releaseDir, err }))
       .finally(() => {
