@@ -85,9 +85,11 @@ test('a request head not finished in time, or never begun, closes the connection
   guard.protect(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
+  let dribble: Attack | undefined;
+  let silent: net.Socket | undefined;
   try {
-    const dribble = await slowHeaders(port, 3, '127.0.0.1');
-    const silent = net.connect({ port, host: '127.0.0.1' });
+    dribble = await slowHeaders(port, 3, '127.0.0.1');
+    silent = net.connect({ port, host: '127.0.0.1' });
     silent.on('error', () => {});
     let silentClosed = false;
     silent.once('close', () => (silentClosed = true));
@@ -99,9 +101,11 @@ test('a request head not finished in time, or never begun, closes the connection
     agent.destroy();
     assert.equal(first, 'ok');
     assert.equal(second, 'ok');
-    await waitFor(() => dribble.closed() === 3 && silentClosed, 'the dribbling and the silent connections to be closed');
-    dribble.stop();
+    await waitFor(() => dribble!.closed() === 3 && silentClosed, () => `the dribbling and the silent connections to be closed (closed: ${dribble!.closed()} of 3 dribbling, silent ${silentClosed})`, 20_000);
   } finally {
+    // Whatever happened, nothing of this test may keep the process alive.
+    dribble?.stop();
+    silent?.destroy();
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   }
@@ -135,10 +139,10 @@ function get(port: number, agent: http.Agent): Promise<string> {
   });
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+async function waitFor(cond: () => boolean, what: string | (() => string), ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
