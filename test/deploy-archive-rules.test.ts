@@ -89,3 +89,30 @@ test('links resolved on disk never leave the root', () => {
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("unpacking takes each file's SHA-256 on the way, keyed by its path in the release root", async () => {
+  const { extractArchive } = await import('../server/deploy/extract-archive.js');
+  const { tarGz } = await import('./helpers/deploy-archives.js');
+  const crypto = await import('node:crypto');
+  const { Readable } = await import('node:stream');
+  const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
+  const dir = tempDir('tenantry-extract-hashes-');
+  // One top folder (as `git archive --prefix` makes): it becomes the release root. A large file streams;
+  // a hard link is materialised as a copy and has its target's hash; a symlink is not a file.
+  const big = Buffer.alloc(3 * 1024 * 1024, 7);
+  const archive = tarGz([
+    { name: 'site/', type: 'directory' },
+    { name: 'site/index.html', body: '<h1>hi</h1>' },
+    { name: 'site/big.bin', body: big.toString('latin1') },
+    { name: 'site/copy.html', type: 'hardlink', linkname: 'site/index.html' },
+    { name: 'site/link.html', type: 'symlink', linkname: 'index.html' },
+  ]);
+  const out = await extractArchive(Readable.from([archive]), path.join(dir, 'tree'), { maxBytes: 64 << 20, maxFileBytes: 64 << 20, maxEntries: 100 });
+  assert.equal(out.releaseRoot, path.join(dir, 'tree', 'site'));
+  assert.deepEqual(Object.fromEntries(out.contents), {
+    'index.html': sha('<h1>hi</h1>'),
+    'big.bin': sha(fs.readFileSync(path.join(out.releaseRoot, 'big.bin'))),
+    'copy.html': sha('<h1>hi</h1>'),
+  });
+  assert.equal(sha(fs.readFileSync(path.join(out.releaseRoot, 'big.bin'))), sha(big), 'the streamed file is written whole');
+});

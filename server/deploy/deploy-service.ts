@@ -22,6 +22,7 @@ import type { TenantLifecycleHooks, TenantService } from '../tenants/tenant-serv
 import { newDeployId } from '../auth/token-hash.js';
 import { ArchiveRuleError, type ArchiveLimits } from './archive-rules.js';
 import { DeployWorkers } from './deploy-worker.js';
+import type { StageOutcome } from './deploy-work-protocol.js';
 import { releasesToPrune } from '../releases/retention.js';
 import { TenantLocks } from './tenant-lock.js';
 import type { RuleWarning } from '../static/index/rule-warning.js';
@@ -39,8 +40,12 @@ export interface BuiltRelease {
 
 /** The content store's steps in the pipeline (manifest-deploys.ts); both run with the tenant's lock held. */
 export interface ContentStoreHooks {
-  /** An archive deploy is live: its files go into the store. */
-  afterArchiveLive(tenantId: string, releaseDir: string): Promise<void>;
+  /**
+   * An archive deploy is live: its files go into the store. `contents`: each
+   * regular file's SHA-256 by its path in the release, as the deploy worker
+   * took them while unpacking (else the files are hashed again).
+   */
+  afterArchiveLive(tenantId: string, releaseDir: string, contents?: ReadonlyArray<readonly [string, string]>): Promise<void>;
   /** Retention ran (and removed releases, or not): objects nothing needs any more may go. */
   afterPrune(tenantId: string, releasesRemoved: boolean): Promise<void>;
 }
@@ -104,6 +109,8 @@ export class DeployService {
   /** The processes that unpack archives, outside the edge. */
   readonly workers: DeployWorkers;
   private readonly lockWaitMs: number;
+  /** Work following a tenant's last deploy, running after its answer (afterAnswer). */
+  private readonly followUps = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: DeployServiceDeps) {
     this.lockWaitMs = deps.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
@@ -184,12 +191,34 @@ export class DeployService {
   private async deployUnlocked(tenantId: string, archive: NodeJS.ReadableStream | string, opts: DeployOptions): Promise<DeployResult> {
     const limits = this.limitsFor(tenantId);
     const id = this.begin(tenantId, opts);
+    let contents: StageOutcome['contents'] | undefined;
     const result = await this.goLive(tenantId, id, opts, async (stagingDir) => {
-      return this.stageRelease(archive, path.join(stagingDir, 'tree'), limits);
+      const staged = await this.stageRelease(archive, path.join(stagingDir, 'tree'), limits);
+      contents = staged.contents;
+      return staged;
     });
-    await this.fillStore(tenantId, id);
     await this.pruneUnlocked(tenantId, opts.actor);
+    // Not part of going live: the store learns the release's files right after the answer.
+    this.afterAnswer(tenantId, 'filling the content store', () => this.fillStore(tenantId, id, contents));
     return result;
+  }
+
+  /**
+   * Runs `fn` with the tenant's lock once the current holder (the deploy that
+   * is answering) lets go: work that follows a deploy but is not part of going
+   * live. The tenant's next deploy, and settled(), wait for it.
+   */
+  afterAnswer(tenantId: string, what: string, fn: () => Promise<void>): void {
+    const job = this.withTenantLock(tenantId, fn).catch((err: unknown) => this.deps.log.warn(`${what} after a deploy failed`, { tenant: tenantId, err }));
+    this.followUps.set(tenantId, job);
+    void job.finally(() => {
+      if (this.followUps.get(tenantId) === job) this.followUps.delete(tenantId);
+    });
+  }
+
+  /** Resolves when the work following the tenant's last deploy (afterAnswer) is done. */
+  async settled(tenantId: string): Promise<void> {
+    await this.followUps.get(tenantId);
   }
 
   /** Records a new deploy (status `staging`) and returns its id. */
@@ -274,11 +303,11 @@ export class DeployService {
   }
 
   /** Puts an unpacked release's files into the content store, so a later manifest deploy sends none of them again. Never throws. */
-  private async fillStore(tenantId: string, id: string): Promise<void> {
+  private async fillStore(tenantId: string, id: string, contents: StageOutcome['contents'] | undefined): Promise<void> {
     const hook = this.deps.contentStore;
     if (!hook) return;
     try {
-      await hook.afterArchiveLive(tenantId, this.deps.paths.release(tenantId, id));
+      await hook.afterArchiveLive(tenantId, this.deps.paths.release(tenantId, id), contents);
     } catch (err) {
       this.deps.log.warn('cannot add the release to the content store; the next manifest deploy uploads its files again', { tenant: tenantId, deploy: id, err });
     }

@@ -24,6 +24,8 @@ export interface StageOutcome {
   readonly releaseRoot: string;
   readonly files: number;
   readonly bytes: number;
+  /** [path relative to the release root, SHA-256 hex] of every regular file (for the content store). */
+  readonly contents: ReadonlyArray<readonly [string, string]>;
 }
 
 /** Where and how the worker ran: what a test or an operator checks. */

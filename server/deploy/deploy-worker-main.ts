@@ -40,7 +40,7 @@ async function stage(treeDir: string, limits: Parameters<typeof extractArchive>[
     log.warn('cannot index the staged release', { err });
     fs.rmSync(path.join(extracted.releaseRoot, MANIFEST_DIR, STAGED_MANIFEST_FILE), { force: true, recursive: true });
   }
-  return { releaseRoot: extracted.releaseRoot, files: extracted.files, bytes: extracted.bytes };
+  return { releaseRoot: extracted.releaseRoot, files: extracted.files, bytes: extracted.bytes, contents: [...extracted.contents] };
 }
 
 async function compress(releaseDir: string): Promise<void> {

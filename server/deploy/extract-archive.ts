@@ -3,6 +3,9 @@
 // tar's, so the unpacked bytes are counted as they stream: a gzip bomb stops
 // at the cap, not after it has filled the disk. Every file is fsynced as it is
 // written and every folder once all are, so an extracted tree is on disk.
+// Each file's SHA-256 is taken from the bytes in hand as they are written
+// (the content store's key; nothing reads the tree again for it).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -20,6 +23,8 @@ export interface ExtractResult {
   readonly releaseRoot: string;
   readonly files: number;
   readonly bytes: number;
+  /** SHA-256 (hex) of every regular file, by its path relative to `releaseRoot`. */
+  readonly contents: ReadonlyMap<string, string>;
 }
 
 
@@ -60,7 +65,7 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
   });
   let chain: Promise<void> = Promise.resolve();
   const open = new Set<ReadEntry>();
-  const writer: TreeWriter = { treeDir, judge, made: new Set([treeDir]), writes: new BackgroundWrites(16, fail) };
+  const writer: TreeWriter = { treeDir, judge, made: new Set([treeDir]), writes: new BackgroundWrites(16, fail), contents: new Map() };
   parser.on('entry', (entry: ReadEntry) => {
     open.add(entry);
     entry.once('end', () => open.delete(entry));
@@ -138,7 +143,15 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
     const rule = bad.reason === 'points to a folder' ? 'symbolic links may point to files only' : 'symbolic links must stay inside the release';
     throw new ArchiveRuleError(rule, prefix ? `${prefix}/${bad.path}` : bad.path, bad.reason);
   }
-  return { releaseRoot: root, files, bytes };
+  return { releaseRoot: root, files, bytes, contents: underRoot(writer.contents, prefix) };
+}
+
+/** The tree's file hashes keyed by their path in the release root (the single top folder dropped). */
+function underRoot(contents: ReadonlyMap<string, string>, prefix: string): Map<string, string> {
+  if (prefix === '') return new Map(contents);
+  const out = new Map<string, string>();
+  for (const [rel, sha256] of contents) if (rel.startsWith(prefix + '/')) out.set(rel.slice(prefix.length + 1), sha256);
+  return out;
 }
 
 /** The input as a stream of tar bytes: gunzipped when it starts with the gzip magic. */
@@ -232,6 +245,8 @@ interface TreeWriter {
   readonly judge: ArchiveJudge;
   readonly made: MadeDirs;
   readonly writes: BackgroundWrites;
+  /** SHA-256 (hex) of each regular file written, by its path in the tree. */
+  readonly contents: Map<string, string>;
 }
 
 function entryFsError(err: unknown, name: string): unknown {
@@ -266,12 +281,15 @@ async function writeEntry(entry: ReadEntry, w: TreeWriter): Promise<void> {
         await ensureDir(path.dirname(abs), w.made);
         await fsp.copyFile(from, abs, fs.constants.COPYFILE_EXCL);
         await fsyncFile(abs);
+        const sha256 = w.contents.get(plan.target);
+        if (sha256 !== undefined) w.contents.set(plan.path, sha256);
         return;
       }
       case 'file': {
         await ensureDir(path.dirname(abs), w.made);
         if (plan.size <= SMALL_FILE_BYTES) {
           const data = await readWhole(entry, plan.size);
+          w.contents.set(plan.path, crypto.createHash('sha256').update(data).digest('hex'));
           await w.writes.add(async () => {
             try {
               // 'wx': O_EXCL, so an existing name (or a planted link) is never followed.
@@ -292,12 +310,15 @@ async function writeEntry(entry: ReadEntry, w: TreeWriter): Promise<void> {
         const fh = await fsp.open(abs, 'wx', plan.mode);
         try {
           let written = 0;
+          const hash = crypto.createHash('sha256');
           for await (const chunk of entry as AsyncIterable<Buffer>) {
             written += chunk.length;
             if (written > plan.size) throw new ArchiveRuleError('entry longer than its header says', entry.path);
+            hash.update(chunk);
             await fh.write(chunk);
           }
           if (written !== plan.size) throw notAnArchive(`entry ${JSON.stringify(entry.path)} is truncated`);
+          w.contents.set(plan.path, hash.digest('hex'));
           await fh.sync();
         } finally {
           await fh.close();

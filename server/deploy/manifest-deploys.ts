@@ -81,8 +81,6 @@ export class ManifestDeploys implements ContentStoreHooks {
   /** Tenants with an abandoned deploy whose uploads may now be garbage. */
   private readonly abandonedSinceSweep = new Set<string>();
   private readonly ttlMs: number;
-  /** Retention running after a deploy's answer, per tenant. */
-  private readonly followUps = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ManifestDeploysDeps) {
     this.ttlMs = deps.ttlMs ?? PENDING_TTL_MS;
@@ -116,6 +114,8 @@ export class ManifestDeploys implements ContentStoreHooks {
     const p: PendingDeploy = { id, tenantId, opts, files, uses, requiredAtStart: new Set(), known: new Map(), expiresAt, timer, finalizing: false };
     this.pending.set(id, p);
     try {
+      // The store may still be taking up the files of the deploy before (an archive's, right after its answer).
+      await deploys.settled(tenantId);
       const found = await objects.lookup(tenantId, uses.keys());
       checkSizes(files, sizesOf(found), limits);
       for (const [h, o] of found) p.known.set(h, o);
@@ -200,18 +200,12 @@ export class ManifestDeploys implements ContentStoreHooks {
    * The tenant's next deploy waits for it like for any other.
    */
   private pruneSoon(tenantId: string, opts: DeployOptions): void {
-    const job = this.deps.deploys
-      .withTenantLock(tenantId, () => this.deps.deploys.pruneUnlocked(tenantId, opts.actor))
-      .catch((err: unknown) => this.deps.log.warn('release retention after a deploy failed', { tenant: tenantId, err }));
-    this.followUps.set(tenantId, job);
-    void job.finally(() => {
-      if (this.followUps.get(tenantId) === job) this.followUps.delete(tenantId);
-    });
+    this.deps.deploys.afterAnswer(tenantId, 'release retention', () => this.deps.deploys.pruneUnlocked(tenantId, opts.actor));
   }
 
-  /** Resolves when the retention that follows the tenant's last manifest deploy is done. */
+  /** Resolves when the work that follows the tenant's last deploy (retention, filling the store) is done. */
   async settled(tenantId: string): Promise<void> {
-    await this.followUps.get(tenantId);
+    await this.deps.deploys.settled(tenantId);
   }
 
   /** The most bytes one upload of `hash` may have: the per-file cap, and what the total cap leaves. */
@@ -270,8 +264,8 @@ export class ManifestDeploys implements ContentStoreHooks {
 
   // ---- hooks run by DeployService with the tenant's lock held ----
 
-  async afterArchiveLive(tenantId: string, releaseDir: string): Promise<void> {
-    await fillStoreFromRelease(this.deps.objects, tenantId, releaseDir);
+  async afterArchiveLive(tenantId: string, releaseDir: string, contents?: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    await fillStoreFromRelease(this.deps.objects, tenantId, releaseDir, contents);
   }
 
   private isPinned(tenantId: string, sha256: string): boolean {

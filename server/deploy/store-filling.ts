@@ -35,8 +35,17 @@ async function regularFiles(releaseDir: string): Promise<{ file: string; size: n
   return out;
 }
 
-/** Adds every file of a (synced) release to the tenant's store; returns how many. */
-export async function fillStoreFromRelease(store: ContentStore, tenantId: string, releaseDir: string): Promise<number> {
+/**
+ * Adds every file of a (synced) release to the tenant's store; returns how
+ * many. With `contents` (path in the release -> SHA-256, taken while
+ * unpacking) nothing is read again: each file is only linked.
+ */
+export async function fillStoreFromRelease(store: ContentStore, tenantId: string, releaseDir: string, contents?: ReadonlyArray<readonly [string, string]>): Promise<number> {
+  if (contents) {
+    const known = contents.filter(([rel]) => rel.split('/')[0] !== MANIFEST_DIR);
+    await inBatches(known, async ([rel, sha256]) => store.adopt(tenantId, sha256, path.join(releaseDir, rel)), 8);
+    return known.length;
+  }
   const files = await regularFiles(releaseDir);
   await inBatches(files, async ({ file, size }) => store.adopt(tenantId, await sha256OfFile(file, size), file), 8);
   return files.length;
