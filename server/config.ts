@@ -75,6 +75,7 @@ const settingsSchema = z.strictObject({
   maxConnections: z.coerce.number({ error: 'must be a number' }).int().min(16).max(10_000_000).optional(),
   /** Edge processes sharing the listening sockets (supervised mode); default: the cores, at most MAX_DEFAULT_EDGES. */
   edges: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64').optional(),
+  warmWorkers: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(64, 'must be at most 64').optional(),
   /** Debugging: each answer names the edge that accepted its connection (X-Tenantry-Edge). */
   edgeHeader: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off'),
   /** Days the audit trail is kept. */
@@ -120,6 +121,7 @@ export const SETTING_VARIABLES: Readonly<Record<SettingKey, string>> = {
   maxConnections: 'TENANTRY_MAX_CONNECTIONS',
   auditDays: 'TENANTRY_AUDIT_DAYS',
   edges: 'TENANTRY_EDGES',
+  warmWorkers: 'TENANTRY_WARM_WORKERS',
   edgeHeader: 'TENANTRY_EDGE_HEADER',
   logFormat: 'TENANTRY_LOG_FORMAT',
 };
@@ -158,6 +160,8 @@ export interface Config {
   readonly maxConnections: number | undefined;
   /** Edge processes when supervised (1: a single edge, as in-process mode always is). */
   readonly edges: number;
+  /** Sandboxed workers kept started ahead of need, given a tenant on its first request (sandbox/warm-workers.ts). */
+  readonly warmWorkers: number;
   readonly edgeHeader: boolean;
   /** Days the audit trail is kept (pruned at start and daily). */
   readonly auditDays: number;
@@ -166,6 +170,11 @@ export interface Config {
 
 /** The default edge count is capped: past this, one SQLite file and one worker pool are the limit, not the cores. */
 export const MAX_DEFAULT_EDGES = 8;
+
+/** One warm worker per core, at most 4 (each holds Node and the runtime in memory, about 40 MB). */
+function defaultWarmWorkers(): number {
+  return Math.max(1, Math.min(os.availableParallelism(), 4));
+}
 
 function defaultEdges(): number {
   return Math.max(1, Math.min(os.availableParallelism(), MAX_DEFAULT_EDGES));
@@ -228,6 +237,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxConnectionsPerAddress: s.maxConnectionsPerAddress,
     maxConnections: s.maxConnections,
     edges: s.edges ?? defaultEdges(),
+    warmWorkers: s.warmWorkers ?? defaultWarmWorkers(),
     edgeHeader: s.edgeHeader === 'on',
     auditDays: s.auditDays,
     logFormat: s.logFormat,

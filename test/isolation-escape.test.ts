@@ -2,6 +2,11 @@
 // the host offers. Tenant isoa is the attacker; isob the neighbour it tries to
 // reach. Each attempt states what a tenant must not manage; each test skips,
 // with the reason, when this host lacks the layer that stops it.
+//
+// The whole battery runs twice: with every worker started cold for its tenant,
+// and with workers taken from the warm pool (started ahead of need, given
+// their tenant on the first request: sandbox/warm-workers.ts), which must hold
+// every promise a cold start holds.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,7 +22,9 @@ import { hostSeccompArch, SYSCALL_TABLES } from '../server/sandbox/seccomp-filte
 
 const ATTACKER = 'isoa';
 const NEIGHBOUR = 'isob';
-const ATTACKER_LIMITS = { memoryMB: 192, cpuPercent: 20, pids: 64, diskMB: 64 };
+/** Warm workers are made for the default memory limit (their heap cap follows it): the attacker keeps it in the warm run. */
+const attackerLimits = (start: Start) => ({ memoryMB: start === 'warm' ? 256 : 192, cpuPercent: 20, pids: 64, diskMB: 64 });
+type Start = 'cold' | 'warm';
 const isRoot = process.getuid?.() === 0;
 
 let p: TestPlatform;
@@ -52,15 +59,29 @@ function run(file: string, args: string[]) {
   return probe(p.url, ATTACKER, { action: 'run', file, args });
 }
 
-describe('a tenant route trying to escape its sandbox', () => {
+/** The tenant's worker processes (node), as the kernel lists them in its cgroups. */
+function nodeProcesses(tenantId: string): { pid: number; cmdline: string[] }[] {
+  const out: { pid: number; cmdline: string[] }[] = [];
+  for (const pid of p.platform.sandbox.tenantPids(tenantId)) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') continue;
+      out.push({ pid, cmdline: fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0') });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+for (const start of ['cold', 'warm'] as const) describe(`a tenant route trying to escape its sandbox (workers started ${start})`, () => {
   before(async () => {
     if (why) return;
-    p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto' });
+    p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto', TENANTRY_WARM_WORKERS: start === 'warm' ? '2' : '0' });
     if (!p.platform.sandbox.launcher) {
       why = 'no isolation layer is available on this host';
       return;
     }
-    await createTenant(p.url, p.adminToken, ATTACKER, { limits: ATTACKER_LIMITS });
+    await createTenant(p.url, p.adminToken, ATTACKER, { limits: attackerLimits(start) });
     await createTenant(p.url, p.adminToken, NEIGHBOUR);
     await deployProbe(ATTACKER);
     await deployProbe(NEIGHBOUR);
@@ -75,6 +96,27 @@ describe('a tenant route trying to escape its sandbox', () => {
     for (const t of p.platform.store.tenants.list()) await p.platform.tenants.delete(t.id, 'test').catch(() => {});
     await p.cleanup();
   });
+
+  if (start === 'warm') {
+    it('got a warm worker: a process started ahead of need, now its own', async (t) => {
+      const skip = missing('filesystem-view', 'users', 'cgroups');
+      if (skip) return t.skip(`warm workers need bubblewrap, tenant users and cgroups: ${skip}`);
+      for (const tenant of [ATTACKER, NEIGHBOUR]) {
+        const nodes = nodeProcesses(tenant);
+        assert.equal(nodes.length, 1, `${tenant} runs one worker: ${JSON.stringify(nodes)}`);
+        assert.ok(nodes[0]!.cmdline.includes('--warm'), `${tenant}'s worker was started warm: ${nodes[0]!.cmdline.join(' ')}`);
+        const status = fs.readFileSync(`/proc/${nodes[0]!.pid}/status`, 'utf8');
+        const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1]?.trim();
+        assert.equal(field('Uid'), Array(4).fill(String(uidOf(`tn-${tenant}`))).join('\t'), 'real, effective, saved and file uid are the tenant\'s');
+        for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb']) assert.match(field(set) ?? '', /^0+$/, `${set} is empty`);
+        assert.equal(field('NoNewPrivs'), '1');
+        assert.equal(field('Seccomp'), '2', 'the seccomp filter is on');
+        assert.equal(field('Groups'), '', 'no supplementary group');
+        const limits = fs.readFileSync(`/proc/${nodes[0]!.pid}/limits`, 'utf8');
+        assert.match(limits, new RegExp(`^Max processes\\s+${tenant === ATTACKER ? 64 : 128}\\s+${tenant === ATTACKER ? 64 : 128}\\s`, 'm'), 'RLIMIT_NPROC is the tenant\'s pids limit');
+      }
+    });
+  }
 
   it('runs as its own user, with no other group', async (t) => {
     const skip = missing('users');
@@ -137,15 +179,21 @@ describe('a tenant route trying to escape its sandbox', () => {
   it('cannot write to its own release, but can write to its data folder', async (t) => {
     const skip = missing('users');
     if (skip) return t.skip(skip);
-    const file = path.join(liveRelease(ATTACKER), 'api/probe.js');
-    const before = fs.readFileSync(file, 'utf8');
-    assert.equal((await probe(p.url, ATTACKER, { action: 'write', path: file })).ok, false);
-    assert.equal((await run('/bin/sh', ['-c', `echo hacked >> ${file}`])).ok, false);
-    assert.equal((await probe(p.url, ATTACKER, { action: 'write', path: path.join(liveRelease(ATTACKER), 'new.html') })).ok, false);
-    assert.equal(fs.readFileSync(file, 'utf8'), before);
-    const own = path.join(p.platform.paths.tenantData(ATTACKER), 'notes.txt');
-    assert.equal((await probe(p.url, ATTACKER, { action: 'write', path: own })).ok, true);
-    assert.equal(fs.readFileSync(own, 'utf8'), 'tenant was here');
+    // The release and data folder where the worker sees them (its working folder and TENANTRY_DATA;
+    // a warm worker sees them elsewhere than the host does), and the host's paths as well.
+    const me = await probe(p.url, ATTACKER, { action: 'whoami' });
+    const hostFile = path.join(liveRelease(ATTACKER), 'api/probe.js');
+    const before = fs.readFileSync(hostFile, 'utf8');
+    for (const release of new Set([String(me.cwd), liveRelease(ATTACKER)])) {
+      const file = path.join(release, 'api/probe.js');
+      assert.equal((await probe(p.url, ATTACKER, { action: 'write', path: file })).ok, false, file);
+      assert.equal((await run('/bin/sh', ['-c', `echo hacked >> ${file}`])).ok, false, file);
+      assert.equal((await probe(p.url, ATTACKER, { action: 'write', path: path.join(release, 'new.html') })).ok, false, release);
+    }
+    assert.equal(fs.readFileSync(hostFile, 'utf8'), before);
+    const own = path.join(String(me.data), 'notes.txt');
+    assert.equal((await probe(p.url, ATTACKER, { action: 'write', path: own })).ok, true, own);
+    assert.equal(fs.readFileSync(path.join(p.platform.paths.tenantData(ATTACKER), 'notes.txt'), 'utf8'), 'tenant was here', 'it lands in the tenant\'s data folder');
   });
 
   it('cannot follow a symlink planted in its data folder to another tenant\'s file', async (t) => {
@@ -246,7 +294,7 @@ describe('a tenant route trying to escape its sandbox', () => {
     if (skip) return t.skip(skip);
     const r = await probe(p.url, ATTACKER, { action: 'spawnMany', count: 1000 });
     assert.equal(r.status, 200, JSON.stringify(r));
-    assert.ok(Number(r.spawned) < ATTACKER_LIMITS.pids, `spawned ${r.spawned} with a limit of ${ATTACKER_LIMITS.pids}`);
+    assert.ok(Number(r.spawned) < attackerLimits(start).pids, `spawned ${r.spawned} with a limit of ${attackerLimits(start).pids}`);
     assert.ok(Number(r.failed) > 0);
     assert.equal(r.firstError, 'EAGAIN');
     assert.ok((await probe(p.url, NEIGHBOUR, { action: 'whoami' })).ok, 'the neighbour still serves');
@@ -258,7 +306,7 @@ describe('a tenant route trying to escape its sandbox', () => {
     const r = await probe(p.url, ATTACKER, { action: 'fillTmp' });
     assert.equal(r.ok, false);
     assert.equal(r.error, 'ENOSPC');
-    assert.ok(Number(r.written) <= ATTACKER_LIMITS.memoryMB * 1024 * 1024, `wrote ${r.written} bytes`);
+    assert.ok(Number(r.written) <= attackerLimits(start).memoryMB * 1024 * 1024, `wrote ${r.written} bytes`);
   });
 
   it('is held to its CPU share by a busy loop, and the neighbour keeps answering', async (t) => {
@@ -270,7 +318,7 @@ describe('a tenant route trying to escape its sandbox', () => {
     const r = await busy;
     assert.ok(neighbour.ok, 'the neighbour answers during the busy loop');
     const share = Number(r.cpuMs) / Number(r.wallMs);
-    assert.ok(share < (ATTACKER_LIMITS.cpuPercent / 100) * 2, `used ${(share * 100).toFixed(0)}% of a core with a quota of ${ATTACKER_LIMITS.cpuPercent}%`);
+    assert.ok(share < (attackerLimits(start).cpuPercent / 100) * 2, `used ${(share * 100).toFixed(0)}% of a core with a quota of ${attackerLimits(start).cpuPercent}%`);
   });
 
   it('is killed when it allocates 2 GB, while the neighbour serves, and comes back', async (t) => {

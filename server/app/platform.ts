@@ -108,7 +108,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
   // Detects (and in strict mode insists on) the isolation layers before anything is served.
   let sandbox: Sandbox;
   try {
-    sandbox = options.sandbox ?? createSandbox({ mode: config.isolation, sandbox: config.sandbox, paths, log });
+    sandbox = options.sandbox ?? createSandbox({ mode: config.isolation, sandbox: config.sandbox, warmWorkers: config.warmWorkers, paths, log });
   } catch (err) {
     db.close();
     throw err;

@@ -1,5 +1,6 @@
 // Entry of a tenant's worker process (never run in the edge or supervisor):
 //   TENANTRY_PLUGINS=<json> node [--max-old-space-size=N] main.js --release <dir> --listen-fd N [--exit-with-stdin] [--startup-fd N]
+//   node [...] main.js --warm --startup-fd N --listen-fd N   (a warm worker: the rest comes with its tenant)
 // Starts the tenant's enabled plugins (plugin-loader.ts), loads the release's
 // api/ routes and serves both on the listening unix socket the launcher made
 // and handed over as descriptor N (the worker never creates, names or sees
@@ -15,6 +16,31 @@ import { createWorkerApp, type RouteState } from './worker-app.js';
 import { awaitLimitsInForce } from '../launch/startup-handshake.js';
 import { CAPABILITY_SOCKET_ENV, CAPABILITY_TICKET_ENV } from '../launch/capability-channel.js';
 import { PLUGINS_ENV, type LaunchPlugin } from '../launch/plugin-names.js';
+import { awaitAssignment, becomeTenant } from '../launch/warm-assignment.js';
+
+const { values } = parseArgs({
+  options: {
+    release: { type: 'string' },
+    'listen-fd': { type: 'string' },
+    'exit-with-stdin': { type: 'boolean' },
+    'startup-fd': { type: 'string' },
+    warm: { type: 'boolean' },
+  },
+  strict: true,
+});
+
+// A warm worker waits here, with the platform's code loaded, until it is given
+// a tenant (launch/warm-assignment.ts); from then on it is that tenant's worker.
+if (values.warm) {
+  try {
+    const assignment = awaitAssignment(Number(values['startup-fd']));
+    becomeTenant(assignment);
+    values.release = assignment.release;
+  } catch (err) {
+    process.stderr.write(`tenantry worker: warm start refused: ${(err as Error).message}\n`);
+    process.exit(3);
+  }
+}
 
 // Read and removed before any plugin or tenant code runs: the list (and the
 // plugins' configs) is not the tenant routes' business.
@@ -26,15 +52,6 @@ const capabilityTicket = process.env[CAPABILITY_TICKET_ENV];
 delete process.env[CAPABILITY_SOCKET_ENV];
 delete process.env[CAPABILITY_TICKET_ENV];
 
-const { values } = parseArgs({
-  options: {
-    release: { type: 'string' },
-    'listen-fd': { type: 'string' },
-    'exit-with-stdin': { type: 'boolean' },
-    'startup-fd': { type: 'string' },
-  },
-  strict: true,
-});
 const releaseDir = values.release;
 const listenFd = Number(values['listen-fd']);
 if (!releaseDir || !Number.isInteger(listenFd) || listenFd < 3) {

@@ -15,6 +15,11 @@ export interface CgroupLimits {
   readonly pids: number;
 }
 
+export interface WorkerGroupOptions {
+  readonly cpuDeferred?: boolean;
+  readonly moveCharges?: boolean;
+}
+
 export interface WorkerCgroup {
   readonly name: string;
   /** Files the shim writes its pid into (one per v1 hierarchy, one on v2). */
@@ -36,7 +41,13 @@ export interface CgroupDriver {
    * unless `cpuDeferred`: then it waits for limitCpu() (the worker runtime's
    * own start, before any tenant code, runs at full speed).
    */
-  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options?: { cpuDeferred?: boolean }): WorkerCgroup;
+  /**
+   * `cpuDeferred`: the CPU quota waits for limitCpu(). `moveCharges`: memory
+   * already used by a process moved in later counts here too (v1; v2 cannot
+   * move charges: what a warm worker used before it was given its tenant stays
+   * with the platform's group).
+   */
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options?: WorkerGroupOptions): WorkerCgroup;
   /** Kills everything in the tenant's groups and removes them. */
   removeTenant(tenantId: string): Promise<void>;
   /** Pids currently in the tenant's groups (all workers). */
@@ -144,7 +155,7 @@ class CgroupV1 implements CgroupDriver {
     return path.join(this.mounts[c], ROOT_NAME, ...parts);
   }
 
-  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options: { cpuDeferred?: boolean } = {}): WorkerCgroup {
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options: WorkerGroupOptions = {}): WorkerCgroup {
     const dirs = V1_CONTROLLERS.map((c) => this.dir(c, tenantId, workerName));
     for (const d of dirs) fs.mkdirSync(d, { recursive: true });
     const mem = this.dir('memory', tenantId, workerName);
@@ -153,6 +164,14 @@ class CgroupV1 implements CgroupDriver {
     // Memory + swap at the same figure: no swapping past the limit.
     writeIfPresent(path.join(mem, 'memory.memsw.limit_in_bytes'), bytes);
     writeIfPresent(path.join(mem, 'memory.swappiness'), '0');
+    if (options.moveCharges) {
+      try {
+        // Anonymous and file pages (1 | 2) follow a task moved in.
+        writeIfPresent(path.join(mem, 'memory.move_charge_at_immigrate'), '3');
+      } catch {
+        // kernels that dropped charge moving: the pages stay with the group they were charged to
+      }
+    }
     fs.writeFileSync(path.join(this.dir('pids', tenantId, workerName), 'pids.max'), String(limits.pids));
     const cpu = this.dir('cpu', tenantId, workerName);
     let cpuLimited = false;
@@ -246,7 +265,7 @@ class CgroupV2 implements CgroupDriver {
     enableControllers(this.root);
   }
 
-  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options: { cpuDeferred?: boolean } = {}): WorkerCgroup {
+  createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options: WorkerGroupOptions = {}): WorkerCgroup {
     const tenantDir = path.join(this.root, tenantId);
     fs.mkdirSync(tenantDir, { recursive: true });
     enableControllers(tenantDir);

@@ -114,11 +114,23 @@ export function mountPointParents(mountPoints: readonly string[]): string[] {
   return [...out];
 }
 
-function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind): string[] {
+/**
+ * A warm worker's view (warm-slots.ts): one slot folder bound in place of the
+ * release and data folder, /tmp a link into it; the tenant's folders are
+ * mounted into the slot on the host when it is given a tenant.
+ */
+export interface WarmView {
+  readonly slotDir: string;
+  readonly release: string;
+  readonly data: string;
+  readonly tmp: string;
+}
+
+function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind, warm?: WarmView): string[] {
   const a: string[] = ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try'];
-  if (plan.identity === undefined) a.push('--unshare-user', '--disable-userns');
+  if (plan.identity === undefined && !warm) a.push('--unshare-user', '--disable-userns');
   if (spec.network !== 'all') a.push('--unshare-net');
-  a.push('--die-with-parent', '--new-session', '--hostname', spec.tenantId);
+  a.push('--die-with-parent', '--new-session', '--hostname', warm ? 'tenantry-worker' : spec.tenantId);
   for (const p of HOST_SYSTEM_PATHS) {
     const k = hostPath(p);
     if (!k) continue;
@@ -127,7 +139,8 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   }
   a.push('--proc', '/proc', '--dev', '/dev');
   // Private /tmp first: binds of paths below /tmp (test data folders) must land on top of it.
-  if (plan.tmpDir) a.push('--bind', plan.tmpDir, '/tmp');
+  if (warm) a.push('--symlink', warm.tmp, '/tmp');
+  else if (plan.tmpDir) a.push('--bind', plan.tmpDir, '/tmp');
   else a.push('--perms', '1777', '--size', String(plan.tmpSizeMB * 1024 * 1024), '--tmpfs', '/tmp');
   const binds: Array<[flag: string, p: string]> = [['--ro-bind-try', '/etc/localtime']];
   if (spec.network === 'all') for (const p of NETWORK_ETC) binds.push(['--ro-bind-try', p]);
@@ -136,14 +149,16 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   const entryDir = path.dirname(spec.entry);
   if (!plan.platformCode.some((p) => entryDir === p || entryDir.startsWith(p + '/'))) binds.push(['--ro-bind', entryDir]);
   // Not the socket folder: the worker gets its listening socket as a descriptor, never by path.
-  binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir]);
+  if (warm) binds.push(['--bind', warm.slotDir]);
+  else binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir]);
   // The capability socket's folder: connectable, never writable (the platform's; see launch/capability-channel.ts).
   if (spec.capabilityDir) binds.push(['--ro-bind', spec.capabilityDir]);
   // bwrap would create the folders leading to each mount point as 0700: make them passable.
   for (const dir of mountPointParents(binds.map(([, p]) => p))) a.push('--perms', '0755', '--dir', dir);
   for (const [flag, p] of binds) a.push(flag, p, p);
-  a.push('--chdir', spec.releaseDir);
-  if (plan.identity) a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
+  a.push('--chdir', warm ? warm.slotDir : spec.releaseDir);
+  // setpriv (or, warm, the runtime itself once given its tenant) needs these two to become the tenant.
+  if (plan.identity || warm) a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
   if (plan.seccompFd !== undefined) a.push('--seccomp', String(plan.seccompFd));
   return a;
 }
@@ -195,11 +210,12 @@ function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
   ];
 }
 
-function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
+function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, warm?: WarmView): string[] {
   const a = [plan.nodeBinary, ...workerNodeFlags(spec.limits)];
   if (plan.nodePermissions) {
-    const read = [...plan.platformCode, path.dirname(spec.entry), spec.releaseDir, spec.dataDir, '/tmp', ...(spec.capabilityDir ? [spec.capabilityDir] : [])];
-    const write = [spec.dataDir, '/tmp'];
+    const own = warm ? [warm.release, warm.data, warm.tmp] : [spec.releaseDir, spec.dataDir];
+    const read = [...plan.platformCode, path.dirname(spec.entry), ...own, '/tmp', ...(spec.capabilityDir ? [spec.capabilityDir] : [])];
+    const write = warm ? [warm.data, warm.tmp, '/tmp'] : [spec.dataDir, '/tmp'];
     // Child processes, threads and native addons (vendored node_modules) stay allowed: the sandbox,
     // seccomp and the cgroup hold them. One flag per path (Node 20.16+).
     a.push('--experimental-permission', '--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning', '--allow-child-process', '--allow-worker');
@@ -209,6 +225,28 @@ function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan): string[] {
   }
   a.push(spec.entry, ...spec.args);
   return a;
+}
+
+/**
+ * A warm worker's command: the same chain and layers, bound to a slot instead
+ * of a tenant's folders, and without setpriv: it stays root inside the
+ * sandbox (with CAP_SETUID and CAP_SETGID only, under the same seccomp filter)
+ * until the runtime is given its tenant and switches to that user itself
+ * (launch/warm-assignment.ts). It runs platform code only until then. Its
+ * environment is the platform's minimal one; the tenant's comes with the
+ * assignment. `spec` gives the entry, the network and the limits it is made for.
+ */
+export function buildWarmCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind, warm: WarmView): SandboxCommand {
+  if (plan.namespaces !== 'bwrap' || !plan.tools.prlimit) throw new Error('a warm worker needs bwrap and prlimit');
+  const chain: string[] = [plan.tools.prlimit, '--nofile=4096:4096', '--core=0:0', '--'];
+  chain.push(plan.tools.bwrap!, ...bwrapArgs(spec, plan, hostPath, warm), '--');
+  // Root still, with CAP_SETUID and CAP_SETGID only (bwrap's --cap-add): nothing inheritable, and
+  // no other capability in the bounding set, as close to setpriv's cold start as a later switch allows.
+  if (plan.tools.setpriv) chain.push(plan.tools.setpriv, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all,+setuid,+setgid', '--no-new-privs', '--pdeathsig=SIGKILL', '--');
+  chain.push(plan.tools.sh, '-c', 'umask 007 && unset PWD OLDPWD && exec "$@"', 'tenantry-worker');
+  chain.push(...nodeArgs(spec, plan, warm));
+  const args = ['-c', SHIM, 'tenantry-worker', ...plan.cgroupProcFiles, '--', ...chain];
+  return { file: plan.tools.sh, args, env: { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' } };
 }
 
 export function buildSandboxCommand(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind): SandboxCommand {

@@ -11,6 +11,7 @@ import type { DataPaths } from '../paths.js';
 import type { WorkerLauncher } from '../launch/worker-launch.js';
 import { describeReport, detectIsolation, strictRefusal, type IsolationReport, type SandboxCapabilities } from './detect.js';
 import { applyTenantFileModes, hardenDataFolder, sealRelease, sealReleaseAsPlatform, type PlatformIdentity } from './file-modes.js';
+import { clearStaleWarmSlots } from './warm-slots.js';
 import { SandboxedLauncher } from './sandboxed-launcher.js';
 import { ReleaseSealer } from './release-sealer.js';
 import { removeBeneath } from './safe-path.js';
@@ -79,6 +80,8 @@ export interface SandboxOptions {
   readonly privilegeSeparated?: boolean;
   /** TENANTRY_SANDBOX: `unshare` forces the fallback sandbox. Default `auto`. */
   readonly sandbox?: SandboxMode;
+  /** TENANTRY_WARM_WORKERS: workers started ahead of need (bwrap, root and cgroups only). Default none. */
+  readonly warmWorkers?: number;
 }
 
 /**
@@ -102,9 +105,15 @@ export function createSandbox(o: SandboxOptions): Sandbox {
   const enabled = o.mode !== 'off';
   if (enabled && caps.root) hardenDataFolder(o.paths, platform);
   // The tenants' disk images: mounted at their first worker start, none left mounted by an earlier run.
+  // Slots of warm workers a killed platform left hold binds of tenant disks: they go first.
+  if (enabled && caps.root && caps.tools.umount) {
+    const cleared = clearStaleWarmSlots({ sh: caps.tools.sh, umount: caps.tools.umount });
+    if (cleared) o.log.info('warm worker slots left by an earlier run removed', { slots: cleared });
+  }
   const disks = enabled && caps.users && caps.disks ? new TenantDisks(o.paths, caps.disks, o.log) : undefined;
   void disks?.unmountAll();
-  const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.paths.root, o.log, disks) : undefined;
+  const launcher = enabled && hasAnyLayer(caps) ? newLauncher(caps, platform, o.paths.root, o.log, disks, o.warmWorkers ?? 0) : undefined;
+  launcher?.warmUp();
 
   /** A separate platform user means an unprivileged edge wrote the release: seal it with that user's rights. */
   const separated = platform.uid !== process.getuid?.();
@@ -192,7 +201,7 @@ function hasAnyLayer(c: SandboxCapabilities): boolean {
   return c.users || c.namespaces !== 'none' || !!c.cgroups;
 }
 
-function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, dataRoot: string, log: Logger, disks: TenantDisks | undefined): SandboxedLauncher {
+function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, dataRoot: string, log: Logger, disks: TenantDisks | undefined, warmWorkers: number): SandboxedLauncher {
   return new SandboxedLauncher({
     dataRoot,
     tools: c.tools,
@@ -206,5 +215,6 @@ function newLauncher(c: SandboxCapabilities, platform: PlatformIdentity, dataRoo
     platform,
     log,
     disks,
+    warmWorkers,
   });
 }

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../log.js';
 import { LISTEN_FD_OPTION, type LaunchedWorker, type WorkerExit, type WorkerLaunchSpec, type WorkerLauncher } from '../launch/worker-launch.js';
@@ -17,6 +18,14 @@ import { mkdirBeneath, openBeneath, removeBeneath } from './safe-path.js';
 import { LIMITS_IN_FORCE, LIMITS_REQUEST } from '../launch/startup-handshake.js';
 import { bindWorkerSocket, removeWorkerSocket, socketPlace, type WorkerSocket } from './worker-socket.js';
 import type { TenantDisks, WorkerDisk } from './tenant-disks.js';
+import { buildWarmCommand, type SandboxPlan } from './sandbox-command.js';
+import { WarmSlots, type WarmSlot } from './warm-slots.js';
+import { profileKey, WarmPool, type WarmWorker } from './warm-workers.js';
+import { encodeAssignment, WARM_OPTION } from '../launch/warm-assignment.js';
+import { workerNodeFlags } from '../launch/node-flags.js';
+import { runtimeEnv } from '../launch/plugin-launch.js';
+import { WORKER_ENTRY } from '../launch/entries.js';
+import { DEFAULT_LIMITS } from '../model/limits.js';
 
 export interface SandboxedLauncherOptions {
   /** The data folder: every path of a spec lies below it, and is reached without following links. */
@@ -35,6 +44,38 @@ export interface SandboxedLauncherOptions {
   readonly log: Logger;
   /** The tenants' disk images (data folder and /tmp under diskMB); none where the host cannot mount them. */
   readonly disks?: TenantDisks;
+  /**
+   * Warm workers kept waiting (TENANTRY_WARM_WORKERS); 0 or absent: none.
+   * Only with bwrap, tenant users and cgroups (see warm-workers.ts).
+   */
+  readonly warmWorkers?: number;
+}
+
+/** The cgroup "tenant" warm workers wait in (tenant ids never start with "_"). */
+const WARM_GROUP = '_warm';
+
+/** The processes in a worker's group. */
+function pidsIn(group: WorkerCgroup): number[] {
+  const file = group.procFiles[0];
+  if (!file) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+}
+
+/** RLIMIT_NPROC on a running process (prlimit --pid): what the chain's prlimit sets at a cold start. */
+function setNprocLimit(prlimit: string, pid: number, max: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const p = spawn(prlimit, ['--pid', String(pid), `--nproc=${max}:${max}`], { stdio: 'ignore' });
+    p.once('error', reject);
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`prlimit exited with ${code}`))));
+  });
+}
+
+function commOf(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Child fd that carries the seccomp program to bwrap. */
@@ -57,8 +98,40 @@ export const hostPathKind: HostPathKind = (p) => {
 
 export class SandboxedLauncher implements WorkerLauncher {
   private readonly running = new Set<LaunchedWorker>();
+  private readonly warm: WarmPool | undefined;
+  private readonly slots: WarmSlots | undefined;
 
-  constructor(private readonly o: SandboxedLauncherOptions) {}
+  constructor(private readonly o: SandboxedLauncherOptions) {
+    const t = o.tools;
+    const size = o.warmWorkers ?? 0;
+    if (size > 0 && o.namespaces === 'bwrap' && o.users && o.cgroups && t.prlimit && t.mount && t.umount && isRoot()) {
+      this.slots = new WarmSlots({ sh: t.sh, mount: t.mount, umount: t.umount }, path.join(o.dataRoot, 'tenants'));
+      const cgroups = o.cgroups;
+      this.warm = new WarmPool({
+        size,
+        profile: profileKey(WORKER_ENTRY, 'none', workerNodeFlags(DEFAULT_LIMITS)),
+        limits: DEFAULT_LIMITS,
+        dataRoot: o.dataRoot,
+        slots: this.slots,
+        createGroup: (name, limits) => cgroups.createWorkerGroup(WARM_GROUP, name, limits, { cpuDeferred: true }),
+        spawn: (slot, cgroup, listenFd) => this.spawnWarm(slot, cgroup, listenFd),
+        socketOwner: this.o.platform,
+        log: o.log.child({ component: 'warm-workers' }),
+      });
+    }
+  }
+
+  /** Starts the warm workers (and the read-only view of the tenants' folders they are given releases from). */
+  warmUp(): void {
+    if (!this.warm) return;
+    void this.slots?.prepare().catch((err: unknown) => this.o.log.warn('warm workers: no read-only view of the releases yet', { err }));
+    this.warm.fill();
+  }
+
+  /** How many warm workers wait now (for the isolation report and tests). */
+  get warmWaiting(): number {
+    return this.warm?.waiting ?? 0;
+  }
 
   async launch(spec: WorkerLaunchSpec): Promise<LaunchedWorker> {
     const identity = this.o.users ? this.tenantIdentity(spec.tenantId) : undefined;
@@ -66,6 +139,17 @@ export class SandboxedLauncher implements WorkerLauncher {
     const disk = this.o.disks && identity ? await this.o.disks.prepareWorker(spec.tenantId, spec.limits.diskMB, identity) : undefined;
     const { dropped } = filterWorkerEnv(spec.env);
     if (dropped.length) this.o.log.warn('worker environment variables dropped (unsafe for the loader or the shell)', { tenant: spec.tenantId, dropped });
+    const warm = identity && !spec.plugins?.length && !spec.capabilityDir ? this.warm?.take(profileKey(spec.entry, spec.network, workerNodeFlags(spec.limits))) : undefined;
+    if (warm && identity) {
+      try {
+        return await this.assignWarm(spec, warm, identity, disk);
+      } catch (err) {
+        // The tenant's worker is started the usual way then; the warm one is gone.
+        this.o.log.warn('could not give a warm worker its tenant; starting one cold', { tenant: spec.tenantId, err });
+        await warm.cgroup.remove().catch(() => {});
+        await this.slots?.clear(warm.slot.dir);
+      }
+    }
 
     // Never follow a link here: whoever can write the logs folder must not make root append elsewhere.
     const logFd = openBeneath(this.o.dataRoot, spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o640);
@@ -85,16 +169,7 @@ export class SandboxedLauncher implements WorkerLauncher {
         // Synchronously after the spawn: this process never accepts on the worker's socket.
         socket.release();
       }
-      await new Promise<void>((resolve, reject) => {
-        child!.once('spawn', resolve);
-        child!.once('error', reject);
-      });
-      // bwrap reads the program to its end before it runs anything.
-      if (this.o.seccompProgram) {
-        const seccompPipe = child.stdio[SECCOMP_FD] as Writable;
-        seccompPipe.on('error', () => {}); // bwrap gone before reading: its exit is reported below
-        seccompPipe.end(this.o.seccompProgram);
-      }
+      await this.started(child);
       if (cgroup) this.answerStartHandshake(spec, child, cgroup);
     } catch (err) {
       socket?.release();
@@ -169,33 +244,13 @@ export class SandboxedLauncher implements WorkerLauncher {
     // Only a worker with a cgroup takes part in the start handshake. Our option last: it wins over any in spec.args.
     const startup = cgroup ? ['--startup-fd', String(this.startFd())] : [];
     spec = { ...spec, args: [...spec.args, ...startup, LISTEN_FD_OPTION, String(this.listenFd(cgroup))] };
-    const command = buildSandboxCommand(
-      spec,
-      {
-        tools: this.o.tools,
-        namespaces: this.o.namespaces,
-        identity,
-        cgroupProcFiles: cgroup?.procFiles ?? [],
-        seccompFd: this.o.seccompProgram ? SECCOMP_FD : undefined,
-        platformCode: this.o.platformCode,
-        nodeBinary: this.o.nodeBinary,
-        nodePermissions: this.o.nodePermissions,
-        nodeAllowAddons: process.allowedNodeEnvironmentFlags.has('--allow-addons'),
-        tmpSizeMB: Math.max(16, Math.floor(spec.limits.memoryMB / 4)),
-        ...(disk ? { tmpDir: disk.tmpDir, foreignMounts: disk.foreignMounts } : {}),
-      },
-      hostPathKind,
-    );
-    return spawn(command.file, command.args, {
-      env: command.env,
-      cwd: '/',
-      // Every tool in the chain (sh, prlimit, bwrap, setpriv, unshare) passes inherited descriptors on.
-      stdio: ['ignore', logFd, logFd, ...(this.o.seccompProgram ? ['pipe' as const] : []), ...(cgroup ? ['pipe' as const] : []), listenFd],
-    });
+    const tmpSizeMB = Math.max(16, Math.floor(spec.limits.memoryMB / 4));
+    const command = buildSandboxCommand(spec, this.plan(identity, cgroup, tmpSizeMB, disk), hostPathKind);
+    return this.spawnWithFds(command.file, command.args, command.env, logFd, cgroup !== undefined, listenFd);
   }
 
   /** The worker as the pool sees it; its exit settles only once its cgroup is gone. */
-  private track(spec: WorkerLaunchSpec, child: ChildProcess, cgroup: WorkerCgroup | undefined, disk: WorkerDisk | undefined): LaunchedWorker {
+  private track(spec: WorkerLaunchSpec, child: ChildProcess, cgroup: WorkerCgroup | undefined, disk: WorkerDisk | undefined, slot?: WarmSlot): LaunchedWorker {
     const pid = child.pid!;
     const log = this.o.log.child({ tenant: spec.tenantId, pid });
 
@@ -207,6 +262,8 @@ export class SandboxedLauncher implements WorkerLauncher {
         // Whatever the worker left behind (detached children) goes with its group.
         const cleanup = cgroup ? cgroup.remove() : Promise.resolve();
         cleanup
+          // A warm worker's slot holds the tenant's folders mounted: out before the disk image goes.
+          .then(() => (slot ? this.slots?.clear(slot.dir) : undefined))
           .then(() => disk?.release())
           .catch((err) => log.warn('worker cgroup cleanup failed', { err }))
           .finally(() => {
@@ -228,9 +285,133 @@ export class SandboxedLauncher implements WorkerLauncher {
     return worker;
   }
 
-  /** Kills every worker this launcher started (platform shutdown). */
+  /** Kills every worker this launcher started, and the warm ones (platform shutdown). */
   async killAll(): Promise<void> {
     await Promise.all([...this.running].map((w) => w.kill().catch(() => {})));
+    await this.warm?.close();
+    await this.slots?.close();
+  }
+
+  /** The plan every worker command is built from (sandbox-command.ts). */
+  private plan(identity: UnixIdentity | undefined, cgroup: WorkerCgroup | undefined, tmpSizeMB: number, disk: WorkerDisk | undefined): SandboxPlan {
+    return {
+      tools: this.o.tools,
+      namespaces: this.o.namespaces,
+      identity,
+      cgroupProcFiles: cgroup?.procFiles ?? [],
+      seccompFd: this.o.seccompProgram ? SECCOMP_FD : undefined,
+      platformCode: this.o.platformCode,
+      nodeBinary: this.o.nodeBinary,
+      nodePermissions: this.o.nodePermissions,
+      nodeAllowAddons: process.allowedNodeEnvironmentFlags.has('--allow-addons'),
+      tmpSizeMB,
+      ...(disk ? { tmpDir: disk.tmpDir, foreignMounts: disk.foreignMounts } : {}),
+    };
+  }
+
+  /** Spawns a command with the worker's descriptors: log (or pipes), seccomp program, start channel, listening socket. */
+  private spawnWithFds(file: string, args: readonly string[], env: Readonly<Record<string, string>>, out: number | 'pipe', withStart: boolean, listenFd: number): ChildProcess {
+    return spawn(file, args, {
+      env,
+      cwd: '/',
+      // Every tool in the chain (sh, prlimit, bwrap, setpriv, unshare) passes inherited descriptors on.
+      stdio: ['ignore', out, out, ...(this.o.seccompProgram ? ['pipe' as const] : []), ...(withStart ? ['pipe' as const] : []), listenFd],
+    });
+  }
+
+  /** Waits for the spawn and hands bwrap its seccomp program. */
+  private async started(child: ChildProcess): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    // bwrap reads the program to its end before it runs anything.
+    if (this.o.seccompProgram) {
+      const seccompPipe = child.stdio[SECCOMP_FD] as Writable;
+      seccompPipe.on('error', () => {}); // bwrap gone before reading: its exit is reported below
+      seccompPipe.end(this.o.seccompProgram);
+    }
+  }
+
+  /** A warm worker: the sandbox bound to its slot, Node and the runtime loading, no tenant yet. */
+  private async spawnWarm(slot: WarmSlot, cgroup: WorkerCgroup, listenFd: number): Promise<ChildProcess> {
+    const tmpSizeMB = Math.max(16, Math.floor(DEFAULT_LIMITS.memoryMB / 4));
+    const spec: WorkerLaunchSpec = {
+      tenantId: WARM_GROUP,
+      releaseDir: slot.release,
+      dataDir: slot.data,
+      runDir: slot.dir,
+      socketPath: '',
+      logFile: '',
+      entry: WORKER_ENTRY,
+      args: [WARM_OPTION, '--startup-fd', String(this.startFd()), LISTEN_FD_OPTION, String(this.listenFd(cgroup))],
+      env: {},
+      limits: DEFAULT_LIMITS,
+      network: 'none',
+    };
+    const command = buildWarmCommand(spec, this.plan(undefined, cgroup, tmpSizeMB, undefined), hostPathKind, { slotDir: slot.dir, release: slot.release, data: slot.data, tmp: slot.tmp });
+    const child = this.spawnWithFds(command.file, command.args, command.env, 'pipe', true, listenFd);
+    await this.started(child);
+    // Until it has a tenant, what it prints is the platform's (nothing, when all goes well).
+    const log = this.o.log.child({ component: 'warm-worker', pid: child.pid });
+    for (const s of [child.stdout!, child.stderr!]) s.on('data', (b: Buffer) => log.warn('warm worker output', { line: b.toString('utf8').trimEnd().slice(0, 2000) }));
+    return child;
+  }
+
+  /**
+   * Gives a warm worker its tenant: the tenant's folders mounted into its slot
+   * (read-only release), its processes moved into a new group of the tenant's
+   * with the tenant's limits, RLIMIT_NPROC set, its output sent to the
+   * tenant's log, its socket renamed to the tenant's socket path; then the
+   * assignment, after which the runtime becomes the tenant's user, asks for
+   * its CPU quota (the usual start handshake) and loads the tenant's code.
+   */
+  private async assignWarm(spec: WorkerLaunchSpec, warm: WarmWorker, identity: UnixIdentity, disk: WorkerDisk | undefined): Promise<LaunchedWorker> {
+    const { child, slot } = warm;
+    const tmpSizeMB = Math.max(16, Math.floor(spec.limits.memoryMB / 4));
+    let cgroup: WorkerCgroup | undefined;
+    const t0 = performance.now();
+    const at: Record<string, number> = {};
+    const mark = (k: string) => (at[k] = Math.round(performance.now() - t0));
+    try {
+      const pids = pidsIn(warm.cgroup);
+      const node = pids.find((pid) => commOf(pid) === 'node');
+      if (node === undefined) throw new Error('the warm worker is gone');
+      // RLIMIT_NPROC on the runtime itself (its helpers above it are bwrap's, running no tenant code).
+      const limited = setNprocLimit(this.o.tools.prlimit!, node, spec.limits.pids);
+      await this.slots!.fill(slot, { releaseDir: spec.releaseDir, dataDir: spec.dataDir, tmpDir: disk?.tmpDir, tmpSizeMB });
+      mark('mounted');
+      cgroup = this.o.cgroups!.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits, { cpuDeferred: true, moveCharges: true });
+      for (const file of cgroup.procFiles) for (const pid of pids) fs.writeFileSync(file, String(pid));
+      mark('moved');
+      await limited;
+      mark('nproc');
+      await warm.cgroup.remove();
+      mark('warmGroupRemoved');
+      const logFd = openBeneath(this.o.dataRoot, spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o640);
+      fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
+      const logStream = fs.createWriteStream('', { fd: logFd, flags: 'a' });
+      child.stdout!.removeAllListeners('data');
+      child.stderr!.removeAllListeners('data');
+      let open = 2;
+      const ended = () => --open === 0 && logStream.end();
+      for (const s of [child.stdout!, child.stderr!]) {
+        s.pipe(logStream, { end: false });
+        s.once('end', ended);
+      }
+      fs.renameSync(warm.socketPath, spec.socketPath);
+      this.answerStartHandshake(spec, child, cgroup);
+      const channel = child.stdio[this.startFd()] as Duplex;
+      const env = filterWorkerEnv(runtimeEnv(spec.env, spec.plugins)).env;
+      for (const [k, v] of Object.entries(env)) if (v === spec.dataDir) env[k] = slot.data;
+      channel.write(encodeAssignment({ uid: identity.uid, gid: identity.gid, env, release: slot.release }));
+      mark('assigned');
+      this.o.log.debug('warm worker given its tenant', { tenant: spec.tenantId, ms: at });
+    } catch (err) {
+      await cgroup?.remove().catch(() => {});
+      throw err;
+    }
+    return this.track(spec, child, cgroup, disk, slot);
   }
 
   private tenantIdentity(tenantId: string): UnixIdentity {

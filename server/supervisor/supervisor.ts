@@ -96,7 +96,7 @@ export async function startSupervisor(config: Config, argv: readonly string[], l
   const paths = new DataPaths(config.dataDir);
   for (const dir of [paths.root, paths.tenantsRoot, paths.runRoot, paths.gitRoot, paths.outbox]) fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
   const platformUser: UnixIdentity = ensureSystemUser(PLATFORM_USER);
-  const sandbox: Sandbox = createSandbox({ mode: config.isolation, sandbox: config.sandbox, paths, log, platform: platformUser, privilegeSeparated: true });
+  const sandbox: Sandbox = createSandbox({ mode: config.isolation, sandbox: config.sandbox, warmWorkers: config.warmWorkers, paths, log, platform: platformUser, privilegeSeparated: true });
   handDataFolderTo(paths, platformUser);
   // Socket-activated (systemd): the sockets are already open and stay with systemd
   // across restarts; otherwise bind them now. Either way the edge inherits them as

@@ -61,7 +61,7 @@ async function probe(p) {
     case 'whoami':
       // holdMs keeps the request (and its connection) busy, so parallel ones need new connections.
       if (p.holdMs) await new Promise((r) => setTimeout(r, p.holdMs));
-      return { ok: true, uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid, tenant: process.env.TENANTRY_TENANT };
+      return { ok: true, uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid, tenant: process.env.TENANTRY_TENANT, cwd: process.cwd(), data: process.env.TENANTRY_DATA };
     case 'tcp': return connect({ host: p.host, port: p.port });
     case 'unix': return connect({ path: p.path });
     case 'run': {

@@ -1,0 +1,190 @@
+// The host side of a warm worker's file view. Each warm worker's sandbox
+// binds one slot folder, /run/tenantry-warm/<supervisor pid>-<n>, that is a
+// mount point of its own with shared propagation; bwrap's copy of it is a
+// slave. When the worker is given a tenant, the supervisor mounts the
+// tenant's release (read-only), data folder and /tmp into the slot on the
+// host, and the kernel propagates those mounts into that one sandbox (and no
+// other: each slot is its own peer group). The worker never mounts anything
+// itself (its seccomp filter denies mount). Slots live outside the data
+// folder so that a platform killed with -9 leaves nothing mounted in it; the
+// next start removes such leftovers.
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const WARM_SLOTS_ROOT = '/run/tenantry-warm';
+
+export interface WarmSlot {
+  /** The slot folder, as the host and the sandbox both see it. */
+  readonly dir: string;
+  /** Where the tenant's release appears (read-only). */
+  readonly release: string;
+  /** Where the tenant's data folder appears (TENANTRY_DATA). */
+  readonly data: string;
+  /** What the sandbox's /tmp points to. */
+  readonly tmp: string;
+}
+
+export interface SlotContents {
+  /** Below the tenants' folder given to the constructor. */
+  readonly releaseDir: string;
+  readonly dataDir: string;
+  /** A folder on the tenant's disk image; none: a tmpfs of `tmpSizeMB`. */
+  readonly tmpDir?: string;
+  readonly tmpSizeMB: number;
+}
+
+export interface SlotTools {
+  readonly sh: string;
+  readonly mount: string;
+  readonly umount: string;
+}
+
+const MAKE = [
+  'set -e',
+  'S=$1; M=$2',
+  'mkdir -p "$S/release" "$S/data" "$S/tmp"',
+  'chmod 0755 "$S" "$S/release" "$S/data" "$S/tmp"',
+  '"$M" --bind "$S" "$S"',
+  // Its own peer group: mounts made in it reach the sandboxes bound to it, nothing else.
+  '"$M" --make-private "$S"',
+  '"$M" --make-shared "$S"',
+].join('\n');
+
+/**
+ * One read-only view of every tenant's folder, made once: a release mounted
+ * from it is read-only from its first instant, so the copy the kernel
+ * propagates into the sandbox is too (a remount would not reach that copy).
+ */
+const MAKE_READ_ONLY_VIEW = [
+  'set -e',
+  'V=$1; M=$2; SRC=$3',
+  'mkdir -p "$V"',
+  '"$M" --bind "$SRC" "$V"',
+  '"$M" -o remount,bind,ro,nosuid,nodev "$V"',
+  '"$M" --make-private "$V"',
+].join('\n');
+
+const FILL = [
+  'S=$1; M=$2; REL=$3; DATA=$4; TMP=$5; SIZE=$6',
+  '"$M" --bind "$REL" "$S/release" & R=$!',
+  '"$M" --bind "$DATA" "$S/data" & D=$!',
+  'if [ -n "$TMP" ]; then "$M" --bind "$TMP" "$S/tmp"; else "$M" -t tmpfs -o "size=${SIZE}m,mode=1777,nosuid,nodev" tmpfs "$S/tmp"; fi || exit 1',
+  'wait $R || exit 1',
+  'wait $D || exit 1',
+].join('\n');
+
+const CLEAR = [
+  'S=$1; U=$2',
+  '"$U" -R -l "$S" 2>/dev/null',
+  'rmdir "$S/release" "$S/data" "$S/tmp" 2>/dev/null',
+  'rmdir "$S" 2>/dev/null',
+  'exit 0',
+].join('\n');
+
+export class WarmSlots {
+  private next = 0;
+  private view: Promise<string> | undefined;
+
+  /** `tenantsRoot`: the folder holding every tenant's folder (releases are read through a read-only view of it). */
+  constructor(
+    private readonly tools: SlotTools,
+    private readonly tenantsRoot: string,
+    private readonly root = WARM_SLOTS_ROOT,
+  ) {}
+
+  /** The read-only view of the tenants' folder (made at the first use). */
+  private readOnlyView(): Promise<string> {
+    this.view ??= (async () => {
+      fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
+      const dir = path.join(this.root, `${process.pid}-ro`);
+      try {
+        await run(this.tools.sh, ['-c', MAKE_READ_ONLY_VIEW, 'tenantry-warm-view', dir, this.tools.mount, this.tenantsRoot]);
+      } catch (err) {
+        await this.clear(dir);
+        this.view = undefined;
+        throw new Error(`cannot make the read-only view of the tenants' folders: ${(err as Error).message}`);
+      }
+      return dir;
+    })();
+    return this.view;
+  }
+
+  /** Makes what every fill needs ahead of the first (the read-only view). */
+  async prepare(): Promise<void> {
+    await this.readOnlyView();
+  }
+
+  /** A new, empty slot (a shared mount point). */
+  async make(): Promise<WarmSlot> {
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o755 });
+    const dir = path.join(this.root, `${process.pid}-${++this.next}`);
+    try {
+      await run(this.tools.sh, ['-c', MAKE, 'tenantry-warm-slot', dir, this.tools.mount]);
+    } catch (err) {
+      await this.clear(dir);
+      throw new Error(`cannot make a warm slot: ${(err as Error).message}`);
+    }
+    return { dir, release: path.join(dir, 'release'), data: path.join(dir, 'data'), tmp: path.join(dir, 'tmp') };
+  }
+
+  /** Mounts a tenant's folders into the slot (and so into the sandbox bound to it). */
+  async fill(slot: WarmSlot, c: SlotContents): Promise<void> {
+    const rel = path.relative(this.tenantsRoot, c.releaseDir);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${c.releaseDir} is not below ${this.tenantsRoot}`);
+    const release = path.join(await this.readOnlyView(), rel);
+    await run(this.tools.sh, ['-c', FILL, 'tenantry-warm-fill', slot.dir, this.tools.mount, release, c.dataDir, c.tmpDir ?? '', String(c.tmpSizeMB)]);
+  }
+
+  /** Removes the read-only view (platform stop, once no slot uses it). */
+  async close(): Promise<void> {
+    const view = this.view;
+    this.view = undefined;
+    if (view) await this.clear(await view.catch(() => ''));
+  }
+
+  /** Unmounts everything in the slot (or the view) and removes it. Never throws. */
+  async clear(dir: string): Promise<void> {
+    if (!dir) return;
+    await run(this.tools.sh, ['-c', CLEAR, 'tenantry-warm-clear', dir, this.tools.umount]).catch(() => {});
+  }
+}
+
+/**
+ * Unmounts and removes the slots (and read-only views) a platform killed with
+ * -9 left behind, synchronously: before any tenant disk image is mounted or
+ * unmounted again (a slot holding a bind of an image's file system keeps that
+ * file system alive). Cheap when there is nothing to clear. Never throws.
+ */
+export function clearStaleWarmSlots(tools: Pick<SlotTools, 'sh' | 'umount'>, root = WARM_SLOTS_ROOT): number {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return 0;
+  }
+  let cleared = 0;
+  for (const name of names) {
+    const owner = Number(/^(\d+)-(\d+|ro)$/.exec(name)?.[1]);
+    if (!Number.isInteger(owner) || owner === process.pid || isAlive(owner)) continue;
+    try {
+      execFileSync(tools.sh, ['-c', CLEAR, 'tenantry-warm-clear', path.join(root, name), tools.umount], { stdio: 'ignore' });
+      cleared++;
+    } catch {
+      // left for the next start; the log of the launch that trips on it says more
+    }
+  }
+  return cleared;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
