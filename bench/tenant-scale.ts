@@ -10,6 +10,9 @@ export interface TenantScaleResult {
   /** Per tenant: median and slowest creation. */
   medianMs: number;
   maxMs: number;
+  /** Processes of the platform (its whole tree) before the tenants were made, and after each served its page once. */
+  processesBefore: number;
+  processesAfter: number;
   /** Resident memory of the process that serves requests (the edge), after all were created and each served once. */
   edgeRssMiB: number;
   served: number;
@@ -65,6 +68,7 @@ export async function tenantsAtScale(api: TenantryApi, origin: string, serverPid
   const ids = Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(4, '0')}`);
   const each: number[] = [];
   const started = performance.now();
+  const processesBefore = processTree(serverPid).length;
   try {
     for (const id of ids) {
       const t0 = performance.now();
@@ -80,6 +84,9 @@ export async function tenantsAtScale(api: TenantryApi, origin: string, serverPid
     }
     const serveMs = performance.now() - s0;
     const rss = edgeRssMiB(serverPid);
+    // Deploy workers of the last starter releases may still be finishing: a moment for them.
+    await new Promise((r) => setTimeout(r, 2000));
+    const processesAfter = processTree(serverPid).length;
     const sorted = [...each].sort((a, b) => a - b);
     const d0 = performance.now();
     for (const id of ids) await api.deleteTenant(id);
@@ -89,6 +96,8 @@ export async function tenantsAtScale(api: TenantryApi, origin: string, serverPid
       medianMs: sorted[Math.floor(sorted.length / 2)]!,
       maxMs: sorted[sorted.length - 1]!,
       edgeRssMiB: rss,
+      processesBefore,
+      processesAfter,
       served,
       serveMs,
       deleteMs: performance.now() - d0,

@@ -76,7 +76,9 @@ function nodeProcesses(tenantId: string): { pid: number; cmdline: string[] }[] {
 for (const start of ['cold', 'warm'] as const) describe(`a tenant route trying to escape its sandbox (workers started ${start})`, () => {
   before(async () => {
     if (why) return;
-    p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto', TENANTRY_WARM_WORKERS: start === 'warm' ? '2' : '0' });
+    // Warm workers need the data folder outside /tmp (the sandbox's /tmp is a link into their slot).
+    const dataDir = start === 'warm' ? fs.mkdtempSync('/var/tmp/tenantry-test-') : undefined;
+    p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto', TENANTRY_WARM_WORKERS: start === 'warm' ? '2' : '0' }, dataDir);
     if (!p.platform.sandbox.launcher) {
       why = 'no isolation layer is available on this host';
       return;

@@ -106,7 +106,15 @@ test('as root, the edge runs as the user tenantry with the listening socket, and
   try {
     const supervisorPid = server.child.pid!;
     const children = fs.readFileSync(`/proc/${supervisorPid}/task/${supervisorPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-    const edgePid = children.find((pid) => /edge-process/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+    // Short-lived children (the mount steps of warm workers) may be gone by the time their cmdline is read.
+    const cmdline = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, { encoding: 'utf8', flag: 'r' });
+    const edgePid = children.find((pid) => {
+      try {
+        return /edge-process/.test(cmdline(pid));
+      } catch {
+        return false;
+      }
+    });
     if (edgePid === undefined) return t.skip(`privilege separation is off on this host: ${server.output().split('\n').find((l) => /privilege/.test(l))}`);
     assert.equal(uidOfProcess(supervisorPid), 0);
     assert.equal(uidOfProcess(edgePid), lookupUser(PLATFORM_USER)!.uid, 'the edge is the unprivileged platform user');

@@ -197,9 +197,9 @@ export class DeployService {
       contents = staged.contents;
       return staged;
     });
+    // Links only (the hashes were taken while unpacking): the store holds the release's files before the answer.
+    await this.fillStore(tenantId, id, contents);
     await this.pruneUnlocked(tenantId, opts.actor);
-    // Not part of going live: the store learns the release's files right after the answer.
-    this.afterAnswer(tenantId, 'filling the content store', () => this.fillStore(tenantId, id, contents));
     return result;
   }
 

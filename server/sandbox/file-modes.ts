@@ -122,21 +122,22 @@ export function sealReleaseAsPlatform(dir: string, tenantGid: number, platform: 
 /**
  * A release as the tenant sees it: readable through its group, never writable.
  * Symlinks are re-owned, not followed (lchown); their modes mean nothing on Linux.
+ * What is already right is left alone: a release built from the content store
+ * is mostly hard links to files an earlier seal already set (only its folders
+ * and new files change).
  */
 export function sealRelease(dir: string, tenantGid: number, platform: PlatformIdentity): void {
+  const owned = (st: fs.Stats) => st.uid === platform.uid && st.gid === tenantGid;
   const walk = (p: string) => {
     const st = fs.lstatSync(p);
     if (st.isSymbolicLink()) {
-      fs.lchownSync(p, platform.uid, tenantGid);
+      if (!owned(st)) fs.lchownSync(p, platform.uid, tenantGid);
       return;
     }
-    fs.chownSync(p, platform.uid, tenantGid);
-    if (st.isDirectory()) {
-      fs.chmodSync(p, 0o750);
-      for (const e of fs.readdirSync(p)) walk(path.join(p, e));
-    } else {
-      fs.chmodSync(p, 0o640);
-    }
+    if (!owned(st)) fs.chownSync(p, platform.uid, tenantGid);
+    const mode = st.isDirectory() ? 0o750 : 0o640;
+    if ((st.mode & 0o7777) !== mode) fs.chmodSync(p, mode);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
   };
   walk(dir);
 }

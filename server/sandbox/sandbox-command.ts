@@ -115,14 +115,17 @@ export function mountPointParents(mountPoints: readonly string[]): string[] {
 }
 
 /**
- * A warm worker's view (warm-slots.ts): one slot folder bound in place of the
- * release and data folder, /tmp a link into it; the tenant's folders are
- * mounted into the slot on the host when it is given a tenant.
+ * A warm worker's view (warm-slots.ts): its slot folder bound where the
+ * tenants' folders are (`<data>/tenants`), empty until the worker is given a
+ * tenant; then the tenant's release and data folder appear at the very paths
+ * a cold start shows them. /tmp is a link to a folder in the slot.
  */
 export interface WarmView {
+  /** The slot on the host. */
   readonly slotDir: string;
-  readonly release: string;
-  readonly data: string;
+  /** Where the sandbox sees it: the tenants' folder. */
+  readonly tenantsRoot: string;
+  /** The /tmp folder as the sandbox sees it (in the slot). */
   readonly tmp: string;
 }
 
@@ -149,14 +152,14 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   const entryDir = path.dirname(spec.entry);
   if (!plan.platformCode.some((p) => entryDir === p || entryDir.startsWith(p + '/'))) binds.push(['--ro-bind', entryDir]);
   // Not the socket folder: the worker gets its listening socket as a descriptor, never by path.
-  if (warm) binds.push(['--bind', warm.slotDir]);
-  else binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir]);
+  if (!warm) binds.push(['--ro-bind', spec.releaseDir], ['--bind', spec.dataDir]);
   // The capability socket's folder: connectable, never writable (the platform's; see launch/capability-channel.ts).
   if (spec.capabilityDir) binds.push(['--ro-bind', spec.capabilityDir]);
   // bwrap would create the folders leading to each mount point as 0700: make them passable.
-  for (const dir of mountPointParents(binds.map(([, p]) => p))) a.push('--perms', '0755', '--dir', dir);
+  for (const dir of mountPointParents([...binds.map(([, p]) => p), ...(warm ? [warm.tenantsRoot] : [])])) a.push('--perms', '0755', '--dir', dir);
   for (const [flag, p] of binds) a.push(flag, p, p);
-  a.push('--chdir', warm ? warm.slotDir : spec.releaseDir);
+  if (warm) a.push('--bind', warm.slotDir, warm.tenantsRoot);
+  a.push('--chdir', warm ? warm.tenantsRoot : spec.releaseDir);
   // setpriv (or, warm, the runtime itself once given its tenant) needs these two to become the tenant.
   if (plan.identity || warm) a.push('--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID');
   if (plan.seccompFd !== undefined) a.push('--seccomp', String(plan.seccompFd));
@@ -213,9 +216,10 @@ function setprivArgs(plan: SandboxPlan, identity: UnixIdentity): string[] {
 function nodeArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, warm?: WarmView): string[] {
   const a = [plan.nodeBinary, ...workerNodeFlags(spec.limits)];
   if (plan.nodePermissions) {
-    const own = warm ? [warm.release, warm.data, warm.tmp] : [spec.releaseDir, spec.dataDir];
+    // Warm: the tenants' folder, which in its view will hold only its own tenant's release and data folder.
+    const own = warm ? [warm.tenantsRoot] : [spec.releaseDir, spec.dataDir];
     const read = [...plan.platformCode, path.dirname(spec.entry), ...own, '/tmp', ...(spec.capabilityDir ? [spec.capabilityDir] : [])];
-    const write = warm ? [warm.data, warm.tmp, '/tmp'] : [spec.dataDir, '/tmp'];
+    const write = warm ? [warm.tenantsRoot, '/tmp'] : [spec.dataDir, '/tmp'];
     // Child processes, threads and native addons (vendored node_modules) stay allowed: the sandbox,
     // seccomp and the cgroup hold them. One flag per path (Node 20.16+).
     a.push('--experimental-permission', '--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning', '--allow-child-process', '--allow-worker');

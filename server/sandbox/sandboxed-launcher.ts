@@ -19,7 +19,7 @@ import { LIMITS_IN_FORCE, LIMITS_REQUEST } from '../launch/startup-handshake.js'
 import { bindWorkerSocket, removeWorkerSocket, socketPlace, type WorkerSocket } from './worker-socket.js';
 import type { TenantDisks, WorkerDisk } from './tenant-disks.js';
 import { buildWarmCommand, type SandboxPlan } from './sandbox-command.js';
-import { WarmSlots, type WarmSlot } from './warm-slots.js';
+import { SLOT_TMP, WarmSlots, type WarmSlot } from './warm-slots.js';
 import { profileKey, WarmPool, type WarmWorker } from './warm-workers.js';
 import { encodeAssignment, WARM_OPTION } from '../launch/warm-assignment.js';
 import { workerNodeFlags } from '../launch/node-flags.js';
@@ -104,7 +104,10 @@ export class SandboxedLauncher implements WorkerLauncher {
   constructor(private readonly o: SandboxedLauncherOptions) {
     const t = o.tools;
     const size = o.warmWorkers ?? 0;
-    if (size > 0 && o.namespaces === 'bwrap' && o.users && o.cgroups && t.prlimit && t.mount && t.umount && isRoot()) {
+    // A data folder below /tmp (tests, trials) would put the slot inside the link the sandbox's /tmp is: cold starts there.
+    const belowTmp = path.resolve(o.dataRoot).startsWith('/tmp/');
+    if (size > 0 && belowTmp) o.log.info('warm workers off: the data folder is below /tmp', { dataRoot: o.dataRoot });
+    if (size > 0 && !belowTmp && o.namespaces === 'bwrap' && o.users && o.cgroups && t.prlimit && t.mount && t.umount && isRoot()) {
       this.slots = new WarmSlots({ sh: t.sh, mount: t.mount, umount: t.umount }, path.join(o.dataRoot, 'tenants'));
       const cgroups = o.cgroups;
       this.warm = new WarmPool({
@@ -336,10 +339,11 @@ export class SandboxedLauncher implements WorkerLauncher {
   /** A warm worker: the sandbox bound to its slot, Node and the runtime loading, no tenant yet. */
   private async spawnWarm(slot: WarmSlot, cgroup: WorkerCgroup, listenFd: number): Promise<ChildProcess> {
     const tmpSizeMB = Math.max(16, Math.floor(DEFAULT_LIMITS.memoryMB / 4));
+    const tenantsRoot = path.join(this.o.dataRoot, 'tenants');
     const spec: WorkerLaunchSpec = {
       tenantId: WARM_GROUP,
-      releaseDir: slot.release,
-      dataDir: slot.data,
+      releaseDir: tenantsRoot,
+      dataDir: tenantsRoot,
       runDir: slot.dir,
       socketPath: '',
       logFile: '',
@@ -349,7 +353,7 @@ export class SandboxedLauncher implements WorkerLauncher {
       limits: DEFAULT_LIMITS,
       network: 'none',
     };
-    const command = buildWarmCommand(spec, this.plan(undefined, cgroup, tmpSizeMB, undefined), hostPathKind, { slotDir: slot.dir, release: slot.release, data: slot.data, tmp: slot.tmp });
+    const command = buildWarmCommand(spec, this.plan(undefined, cgroup, tmpSizeMB, undefined), hostPathKind, { slotDir: slot.dir, tenantsRoot, tmp: path.join(tenantsRoot, SLOT_TMP) });
     const child = this.spawnWithFds(command.file, command.args, command.env, 'pipe', true, listenFd);
     await this.started(child);
     // Until it has a tenant, what it prints is the platform's (nothing, when all goes well).
@@ -402,9 +406,9 @@ export class SandboxedLauncher implements WorkerLauncher {
       fs.renameSync(warm.socketPath, spec.socketPath);
       this.answerStartHandshake(spec, child, cgroup);
       const channel = child.stdio[this.startFd()] as Duplex;
+      // The same environment and paths as a cold start: the slot shows the tenant's folders where they are.
       const env = filterWorkerEnv(runtimeEnv(spec.env, spec.plugins)).env;
-      for (const [k, v] of Object.entries(env)) if (v === spec.dataDir) env[k] = slot.data;
-      channel.write(encodeAssignment({ uid: identity.uid, gid: identity.gid, env, release: slot.release }));
+      channel.write(encodeAssignment({ uid: identity.uid, gid: identity.gid, env, release: spec.releaseDir }));
       mark('assigned');
       this.o.log.debug('warm worker given its tenant', { tenant: spec.tenantId, ms: at });
     } catch (err) {

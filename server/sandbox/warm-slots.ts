@@ -1,10 +1,12 @@
 // The host side of a warm worker's file view. Each warm worker's sandbox
-// binds one slot folder, /run/tenantry-warm/<supervisor pid>-<n>, that is a
-// mount point of its own with shared propagation; bwrap's copy of it is a
-// slave. When the worker is given a tenant, the supervisor mounts the
-// tenant's release (read-only), data folder and /tmp into the slot on the
-// host, and the kernel propagates those mounts into that one sandbox (and no
-// other: each slot is its own peer group). The worker never mounts anything
+// binds one slot folder, /run/tenantry-warm/<supervisor pid>-<n>, where the
+// tenants' folder is (<data>/tenants); on the host the slot is a mount point
+// of its own with shared propagation, bwrap's copy of it a slave. When the
+// worker is given a tenant, the supervisor mounts the tenant's release
+// (read-only) and data folder into the slot at their paths relative to the
+// tenants' folder, and its /tmp at .tmp; the kernel propagates those mounts
+// into that one sandbox (and no other: each slot is its own peer group), so
+// the worker sees them at the very paths a cold start shows. The worker never mounts anything
 // itself (its seccomp filter denies mount). Slots live outside the data
 // folder so that a platform killed with -9 leaves nothing mounted in it; the
 // next start removes such leftovers.
@@ -18,18 +20,15 @@ const run = promisify(execFile);
 export const WARM_SLOTS_ROOT = '/run/tenantry-warm';
 
 export interface WarmSlot {
-  /** The slot folder, as the host and the sandbox both see it. */
+  /** The slot folder on the host. */
   readonly dir: string;
-  /** Where the tenant's release appears (read-only). */
-  readonly release: string;
-  /** Where the tenant's data folder appears (TENANTRY_DATA). */
-  readonly data: string;
-  /** What the sandbox's /tmp points to. */
-  readonly tmp: string;
 }
 
+/** The folder in a slot that the sandbox's /tmp links to. */
+export const SLOT_TMP = '.tmp';
+
 export interface SlotContents {
-  /** Below the tenants' folder given to the constructor. */
+  /** Both below the tenants' folder given to the constructor. */
   readonly releaseDir: string;
   readonly dataDir: string;
   /** A folder on the tenant's disk image; none: a tmpfs of `tmpSizeMB`. */
@@ -46,8 +45,8 @@ export interface SlotTools {
 const MAKE = [
   'set -e',
   'S=$1; M=$2',
-  'mkdir -p "$S/release" "$S/data" "$S/tmp"',
-  'chmod 0755 "$S" "$S/release" "$S/data" "$S/tmp"',
+  'mkdir -p "$S/.tmp"',
+  'chmod 0755 "$S" "$S/.tmp"',
   '"$M" --bind "$S" "$S"',
   // Its own peer group: mounts made in it reach the sandboxes bound to it, nothing else.
   '"$M" --make-private "$S"',
@@ -69,10 +68,12 @@ const MAKE_READ_ONLY_VIEW = [
 ].join('\n');
 
 const FILL = [
-  'S=$1; M=$2; REL=$3; DATA=$4; TMP=$5; SIZE=$6',
-  '"$M" --bind "$REL" "$S/release" & R=$!',
-  '"$M" --bind "$DATA" "$S/data" & D=$!',
-  'if [ -n "$TMP" ]; then "$M" --bind "$TMP" "$S/tmp"; else "$M" -t tmpfs -o "size=${SIZE}m,mode=1777,nosuid,nodev" tmpfs "$S/tmp"; fi || exit 1',
+  // REL_AT, DATA_AT: the release's and data folder's paths relative to the tenants' folder.
+  'S=$1; M=$2; REL=$3; REL_AT=$4; DATA=$5; DATA_AT=$6; TMP=$7; SIZE=$8',
+  'mkdir -p "$S/$REL_AT" "$S/$DATA_AT" || exit 1',
+  '"$M" --bind "$REL" "$S/$REL_AT" & R=$!',
+  '"$M" --bind "$DATA" "$S/$DATA_AT" & D=$!',
+  'if [ -n "$TMP" ]; then "$M" --bind "$TMP" "$S/.tmp"; else "$M" -t tmpfs -o "size=${SIZE}m,mode=1777,nosuid,nodev" tmpfs "$S/.tmp"; fi || exit 1',
   'wait $R || exit 1',
   'wait $D || exit 1',
 ].join('\n');
@@ -80,8 +81,10 @@ const FILL = [
 const CLEAR = [
   'S=$1; U=$2',
   '"$U" -R -l "$S" 2>/dev/null',
-  'rmdir "$S/release" "$S/data" "$S/tmp" 2>/dev/null',
-  'rmdir "$S" 2>/dev/null',
+  // Anything still mounted there (the unmount failed): leave every folder as it is.
+  'grep -q " $S[/ ]" /proc/self/mounts && exit 0',
+  // Empty folders only, deepest first: the slot's own, made by make and fill.
+  '[ -d "$S" ] && find "$S" -depth -type d -exec rmdir {} + 2>/dev/null',
   'exit 0',
 ].join('\n');
 
@@ -128,15 +131,22 @@ export class WarmSlots {
       await this.clear(dir);
       throw new Error(`cannot make a warm slot: ${(err as Error).message}`);
     }
-    return { dir, release: path.join(dir, 'release'), data: path.join(dir, 'data'), tmp: path.join(dir, 'tmp') };
+    return { dir };
   }
 
   /** Mounts a tenant's folders into the slot (and so into the sandbox bound to it). */
   async fill(slot: WarmSlot, c: SlotContents): Promise<void> {
-    const rel = path.relative(this.tenantsRoot, c.releaseDir);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${c.releaseDir} is not below ${this.tenantsRoot}`);
-    const release = path.join(await this.readOnlyView(), rel);
-    await run(this.tools.sh, ['-c', FILL, 'tenantry-warm-fill', slot.dir, this.tools.mount, release, c.dataDir, c.tmpDir ?? '', String(c.tmpSizeMB)]);
+    const releaseAt = this.below(c.releaseDir);
+    const dataAt = this.below(c.dataDir);
+    const release = path.join(await this.readOnlyView(), releaseAt);
+    await run(this.tools.sh, ['-c', FILL, 'tenantry-warm-fill', slot.dir, this.tools.mount, release, releaseAt, c.dataDir, dataAt, c.tmpDir ?? '', String(c.tmpSizeMB)]);
+  }
+
+  /** A path's place below the tenants' folder (refused when it is not below it, or is it). */
+  private below(p: string): string {
+    const rel = path.relative(this.tenantsRoot, p);
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel) || rel.split(path.sep).includes(SLOT_TMP)) throw new Error(`${p} is not a tenant's folder below ${this.tenantsRoot}`);
+    return rel;
   }
 
   /** Removes the read-only view (platform stop, once no slot uses it). */
