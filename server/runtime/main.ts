@@ -17,6 +17,7 @@ import { awaitLimitsInForce } from '../launch/startup-handshake.js';
 import { CAPABILITY_SOCKET_ENV, CAPABILITY_TICKET_ENV } from '../launch/capability-channel.js';
 import { PLUGINS_ENV, type LaunchPlugin } from '../launch/plugin-names.js';
 import { awaitAssignment, becomeTenant } from '../launch/warm-assignment.js';
+import { exerciseRequestPath } from './warm-up.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +33,7 @@ const { values } = parseArgs({
 // A warm worker waits here, with the platform's code loaded, until it is given
 // a tenant (launch/warm-assignment.ts); from then on it is that tenant's worker.
 if (values.warm) {
+  await exerciseRequestPath();
   try {
     const assignment = awaitAssignment(Number(values['startup-fd']));
     becomeTenant(assignment);
