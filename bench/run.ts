@@ -547,7 +547,8 @@ async function severalEdges(o: Options, work: string): Promise<void> {
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-bench-'));
+  // Not below /tmp: warm workers are off for a data folder there (the sandbox's /tmp is theirs).
+  const work = fs.mkdtempSync(path.join(fs.existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir(), 'tenantry-bench-'));
   fs.chmodSync(work, 0o755);
   const started = new Date();
   log(`Tenantry benchmark: ${machineLine()}`);
@@ -594,7 +595,7 @@ async function main(): Promise<void> {
   if (notes.length) log('\nNotes:\n' + notes.map((n) => `- ${n}`).join('\n'));
   if (o.writeDocs) {
     const file = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
-    fs.writeFileSync(file, renderDoc(o, started, out));
+    fs.writeFileSync(file, renderDoc(o, started, out) + handWrittenSections(file));
     log(`\nwritten to ${path.relative(process.cwd(), file)}`);
   }
 }
@@ -637,6 +638,21 @@ async function classicScenarios(base: Omit<Context, 'host' | 'expressRoute' | 's
 }
 
 const loadAtStart = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/**
+ * The sections of docs/benchmarks.md written by hand (from its first "## "
+ * heading on: analyses, runs by hand), kept when the measured part is rewritten.
+ */
+function handWrittenSections(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+  const at = text.search(/^## /m);
+  return at < 0 ? '' : '\n' + text.slice(at);
+}
 
 function renderDoc(o: Options, started: Date, tableText: string): string {
   return `# Benchmarks

@@ -374,9 +374,7 @@ export class SandboxedLauncher implements WorkerLauncher {
     const { child, slot } = warm;
     const tmpSizeMB = Math.max(16, Math.floor(spec.limits.memoryMB / 4));
     let cgroup: WorkerCgroup | undefined;
-    const t0 = performance.now();
-    const at: Record<string, number> = {};
-    const mark = (k: string) => (at[k] = Math.round(performance.now() - t0));
+    const started = performance.now();
     try {
       const pids = pidsIn(warm.cgroup);
       const node = pids.find((pid) => commOf(pid) === 'node');
@@ -384,16 +382,14 @@ export class SandboxedLauncher implements WorkerLauncher {
       // RLIMIT_NPROC on the runtime itself (its helpers above it are bwrap's, running no tenant code).
       const limited = setNprocLimit(this.o.tools.prlimit!, node, spec.limits.pids);
       await this.slots!.fill(slot, { releaseDir: spec.releaseDir, dataDir: spec.dataDir, tmpDir: disk?.tmpDir, tmpSizeMB });
-      mark('mounted');
       cgroup = this.o.cgroups!.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits, { cpuDeferred: true, moveCharges: true });
       for (const file of cgroup.procFiles) for (const pid of pids) fs.writeFileSync(file, String(pid));
-      mark('moved');
       await limited;
-      mark('nproc');
       await warm.cgroup.remove();
-      mark('warmGroupRemoved');
       const logFd = openBeneath(this.o.dataRoot, spec.logFile, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o640);
       fs.fchownSync(logFd, this.o.platform.uid, this.o.platform.gid);
+      // A cold worker writes its log through an inherited descriptor; a warm one was started before its
+      // log was known, so its output pipes are relayed here (the supervisor), in order, with back-pressure.
       const logStream = fs.createWriteStream('', { fd: logFd, flags: 'a' });
       child.stdout!.removeAllListeners('data');
       child.stderr!.removeAllListeners('data');
@@ -409,10 +405,10 @@ export class SandboxedLauncher implements WorkerLauncher {
       // The same environment and paths as a cold start: the slot shows the tenant's folders where they are.
       const env = filterWorkerEnv(runtimeEnv(spec.env, spec.plugins)).env;
       channel.write(encodeAssignment({ uid: identity.uid, gid: identity.gid, env, release: spec.releaseDir }));
-      mark('assigned');
-      this.o.log.debug('warm worker given its tenant', { tenant: spec.tenantId, ms: at });
+      this.o.log.debug('warm worker given its tenant', { tenant: spec.tenantId, ms: Math.round(performance.now() - started) });
     } catch (err) {
       await cgroup?.remove().catch(() => {});
+      removeWorkerSocket(socketPlace(this.o.dataRoot, spec.socketPath));
       throw err;
     }
     return this.track(spec, child, cgroup, disk, slot);
