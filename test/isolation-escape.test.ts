@@ -73,12 +73,18 @@ function nodeProcesses(tenantId: string): { pid: number; cmdline: string[] }[] {
   return out;
 }
 
-for (const start of ['cold', 'warm'] as const) describe(`a tenant route trying to escape its sandbox (workers started ${start})`, () => {
+// Warm workers come in two shapes: /tmp a link to the tenant's own /tmp folder mounted into the slot (data
+// folder and code outside /tmp), or a private tmpfs /tmp (a data folder, or the code, below /tmp).
+const runs = [
+  { start: 'cold', label: 'started cold', dataDir: () => undefined },
+  { start: 'warm', label: 'started warm', dataDir: () => fs.mkdtempSync('/var/tmp/tenantry-test-') },
+  { start: 'warm', label: 'started warm, the data folder below /tmp', dataDir: () => undefined },
+] as const;
+
+for (const { start, label, dataDir } of runs) describe(`a tenant route trying to escape its sandbox (workers ${label})`, () => {
   before(async () => {
     if (why) return;
-    // Warm workers need the data folder outside /tmp (the sandbox's /tmp is a link into their slot).
-    const dataDir = start === 'warm' ? fs.mkdtempSync('/var/tmp/tenantry-test-') : undefined;
-    p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto', TENANTRY_WARM_WORKERS: start === 'warm' ? '2' : '0' }, dataDir);
+    p = await startTestPlatform({ TENANTRY_ISOLATION: 'auto', TENANTRY_WARM_WORKERS: start === 'warm' ? '2' : '0' }, dataDir());
     if (!p.platform.sandbox.launcher) {
       why = 'no isolation layer is available on this host';
       return;

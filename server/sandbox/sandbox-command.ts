@@ -125,8 +125,12 @@ export interface WarmView {
   readonly slotDir: string;
   /** Where the sandbox sees it: the tenants' folder. */
   readonly tenantsRoot: string;
-  /** The /tmp folder as the sandbox sees it (in the slot). */
-  readonly tmp: string;
+  /**
+   * The /tmp folder as the sandbox sees it (in the slot), for /tmp to link to;
+   * undefined: /tmp is a private tmpfs, as without a disk image (when other
+   * binds of the sandbox lie below /tmp, a link there would swallow them).
+   */
+  readonly tmp?: string;
 }
 
 function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPathKind, warm?: WarmView): string[] {
@@ -142,7 +146,7 @@ function bwrapArgs(spec: WorkerLaunchSpec, plan: SandboxPlan, hostPath: HostPath
   }
   a.push('--proc', '/proc', '--dev', '/dev');
   // Private /tmp first: binds of paths below /tmp (test data folders) must land on top of it.
-  if (warm) a.push('--symlink', warm.tmp, '/tmp');
+  if (warm?.tmp) a.push('--symlink', warm.tmp, '/tmp');
   else if (plan.tmpDir) a.push('--bind', plan.tmpDir, '/tmp');
   else a.push('--perms', '1777', '--size', String(plan.tmpSizeMB * 1024 * 1024), '--tmpfs', '/tmp');
   const binds: Array<[flag: string, p: string]> = [['--ro-bind-try', '/etc/localtime']];

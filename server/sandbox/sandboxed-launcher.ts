@@ -100,14 +100,16 @@ export class SandboxedLauncher implements WorkerLauncher {
   private readonly running = new Set<LaunchedWorker>();
   private readonly warm: WarmPool | undefined;
   private readonly slots: WarmSlots | undefined;
+  /** Whether a warm worker's /tmp is the tenant's folder mounted into its slot (else a private tmpfs). */
+  private readonly tmpInSlot: boolean;
 
   constructor(private readonly o: SandboxedLauncherOptions) {
     const t = o.tools;
     const size = o.warmWorkers ?? 0;
-    // A data folder below /tmp (tests, trials) would put the slot inside the link the sandbox's /tmp is: cold starts there.
-    const belowTmp = path.resolve(o.dataRoot).startsWith('/tmp/');
-    if (size > 0 && belowTmp) o.log.info('warm workers off: the data folder is below /tmp', { dataRoot: o.dataRoot });
-    if (size > 0 && !belowTmp && o.namespaces === 'bwrap' && o.users && o.cgroups && t.prlimit && t.mount && t.umount && isRoot()) {
+    // With the code or data below /tmp (a checkout or trial there), the sandbox's /tmp cannot be a link into
+    // the slot (the binds below it would go with it): warm workers then get a private tmpfs /tmp, as without a disk image.
+    this.tmpInSlot = ![o.dataRoot, o.nodeBinary, ...o.platformCode].some((p) => path.resolve(p).startsWith('/tmp/'));
+    if (size > 0 && o.namespaces === 'bwrap' && o.users && o.cgroups && t.prlimit && t.mount && t.umount && isRoot()) {
       this.slots = new WarmSlots({ sh: t.sh, mount: t.mount, umount: t.umount }, path.join(o.dataRoot, 'tenants'));
       const cgroups = o.cgroups;
       this.warm = new WarmPool({
@@ -353,7 +355,7 @@ export class SandboxedLauncher implements WorkerLauncher {
       limits: DEFAULT_LIMITS,
       network: 'none',
     };
-    const command = buildWarmCommand(spec, this.plan(undefined, cgroup, tmpSizeMB, undefined), hostPathKind, { slotDir: slot.dir, tenantsRoot, tmp: path.join(tenantsRoot, SLOT_TMP) });
+    const command = buildWarmCommand(spec, this.plan(undefined, cgroup, tmpSizeMB, undefined), hostPathKind, { slotDir: slot.dir, tenantsRoot, ...(this.tmpInSlot ? { tmp: path.join(tenantsRoot, SLOT_TMP) } : {}) });
     const child = this.spawnWithFds(command.file, command.args, command.env, 'pipe', true, listenFd);
     await this.started(child);
     // Until it has a tenant, what it prints is the platform's (nothing, when all goes well).
@@ -381,7 +383,7 @@ export class SandboxedLauncher implements WorkerLauncher {
       if (node === undefined) throw new Error('the warm worker is gone');
       // RLIMIT_NPROC on the runtime itself (its helpers above it are bwrap's, running no tenant code).
       const limited = setNprocLimit(this.o.tools.prlimit!, node, spec.limits.pids);
-      await this.slots!.fill(slot, { releaseDir: spec.releaseDir, dataDir: spec.dataDir, tmpDir: disk?.tmpDir, tmpSizeMB });
+      await this.slots!.fill(slot, { releaseDir: spec.releaseDir, dataDir: spec.dataDir, tmp: this.tmpInSlot ? { dir: disk?.tmpDir, sizeMB: tmpSizeMB } : undefined });
       cgroup = this.o.cgroups!.createWorkerGroup(spec.tenantId, `w-${crypto.randomBytes(4).toString('hex')}`, spec.limits, { cpuDeferred: true, moveCharges: true });
       for (const file of cgroup.procFiles) for (const pid of pids) fs.writeFileSync(file, String(pid));
       await limited;

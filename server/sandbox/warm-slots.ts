@@ -31,9 +31,12 @@ export interface SlotContents {
   /** Both below the tenants' folder given to the constructor. */
   readonly releaseDir: string;
   readonly dataDir: string;
-  /** A folder on the tenant's disk image; none: a tmpfs of `tmpSizeMB`. */
-  readonly tmpDir?: string;
-  readonly tmpSizeMB: number;
+  /**
+   * What goes at the slot's .tmp (the sandbox's /tmp links there): a folder on
+   * the tenant's disk image, else a tmpfs of `sizeMB`. Undefined: the sandbox
+   * has a /tmp of its own (a tmpfs made with it).
+   */
+  readonly tmp?: { readonly dir?: string; readonly sizeMB: number };
 }
 
 export interface SlotTools {
@@ -73,7 +76,11 @@ const FILL = [
   'mkdir -p "$S/$REL_AT" "$S/$DATA_AT" || exit 1',
   '"$M" --bind "$REL" "$S/$REL_AT" & R=$!',
   '"$M" --bind "$DATA" "$S/$DATA_AT" & D=$!',
-  'if [ -n "$TMP" ]; then "$M" --bind "$TMP" "$S/.tmp"; else "$M" -t tmpfs -o "size=${SIZE}m,mode=1777,nosuid,nodev" tmpfs "$S/.tmp"; fi || exit 1',
+  'case "$TMP" in',
+  '  "") ;;',
+  '  tmpfs) "$M" -t tmpfs -o "size=${SIZE}m,mode=1777,nosuid,nodev" tmpfs "$S/.tmp" || exit 1 ;;',
+  '  *) "$M" --bind "$TMP" "$S/.tmp" || exit 1 ;;',
+  'esac',
   'wait $R || exit 1',
   'wait $D || exit 1',
 ].join('\n');
@@ -139,7 +146,8 @@ export class WarmSlots {
     const releaseAt = this.below(c.releaseDir);
     const dataAt = this.below(c.dataDir);
     const release = path.join(await this.readOnlyView(), releaseAt);
-    await run(this.tools.sh, ['-c', FILL, 'tenantry-warm-fill', slot.dir, this.tools.mount, release, releaseAt, c.dataDir, dataAt, c.tmpDir ?? '', String(c.tmpSizeMB)]);
+    const tmp = c.tmp === undefined ? '' : (c.tmp.dir ?? 'tmpfs');
+    await run(this.tools.sh, ['-c', FILL, 'tenantry-warm-fill', slot.dir, this.tools.mount, release, releaseAt, c.dataDir, dataAt, tmp, String(c.tmp?.sizeMB ?? 0)]);
   }
 
   /** A path's place below the tenants' folder (refused when it is not below it, or is it). */
