@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startTestPlatform, type TestPlatform } from './helpers/harness.js';
 import { apiJson, createTenant, uploadArchive } from './helpers/deploy-archives.js';
 import { LOOPBACK_CLOSED, probe, probeSiteArchive } from './helpers/escape-probe.js';
@@ -74,12 +75,13 @@ function nodeProcesses(tenantId: string): { pid: number; cmdline: string[] }[] {
 }
 
 // Warm workers come in two shapes: /tmp a link to the tenant's own /tmp folder mounted into the slot (data
-// folder and code outside /tmp), or a private tmpfs /tmp (a data folder, or the code, below /tmp).
+// folder and code outside /tmp), or a private tmpfs /tmp (the code or data folder below /tmp), which only
+// tenants without a disk image get (a tenant with one must have its /tmp on it).
 const runs = [
   { start: 'cold', label: 'started cold', dataDir: () => undefined },
   { start: 'warm', label: 'started warm', dataDir: () => fs.mkdtempSync('/var/tmp/tenantry-test-') },
-  { start: 'warm', label: 'started warm, the data folder below /tmp', dataDir: () => undefined },
 ] as const;
+const codeBelowTmp = path.resolve(fileURLToPath(import.meta.url)).startsWith('/tmp/');
 
 for (const { start, label, dataDir } of runs) describe(`a tenant route trying to escape its sandbox (workers ${label})`, () => {
   before(async () => {
@@ -109,6 +111,9 @@ for (const { start, label, dataDir } of runs) describe(`a tenant route trying to
     it('got a warm worker: a process started ahead of need, now its own', async (t) => {
       const skip = missing('filesystem-view', 'users', 'cgroups');
       if (skip) return t.skip(`warm workers need bubblewrap, tenant users and cgroups: ${skip}`);
+      if (codeBelowTmp && !missing('disk-quota')) {
+        return t.skip('the platform\'s code is below /tmp here, so a warm worker could only offer a tmpfs /tmp, and tenants with a disk image (all of them on this host) start cold: clone the project outside /tmp to check warm starts');
+      }
       for (const tenant of [ATTACKER, NEIGHBOUR]) {
         const nodes = nodeProcesses(tenant);
         assert.equal(nodes.length, 1, `${tenant} runs one worker: ${JSON.stringify(nodes)}`);

@@ -148,7 +148,9 @@ export class SandboxedLauncher implements WorkerLauncher {
     const disk = this.o.disks && identity ? await this.o.disks.prepareWorker(spec.tenantId, spec.limits.diskMB, identity) : undefined;
     const { dropped } = filterWorkerEnv(spec.env);
     if (dropped.length) this.o.log.warn('worker environment variables dropped (unsafe for the loader or the shell)', { tenant: spec.tenantId, dropped });
-    const warm = identity && !spec.plugins?.length && !spec.capabilityDir ? this.warm?.take(profileKey(spec.entry, spec.network, workerNodeFlags(spec.limits))) : undefined;
+    // A warm worker with a private tmpfs /tmp cannot give a tenant with a disk image its /tmp on that disk (under diskMB): cold then.
+    const warmFits = identity && !spec.plugins?.length && !spec.capabilityDir && (this.tmpInSlot || disk === undefined);
+    const warm = warmFits ? this.warm?.take(profileKey(spec.entry, spec.network, workerNodeFlags(spec.limits))) : undefined;
     if (warm && identity) {
       try {
         return await this.assignWarm(spec, warm, identity, disk);
