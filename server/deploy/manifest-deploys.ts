@@ -114,8 +114,6 @@ export class ManifestDeploys implements ContentStoreHooks {
     const p: PendingDeploy = { id, tenantId, opts, files, uses, requiredAtStart: new Set(), known: new Map(), expiresAt, timer, finalizing: false };
     this.pending.set(id, p);
     try {
-      // The store may still be taking up the files of the deploy before (an archive's, right after its answer).
-      await deploys.settled(tenantId);
       const found = await objects.lookup(tenantId, uses.keys());
       checkSizes(files, sizesOf(found), limits);
       for (const [h, o] of found) p.known.set(h, o);

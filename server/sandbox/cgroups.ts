@@ -7,6 +7,7 @@
 // The launcher's shell shim writes its own pid into `procFiles` before it
 // executes anything of the tenant's, so nothing escapes the limits.
 import fs from 'node:fs';
+import { readPids } from './process-state.js';
 import path from 'node:path';
 
 export interface CgroupLimits {
@@ -84,17 +85,6 @@ const CPU_PERIOD_US = 100_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function readPids(file: string): number[] {
-  try {
-    return fs
-      .readFileSync(file, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 function writeIfPresent(file: string, value: string): void {
   if (fs.existsSync(file)) fs.writeFileSync(file, value);

@@ -10,6 +10,7 @@
 // /etc/.pwd.lock) is not taken: Node has no fcntl; shadow-utils tools take the
 // commonio locks as well, so they still wait for us.
 import fs from 'node:fs';
+import { processAlive } from './process-state.js';
 import path from 'node:path';
 
 export interface AccountFiles {
@@ -29,14 +30,6 @@ type AccountFile = (typeof FILES)[number];
 
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** One commonio lock: link a file holding our pid to `<file>.lock`; a lock whose owner is gone is removed. */
 function tryLock(file: string): boolean {

@@ -26,6 +26,7 @@ import { workerNodeFlags } from '../launch/node-flags.js';
 import { runtimeEnv } from '../launch/plugin-launch.js';
 import { WORKER_ENTRY } from '../launch/entries.js';
 import { DEFAULT_LIMITS } from '../model/limits.js';
+import { readPids } from './process-state.js';
 
 export interface SandboxedLauncherOptions {
   /** The data folder: every path of a spec lies below it, and is reached without following links. */
@@ -53,13 +54,6 @@ export interface SandboxedLauncherOptions {
 
 /** The cgroup "tenant" warm workers wait in (tenant ids never start with "_"). */
 const WARM_GROUP = '_warm';
-
-/** The processes in a worker's group. */
-function pidsIn(group: WorkerCgroup): number[] {
-  const file = group.procFiles[0];
-  if (!file) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
-}
 
 /** RLIMIT_NPROC on a running process (prlimit --pid): what the chain's prlimit sets at a cold start. */
 function setNprocLimit(prlimit: string, pid: number, max: number): Promise<void> {
@@ -384,7 +378,7 @@ export class SandboxedLauncher implements WorkerLauncher {
     let cgroup: WorkerCgroup | undefined;
     const started = performance.now();
     try {
-      const pids = pidsIn(warm.cgroup);
+      const pids = readPids(warm.cgroup.procFiles[0] ?? '');
       const node = pids.find((pid) => commOf(pid) === 'node');
       if (node === undefined) throw new Error('the warm worker is gone');
       // RLIMIT_NPROC on the runtime itself (its helpers above it are bwrap's, running no tenant code).

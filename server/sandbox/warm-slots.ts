@@ -13,6 +13,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { processAlive } from './process-state.js';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -187,7 +188,7 @@ export function clearStaleWarmSlots(tools: Pick<SlotTools, 'sh' | 'umount'>, roo
   let cleared = 0;
   for (const name of names) {
     const owner = Number(/^(\d+)-(\d+|ro)$/.exec(name)?.[1]);
-    if (!Number.isInteger(owner) || owner === process.pid || isAlive(owner)) continue;
+    if (!Number.isInteger(owner) || owner === process.pid || processAlive(owner)) continue;
     try {
       execFileSync(tools.sh, ['-c', CLEAR, 'tenantry-warm-clear', path.join(root, name), tools.umount], { stdio: 'ignore' });
       cleared++;
@@ -196,13 +197,4 @@ export function clearStaleWarmSlots(tools: Pick<SlotTools, 'sh' | 'umount'>, roo
     }
   }
   return cleared;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
