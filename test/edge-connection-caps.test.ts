@@ -83,6 +83,14 @@ test('a request head not finished in time, or never begun, closes the connection
   const guard = new ConnectionGuard({ perAddress: 1000, total: 1000, headersTimeoutMs: 1000 }, createLogger({}, 'info', (l) => lines.push(l)));
   const server = http.createServer({ connectionsCheckingInterval: 200 }, (_req, res) => res.end('ok'));
   guard.protect(server);
+  // What the server saw of each connection, by the client's port: said if the silent one is not closed.
+  const seen = new Map<number, string[]>();
+  server.on('connection', (s: net.Socket) => {
+    const events = [`accepted t=${Date.now()}`];
+    seen.set(s.remotePort ?? 0, events);
+    s.on('timeout', () => events.push(`timeout t=${Date.now()}`));
+    s.on('close', () => events.push(`closed t=${Date.now()}`));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   let dribble: Attack | undefined;
@@ -92,6 +100,8 @@ test('a request head not finished in time, or never begun, closes the connection
     silent = net.connect({ port, host: '127.0.0.1' });
     silent.on('error', () => {});
     let silentClosed = false;
+    const silentEvents = [`connect called t=${Date.now()}`];
+    silent.once('connect', () => silentEvents.push(`connected from ${silent!.localPort} t=${Date.now()}`));
     silent.once('close', () => (silentClosed = true));
     // A keep-alive client that sends a request, then waits past the head timeout, then another.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -101,7 +111,7 @@ test('a request head not finished in time, or never begun, closes the connection
     agent.destroy();
     assert.equal(first, 'ok');
     assert.equal(second, 'ok');
-    await waitFor(() => dribble!.closed() === 3 && silentClosed, () => `the dribbling and the silent connections to be closed (closed: ${dribble!.closed()} of 3 dribbling, silent ${silentClosed})`, 20_000);
+    await waitFor(() => dribble!.closed() === 3 && silentClosed, () => `the dribbling and the silent connections to be closed (closed: ${dribble!.closed()} of 3 dribbling, silent ${silentClosed}; silent: ${silentEvents.join(', ')}; server saw it: ${seen.get(silent!.localPort ?? -1)?.join(', ') ?? 'no'}; now t=${Date.now()})`, 20_000);
   } finally {
     // Whatever happened, nothing of this test may keep the process alive.
     dribble?.stop();

@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { runCli, startTestPlatform, type TestPlatform } from './helpers/harness.js';
 import { api, createTenant, deployOk, deploySite, eventually, site, type SiteFiles } from './helpers/worker-sites.js';
 
@@ -54,6 +55,8 @@ exports.POST = (req, res) => {
   xff: req.headers['x-forwarded-for'], host: req.headers['x-forwarded-host'], proto: req.headers['x-forwarded-proto'],
   ip: req.ip, protocol: req.protocol, tenantryHeader: req.headers['x-tenantry-tenant'] ?? null });`,
   'api/counter.js': counterRoute('one'),
+  'api/tagged.js': `module.exports = (req, res) => res.json({ tagged: true });`,
+  'api/hurry.js': `exports.POST = (req, res) => res.status(202).json({ read: false });`,
 };
 
 before(async () => {
@@ -172,6 +175,58 @@ test('TENANTRY_DATA persists across deploys', { timeout: LIMIT_MS }, async () =>
   await deployOk(p, T, { ...SITE, 'api/counter.js': counterRoute('two') });
   const third = (await json('/api/counter')).body;
   assert.deepEqual(third, { n: first.n + 2, release: 'two' });
+});
+
+/** One request on `agent` (one kept-alive connection): status, headers, body, and which local port it left from. */
+function onConnection(agent: http.Agent, method: string, path: string, headers: Record<string, string> = {}, body?: string[]) {
+  const { port } = new URL(p.url);
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string; localPort: number }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: { Host: `${T}.localhost`, ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString(), localPort: req.socket!.localPort! }));
+    });
+    req.on('error', reject);
+    // No Content-Length: the body goes chunked, in pieces.
+    for (const piece of body ?? []) req.write(piece);
+    req.end();
+  });
+}
+
+test('one client connection carries every kind of answer: a chunked body, HEAD, 204, 304, an answer given before the body was read', { timeout: LIMIT_MS }, async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const answers = [];
+    const chunked = await onConnection(agent, 'POST', '/api/stream', { 'Content-Type': 'text/plain' }, ['abc', 'def'.repeat(10_000), 'ghi']);
+    answers.push(chunked);
+    const sent = 'abc' + 'def'.repeat(10_000) + 'ghi';
+    assert.equal(chunked.headers['x-received'], `${sent.length} ${crypto.createHash('sha256').update(sent).digest('hex')}`);
+    assert.equal(chunked.body.length, 64 * 16384);
+    const head = await onConnection(agent, 'HEAD', '/api/hello');
+    answers.push(head);
+    assert.equal(head.status, 200);
+    assert.equal(head.body, '');
+    const first = await onConnection(agent, 'GET', '/api/tagged');
+    answers.push(first);
+    assert.ok(first.headers.etag, 'Express tags JSON answers');
+    const notModified = await onConnection(agent, 'GET', '/api/tagged', { 'If-None-Match': first.headers.etag! });
+    answers.push(notModified);
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.body, '');
+    const deleted = await onConnection(agent, 'DELETE', '/api/users/7');
+    answers.push(deleted);
+    assert.equal(deleted.status, 204);
+    // The worker answers before reading a 200 KB body: that hop is not reused, the client's connection is.
+    const hurried = await onConnection(agent, 'POST', '/api/hurry', { 'Content-Type': 'text/plain', 'Content-Length': String(200_000) }, ['x'.repeat(200_000)]);
+    answers.push(hurried);
+    assert.equal(hurried.status, 202);
+    const after = await onConnection(agent, 'GET', '/api/hello?name=again');
+    answers.push(after);
+    assert.deepEqual(JSON.parse(after.body), { hello: 'AGAIN!' });
+    assert.equal(new Set(answers.map((a) => a.localPort)).size, 1, 'every answer came on the one client connection');
+  } finally {
+    agent.destroy();
+  }
 });
 
 test('the edge sets X-Forwarded-* itself and never forwards internal paths', { timeout: LIMIT_MS }, async () => {

@@ -227,7 +227,7 @@ export function createPlatform(config: Config, log: Logger, options: PlatformOpt
       void capabilities.close();
       auditRetention.close();
       metrics.close();
-      certificates.close();
+      void certificates.close();
       git.close();
       db.close();
     },

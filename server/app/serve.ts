@@ -221,7 +221,10 @@ export async function startServer(
       // Stop accepting (an inherited socket stays open with its owner, which
       // queues new connections for the next process), close idle keep-alive
       // connections, let requests in flight finish, then cut what is left.
-      platform.certificates.close();
+      // A certificate request under way is let finish while the listeners still
+      // answer the CA's HTTP-01 check (bounded like the drain below).
+      const settled = platform.certificates.close();
+      await Promise.race([settled, new Promise<void>((resolve) => setTimeout(resolve, DRAIN_DEADLINE_MS).unref())]);
       platform.background.close();
       // The sibling edges drain first: what they forward still finds this edge, which keeps accepting meanwhile.
       await siblings?.stop();

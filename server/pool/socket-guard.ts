@@ -34,7 +34,7 @@ export class SocketRefusedError extends Error {
   }
 }
 
-/** Either the error or the connected socket (undici's connector callback). */
+/** Either the error or the connected socket (the shape undici's connector takes too). */
 export type ConnectCallback = (...args: [err: Error, socket: null] | [err: null, socket: net.Socket]) => void;
 
 /** Connects to the worker's socket after the check; the socket, or the error, goes to `done`. */

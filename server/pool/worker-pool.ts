@@ -28,6 +28,7 @@ import { WORKER_ENTRY } from '../launch/entries.js';
 import { CrashHistory, CRASH_LOOP_HOLD_MS } from './crash-history.js';
 import { probeHealth, waitUntilHealthy } from './health-check.js';
 import { connectChecked } from './socket-guard.js';
+import { UpstreamPool } from './upstream/upstream-connection.js';
 import { buildWorkerEnv } from './worker-env.js';
 import { NO_PLUGIN_SETTINGS, PluginSettings, publicPluginOf, type PluginSet, type PluginSettingsSource } from './plugin-settings.js';
 import type { TenantLogs } from '../tenants/tenant-logs.js';
@@ -48,7 +49,9 @@ export class Worker {
   stopRequested = false;
   stopped: Promise<void> | undefined;
   probing = false;
-  /** Keep-alive connections to the worker's socket, one request at a time each. */
+  /** Keep-alive connections to the worker's socket for relayed requests, one request at a time each. */
+  readonly upstream: UpstreamPool;
+  /** The same, through undici, for the platform's own requests to the worker (plugin admin pages). */
   readonly dispatcher: Pool;
   readonly releaseDir: string;
 
@@ -62,6 +65,7 @@ export class Worker {
   ) {
     this.releaseDir = site.releaseDir;
     // Each new connection checks the path first: never a link or a socket the platform did not make.
+    this.upstream = new UpstreamPool(socketPath);
     this.dispatcher = new Pool('http://worker', { connect: (_opts, done) => connectChecked(socketPath, done), connections: 256, pipelining: 1 });
   }
 
@@ -72,6 +76,7 @@ export class Worker {
 
   /** Closes the connections to the worker; requests still on them fail. */
   closeConnections(): void {
+    this.upstream.destroy();
     this.dispatcher.destroy().catch(() => {});
   }
 

@@ -86,9 +86,16 @@ export class CertificateManager {
     this.schedule();
   }
 
-  close(): void {
+  /**
+   * Plans nothing more. The request already with the CA is left to finish (its
+   * answer is thrown away): the promise says when, so a caller that also
+   * stops the CA (a test) or the process waits for it first. acme-client
+   * retries a CA that stopped answering for minutes, on timers of its own.
+   */
+  close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    return this.running ?? Promise.resolve();
   }
 
   view(domain: string): CertificateView {

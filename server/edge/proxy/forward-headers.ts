@@ -6,7 +6,7 @@ import type { ClientOrigin } from '../../model/client-origin.js';
 import { scopeSetCookie } from './cookie-scope.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade']);
-// Dropped on the way to the worker: hop-by-hop, the framing (undici frames the
+// Dropped on the way to the worker: hop-by-hop, the framing (the exchange frames the
 // body itself), "Expect" (the edge already answered any 100-continue) and
 // forwarding claims, which only the edge may make.
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding', 'expect', 'forwarded', 'x-real-ip']);
@@ -14,8 +14,7 @@ const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'transfer-encoding', 'expect', 'fo
 const NOT_RETURNED = new Set([...HOP_BY_HOP, 'transfer-encoding']);
 
 /**
- * The client's headers for the worker, as the flat name/value list undici
- * takes, with the edge's X-Forwarded-* (from the origin: the socket, or what a
+ * The client's headers for the worker, as a flat name/value list, with the edge's X-Forwarded-* (from the origin: the socket, or what a
  * trusted proxy said).
  */
 export function forwardedHeaderList(req: IncomingMessage, origin: ClientOrigin): string[] {

@@ -1,9 +1,10 @@
-// One request/response exchange between a client and a tenant's worker, as an
-// undici dispatch handler: one object per request instead of a handful of
-// closures, the answer written straight to the client with backpressure, the
-// wait for headers bounded (504), a worker dying mid-request answered (502).
+// One request/response exchange between a client and a tenant's worker over
+// one of the edge's keep-alive connections to the worker's socket
+// (upstream-connection.ts): the request head built once and written in one go,
+// the answer's head parsed and its body relayed as it comes, with
+// backpressure; the wait for the head bounded (504), a worker dying
+// mid-request answered (502).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { ERRORS } from '../../errors.js';
 import { sendError } from '../../error-response.js';
 import type { Worker, WorkerPool } from '../../pool/worker-pool.js';
@@ -13,9 +14,11 @@ import { normalizeHost } from '../../model/domain-name.js';
 import type { SiteIndex } from '../../static/index/site-index.js';
 import type { ClientOrigin } from '../../model/client-origin.js';
 import { forwardedHeaderList, hasBody, responseHeaderList } from './forward-headers.js';
+import { AS_IS, CHUNKED, type UpstreamConnection, type UpstreamSink } from '../../pool/upstream/upstream-connection.js';
+import type { ResponseHead } from '../../pool/upstream/response-head.js';
 
-// Requests go over the worker's unix socket; the origin only names the pool.
-const WORKER_ORIGIN = 'http://worker';
+/** Codes of failures that happen before the request left the edge. */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOENT', 'UPSTREAM_DESTROYED']);
 
 /** What an exchange needs from the proxy that made it. */
 export interface ExchangeSettings {
@@ -26,13 +29,14 @@ export interface ExchangeSettings {
   readonly retry: (exchange: WorkerExchange) => void;
 }
 
-export class WorkerExchange implements Dispatcher.DispatchHandlers {
+export class WorkerExchange implements UpstreamSink {
   private released = false;
-  private connected = false;
+  /** The request was handed to a connection (it may have reached the worker). */
+  private sent = false;
   private finished = false;
-  private abortUpstream: ((err?: Error) => void) | undefined;
-  private resumeUpstream: (() => void) | undefined;
+  private conn: UpstreamConnection | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly resumeUpstream = (): void => this.conn?.resume();
 
   constructor(
     private readonly settings: ExchangeSettings,
@@ -49,26 +53,29 @@ export class WorkerExchange implements Dispatcher.DispatchHandlers {
   ) {}
 
   start(): void {
-    const { req, res } = this;
-    const timeoutMs = this.settings.timeoutSeconds * 1000;
-    this.timer = setTimeout(onTimeout, timeoutMs, this);
-    res.once('close', () => this.clientClosed());
-    this.worker.dispatcher.dispatch(
-      {
-        origin: WORKER_ORIGIN,
-        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
-        path: this.url,
-        headers: forwardedHeaderList(req, this.origin),
-        // Read lazily (only once connected), and never destroyed by undici:
-        // a failed exchange must still be able to answer the client.
-        body: hasBody(req) ? (req.iterator({ destroyOnReturn: false }) as unknown as Dispatcher.DispatchOptions['body']) : null,
-        // The edge's own timer bounds the wait for the headers; while the
-        // body streams, a worker silent for a whole timeout is cut off.
-        headersTimeout: 0,
-        bodyTimeout: timeoutMs,
-      },
-      this,
-    );
+    this.timer = setTimeout(onTimeout, this.settings.timeoutSeconds * 1000, this);
+    this.res.once('close', () => this.clientClosed());
+    this.worker.upstream.acquire((err, conn) => {
+      if (err) return this.onError(err, false);
+      if (this.finished) return this.worker.upstream.release(conn!);
+      this.conn = conn!;
+      this.send(conn!);
+    });
+  }
+
+  private send(conn: UpstreamConnection): void {
+    const req = this.req;
+    const list = forwardedHeaderList(req, this.origin);
+    let head = `${req.method ?? 'GET'} ${this.url} HTTP/1.1\r\n`;
+    for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
+    // The client's own framing was decoded by the edge: a length goes as it is, chunks are chunked again.
+    const body = hasBody(req);
+    const chunked = body && req.headers['content-length'] === undefined;
+    if (chunked) head += 'transfer-encoding: chunked\r\n';
+    head += '\r\n';
+    this.sent = true;
+    // Read only now, once connected: a request that never left can still be tried again.
+    conn.send(head, body ? req : null, body ? (chunked ? CHUNKED : AS_IS) : null, req.method === 'HEAD', this.settings.timeoutSeconds * 1000, this);
   }
 
   timedOut(): void {
@@ -89,8 +96,8 @@ export class WorkerExchange implements Dispatcher.DispatchHandlers {
 
   private abort(): void {
     this.finished = true;
-    // Not yet connected: onConnect sees `finished` and aborts then.
-    this.abortUpstream?.(new Error('the client went away'));
+    // Not yet connected: the acquire callback sees `finished` and hands the connection back.
+    this.conn?.abort();
   }
 
   private stopTimer(): void {
@@ -104,48 +111,40 @@ export class WorkerExchange implements Dispatcher.DispatchHandlers {
     this.settings.workers.release(this.worker);
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.connected = true;
-    this.abortUpstream = abort;
-    if (this.finished) abort(new Error('the client went away'));
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
-    // Interim (1xx) answers are not relayed; the real one follows.
-    if (statusCode < 200) return true;
+  onHead(head: ResponseHead): void {
     this.stopTimer();
     const res = this.res;
     if (res.headersSent || res.destroyed) {
       this.abort();
-      return false;
+      return;
     }
-    this.resumeUpstream = resume;
-    res.writeHead(statusCode, responseHeaderList(rawHeaders, normalizeHost(this.req.headers.host)));
-    return true;
+    res.writeHead(head.status, responseHeaderList(head.headers, normalizeHost(this.req.headers.host)));
   }
 
-  onData(chunk: Buffer): boolean {
+  onBody(chunk: Buffer): boolean {
     const res = this.res;
     if (res.destroyed) return true;
     if (res.write(chunk)) return true;
-    res.once('drain', this.resumeUpstream!);
+    res.once('drain', this.resumeUpstream);
     return false;
   }
 
-  onComplete(): void {
+  onEnd(): void {
     this.finished = true;
+    this.conn = undefined;
     if (!this.res.destroyed) this.res.end();
   }
 
-  onError(err: Error & { code?: string }): void {
+  onError(err: Error & { code?: string }, reachedWorker: boolean): void {
     this.stopTimer();
     this.release();
+    this.conn = undefined;
     if (this.finished) return;
     this.finished = true;
     const { res, worker } = this;
-    // Refused, or the pool was closed because another request found the
-    // worker gone: either way this request never reached tenant code.
-    const neverArrived = !this.connected && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT' || err.code === 'UND_ERR_DESTROYED');
+    // Refused, or the connections were closed because another request found
+    // the worker gone: either way this request never reached tenant code.
+    const neverArrived = !reachedWorker && !this.sent && NEVER_SENT.has(err.code ?? '');
     if (neverArrived) this.settings.workers.reportUnreachable(worker);
     if (neverArrived && this.attempt === 1 && !res.headersSent && !res.destroyed) {
       this.settings.retry(this);

@@ -52,8 +52,8 @@ export function createWorkerProxy(deps: WorkerProxyDeps): WorkerProxy {
   /**
    * One attempt at the worker. A connection the worker's socket refused (the
    * worker died and the pool has not heard yet) never reached tenant code, so
-   * it is tried once more on a fresh worker; undici only reads the body once
-   * the connection is up, so it is still unread then.
+   * it is tried once more on a fresh worker; the body is only read once the
+   * connection is up, so it is still unread then.
    */
   async function relay(tenantId: string, site: SiteIndex, req: IncomingMessage, res: ServerResponse, origin: ClientOrigin, url: string, attempt: number): Promise<void> {
     let worker: Worker;
