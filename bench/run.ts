@@ -226,12 +226,13 @@ const WHY = {
     'shared machine, other processes preempting the server or wrk add more. nginx answers each connection as it comes. Several edge ' +
     'processes, or a native front for static files, would bring the tail down.',
   dynamic:
-    "the CPU-time rows show where it goes: per request the edge spends more CPU than nginx does proxying (5 to 12 times as much " +
-    'in the runs so far) and about as much as the tenant worker itself. The edge parses the request (Node\'s HTTP server), sends it ' +
-    "again (undici), parses the worker's answer (undici's llhttp) and writes it again (ServerResponse); nginx does the same in C. " +
-    'The access line and the forwarded headers are a small part (see docs/benchmarks.md). What would reach the target: relay the ' +
-    "worker's answer as raw bytes after reading only its head (Set-Cookie scoping needs the head, never the body), or let a native " +
-    'front (nginx) proxy the dynamic routes to the worker sockets with the edge deciding only the routing.',
+    "the edge relays the worker's answer itself (one write of a request head it builds, only the answer's head parsed, the body passed " +
+    "on as it arrives), which took the ratio to nginx -> Express from about 0.82 to 0.88 in paired runs. The CPU-time rows show what is left: " +
+    "the tenant worker alone is as fast as bare Express (the autocannon row), and the edge still spends about twice nginx's CPU per " +
+    "request, most of it in Node's HTTP server and the two socket writes (a CPU profile puts the edge's own JavaScript under 10%). " +
+    'Unpinned, the worker runs at its one-core quota (which also pays for V8\'s garbage-collection threads, free for an uncapped ' +
+    "Express) while the edge and the load generator share the other core. Next: let a native front (nginx) proxy the dynamic routes " +
+    'to the worker sockets with the edge deciding only the routing.',
   cold:
     "a warm worker (Node and the runtime already loaded in its sandbox) is given the tenant: the supervisor mounts the tenant's release, " +
     "data folder and /tmp into the worker's slot (three mount(8) processes, in parallel), moves it into the tenant's cgroup, sets " +
