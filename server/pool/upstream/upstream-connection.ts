@@ -35,6 +35,8 @@ export class UpstreamConnection {
   private body: BodyReader | undefined;
   private forHead = false;
   private requestDone = true;
+  /** The client's body while it is being sent. */
+  private requestBody: NodeJS.ReadableStream | undefined;
   private timeoutMs = 0;
   private readonly deliver = (chunk: Buffer): void => {
     if (this.sink!.onBody(chunk)) return;
@@ -87,11 +89,20 @@ export class UpstreamConnection {
   /** Drops the connection and whatever is under way on it (the client went away, a timeout). */
   abort(): void {
     this.sink = undefined;
+    this.drop();
+  }
+
+  private drop(): void {
     this.socket.destroy();
+    // A body paused for this connection's backpressure flows again (into nothing), so the
+    // client's connection can reach its next request.
+    this.requestBody?.resume();
+    this.requestBody = undefined;
   }
 
   private streamBody(body: NodeJS.ReadableStream, frame: BodyFramer): void {
     const socket = this.socket;
+    this.requestBody = body;
     const onData = (chunk: Buffer) => {
       if (socket.destroyed) return;
       if (!socket.write(frame.chunk(chunk))) {
@@ -105,6 +116,7 @@ export class UpstreamConnection {
       const last = frame.end();
       if (last && !socket.destroyed) socket.write(last);
       this.requestDone = true;
+      this.requestBody = undefined;
     });
   }
 
@@ -160,14 +172,14 @@ export class UpstreamConnection {
     if (this.socket.timeout) this.socket.setTimeout(0);
     // Reused only when the exchange ended exactly: nothing extra, the request all sent, no close asked.
     if (clean && this.requestDone && !this.head!.closes) this.pool.release(this);
-    else this.socket.destroy();
+    else this.drop();
     sink.onEnd();
   }
 
   private fail(err: Error, reachedWorker: boolean): void {
     const sink = this.sink;
     this.sink = undefined;
-    this.socket.destroy();
+    this.drop();
     sink?.onError(err, reachedWorker);
   }
 
@@ -230,6 +242,7 @@ export class UpstreamPool {
   }
 
   release(conn: UpstreamConnection): void {
+    if (this.closed) return conn.close();
     const next = this.waiting.shift();
     if (next) return next(null, conn);
     this.idle.push(conn);
