@@ -51,6 +51,8 @@ export interface CgroupDriver {
   createWorkerGroup(tenantId: string, workerName: string, limits: CgroupLimits, options?: WorkerGroupOptions): WorkerCgroup;
   /** Kills everything in the tenant's groups and removes them. */
   removeTenant(tenantId: string): Promise<void>;
+  /** Kills and removes those of the tenant's worker groups `stale` picks (by name); returns how many. */
+  removeWorkerGroups(tenantId: string, stale: (workerName: string) => boolean): Promise<number>;
   /** Pids currently in the tenant's groups (all workers). */
   tenantPids(tenantId: string): number[];
   /** The limits in force on each of the tenant's running workers, read back from the kernel. */
@@ -211,6 +213,20 @@ class CgroupV1 implements CgroupDriver {
     throw new Error(`processes survive in ${freezerDir} after repeated kills`);
   }
 
+  async removeWorkerGroups(tenantId: string, stale: (workerName: string) => boolean): Promise<number> {
+    let removed = 0;
+    for (const freezer of subgroups(this.dir('freezer', tenantId))) {
+      const name = path.basename(freezer);
+      if (!stale(name)) continue;
+      const dirs = V1_CONTROLLERS.map((c) => this.dir(c, tenantId, name));
+      // A platform killed between freezing and thawing a group leaves it frozen: the kill thaws it.
+      await this.killGroup(freezer, dirs);
+      for (const d of dirs) removeTree(d);
+      removed++;
+    }
+    return removed;
+  }
+
   async removeTenant(tenantId: string): Promise<void> {
     for (const freezer of subgroups(this.dir('freezer', tenantId))) {
       const name = path.basename(freezer);
@@ -282,6 +298,17 @@ class CgroupV2 implements CgroupDriver {
         removeTree(dir);
       },
     };
+  }
+
+  async removeWorkerGroups(tenantId: string, stale: (workerName: string) => boolean): Promise<number> {
+    let removed = 0;
+    for (const d of subgroups(path.join(this.root, tenantId))) {
+      if (!stale(path.basename(d))) continue;
+      await killV2(d);
+      removeTree(d);
+      removed++;
+    }
+    return removed;
   }
 
   async removeTenant(tenantId: string): Promise<void> {

@@ -20,13 +20,13 @@ import { bindWorkerSocket, removeWorkerSocket, socketPlace, type WorkerSocket } 
 import type { TenantDisks, WorkerDisk } from './tenant-disks.js';
 import { buildWarmCommand, type SandboxPlan } from './sandbox-command.js';
 import { SLOT_TMP, WarmSlots, type WarmSlot } from './warm-slots.js';
-import { profileKey, WarmPool, type WarmWorker } from './warm-workers.js';
+import { profileKey, WarmPool, warmGroupOwner, type WarmWorker } from './warm-workers.js';
 import { encodeAssignment, WARM_OPTION } from '../launch/warm-assignment.js';
 import { workerNodeFlags } from '../launch/node-flags.js';
 import { runtimeEnv } from '../launch/plugin-launch.js';
 import { WORKER_ENTRY } from '../launch/entries.js';
 import { DEFAULT_LIMITS } from '../model/limits.js';
-import { readPids } from './process-state.js';
+import { processAlive, readPids } from './process-state.js';
 
 export interface SandboxedLauncherOptions {
   /** The data folder: every path of a spec lies below it, and is reached without following links. */
@@ -128,7 +128,25 @@ export class SandboxedLauncher implements WorkerLauncher {
     if (!this.warm) return;
     this.o.log.info(`warm workers: ${this.o.warmWorkers} kept started ahead of need`, { tmp: this.tmpInSlot ? "the tenant's own folder" : 'a private tmpfs (code or data below /tmp)' });
     void this.slots?.prepare().catch((err: unknown) => this.o.log.warn('warm workers: no read-only view of the releases yet', { err }));
-    this.warm.fill();
+    void this.removeStaleWarmGroups().finally(() => this.warm?.fill());
+  }
+
+  /**
+   * Groups of warm workers a killed platform left (their processes normally die with it, but a
+   * platform killed while freezing a group to kill it leaves them frozen there): killed and removed.
+   * Other running platforms' groups are left alone; so are groups of names from before the pid was in them.
+   */
+  private async removeStaleWarmGroups(): Promise<void> {
+    const stale = (name: string) => {
+      const owner = warmGroupOwner(name);
+      return owner !== undefined && owner !== process.pid && !processAlive(owner);
+    };
+    try {
+      const removed = await this.o.cgroups!.removeWorkerGroups(WARM_GROUP, stale);
+      if (removed) this.o.log.info('warm worker groups left by an earlier run removed', { groups: removed });
+    } catch (err) {
+      this.o.log.warn('warm worker groups left by an earlier run could not all be removed', { err });
+    }
   }
 
   /** How many warm workers wait now (for the isolation report and tests). */

@@ -119,7 +119,8 @@ export class WarmPool {
   }
 
   private async startOne(): Promise<WarmWorker> {
-    const name = `w-${crypto.randomBytes(4).toString('hex')}`;
+    // The platform's pid in the name: a later start knows the groups a killed platform left (warmGroupOwner).
+    const name = `w-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
     const socketDir = path.join(this.o.dataRoot, 'warm-sockets');
     fs.mkdirSync(socketDir, { recursive: true, mode: 0o700 });
     const socketPath = path.join(socketDir, `${name}.sock`);
@@ -151,4 +152,10 @@ export class WarmPool {
     removeWorkerSocket(socketPlace(this.o.dataRoot, w.socketPath));
     await this.o.slots.clear(w.slot.dir);
   }
+}
+
+/** The pid of the platform that made a warm worker's group, from its name (undefined for other names). */
+export function warmGroupOwner(workerName: string): number | undefined {
+  const m = /^w-(\d+)-[0-9a-f]+$/.exec(workerName);
+  return m ? Number(m[1]) : undefined;
 }

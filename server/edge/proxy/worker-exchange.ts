@@ -36,7 +36,12 @@ export class WorkerExchange implements UpstreamSink {
   private finished = false;
   private conn: UpstreamConnection | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private readonly resumeUpstream = (): void => this.conn?.resume();
+  /** A 'drain' listener is waiting to resume the worker's connection (one at a time). */
+  private waitingDrain = false;
+  private readonly resumeUpstream = (): void => {
+    this.waitingDrain = false;
+    this.conn?.resume();
+  };
 
   constructor(
     private readonly settings: ExchangeSettings,
@@ -125,7 +130,10 @@ export class WorkerExchange implements UpstreamSink {
     const res = this.res;
     if (res.destroyed) return true;
     if (res.write(chunk)) return true;
-    res.once('drain', this.resumeUpstream);
+    if (!this.waitingDrain) {
+      this.waitingDrain = true;
+      res.once('drain', this.resumeUpstream);
+    }
     return false;
   }
 

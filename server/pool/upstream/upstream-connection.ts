@@ -38,9 +38,13 @@ export class UpstreamConnection {
   /** The client's body while it is being sent. */
   private requestBody: NodeJS.ReadableStream | undefined;
   private timeoutMs = 0;
+  /** Reading stopped because the client is slow (until resume()). */
+  private paused = false;
   private readonly deliver = (chunk: Buffer): void => {
-    if (this.sink!.onBody(chunk)) return;
+    // The rest of a read that filled the client's buffer is still handed on (the exchange buffers it).
+    if (this.sink!.onBody(chunk) || this.paused) return;
     // The client is slow: its wait is not the worker's silence.
+    this.paused = true;
     this.socket.pause();
     if (this.socket.timeout) this.socket.setTimeout(0);
   };
@@ -67,6 +71,7 @@ export class UpstreamConnection {
     this.head = undefined;
     this.body = undefined;
     this.pending = undefined;
+    this.paused = false;
     this.socket.resume();
     this.socket.write(head, 'latin1');
     this.requestDone = body === null;
@@ -75,7 +80,8 @@ export class UpstreamConnection {
 
   /** Reading the answer again after onBody said stop. */
   resume(): void {
-    if (!this.sink) return;
+    if (!this.sink || !this.paused) return;
+    this.paused = false;
     if (this.timeoutMs) this.socket.setTimeout(this.timeoutMs);
     this.socket.resume();
   }
@@ -159,8 +165,8 @@ export class UpstreamConnection {
   private feed(buf: Buffer): void {
     const used = this.body!.feed(buf, this.deliver);
     if (used === -1) {
-      // The body goes on in later reads: from now on silence is bounded.
-      if (this.timeoutMs && this.socket.timeout !== this.timeoutMs) this.socket.setTimeout(this.timeoutMs);
+      // The body goes on in later reads: from now on silence is bounded (not while the client is the slow one).
+      if (this.timeoutMs && !this.paused && this.socket.timeout !== this.timeoutMs) this.socket.setTimeout(this.timeoutMs);
       return;
     }
     this.finish(used === buf.length);
@@ -170,8 +176,12 @@ export class UpstreamConnection {
     const sink = this.sink!;
     this.sink = undefined;
     if (this.socket.timeout) this.socket.setTimeout(0);
+    // Idle connections read on: whatever a worker sends out of turn ends the connection (onData)
+    // instead of waiting in the buffer to be taken for the next exchange's answer.
+    this.paused = false;
+    this.socket.resume();
     // Reused only when the exchange ended exactly: nothing extra, the request all sent, no close asked.
-    if (clean && this.requestDone && !this.head!.closes) this.pool.release(this);
+    if (clean && this.requestDone && !this.head!.closes && this.socket.readableLength === 0) this.pool.release(this);
     else this.drop();
     sink.onEnd();
   }
@@ -216,21 +226,30 @@ export class UpstreamPool {
   private connecting = 0;
   private closed = false;
 
-  constructor(private readonly socketPath: string) {}
+  constructor(
+    private readonly socketPath: string,
+    private readonly maxConnections = MAX_CONNECTIONS,
+  ) {}
 
   /** An idle connection, a new one, or (past the cap) the next one freed. */
   acquire(done: Waiter): void {
     if (this.closed) return done(upstreamError('the connections to the worker were closed', 'UPSTREAM_DESTROYED'), null);
     const conn = this.idle.pop();
     if (conn) return done(null, conn);
-    if (this.open.size + this.connecting >= MAX_CONNECTIONS) {
+    if (this.open.size + this.connecting >= this.maxConnections) {
       this.waiting.push(done);
       return;
     }
     this.connecting++;
     connectChecked(this.socketPath, (err, socket) => {
       this.connecting--;
-      if (err) return done(err, null);
+      if (err) {
+        done(err, null);
+        // The slot it would have taken is free again.
+        const next = this.waiting.shift();
+        if (next) this.acquire(next);
+        return;
+      }
       if (this.closed) {
         socket!.destroy();
         return done(upstreamError('the connections to the worker were closed', 'UPSTREAM_DESTROYED'), null);
