@@ -122,13 +122,15 @@ export class SandboxedLauncher implements WorkerLauncher {
 
   /** Starts the warm workers (and the read-only view of the tenants' folders they are given releases from). */
   warmUp(): void {
+    // Leftovers of an earlier run go whether or not this run keeps warm workers (it may be on the fallback sandbox now).
+    const cleared = this.o.cgroups && isRoot() ? this.removeStaleWarmGroups() : Promise.resolve();
     if ((this.o.warmWorkers ?? 0) > 0 && !this.warm) {
       this.o.log.info('warm workers off: they need root, bubblewrap and cgroups; first requests start workers cold');
     }
     if (!this.warm) return;
     this.o.log.info(`warm workers: ${this.o.warmWorkers} kept started ahead of need`, { tmp: this.tmpInSlot ? "the tenant's own folder" : 'a private tmpfs (code or data below /tmp)' });
     void this.slots?.prepare().catch((err: unknown) => this.o.log.warn('warm workers: no read-only view of the releases yet', { err }));
-    void this.removeStaleWarmGroups().finally(() => this.warm?.fill());
+    void cleared.finally(() => this.warm?.fill());
   }
 
   /**
