@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { etagHashOf, manifestOfListing, scanRelease, type ReleaseManifest } from '../server/static/index/release-manifest.js';
-import { httpRequest, startTestPlatform, type TestPlatform, type HttpAnswer } from './helpers/harness.js';
+import { httpRequest, startTestPlatform, tempDir, type TestPlatform, type HttpAnswer } from './helpers/harness.js';
 import { apiJson, createTenant, tarGz, uploadArchive } from './helpers/deploy-archives.js';
 
 const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
@@ -314,7 +314,7 @@ test('the manifest of a release built from the store is the one scanning its fil
 });
 
 test('a deploy waiting for its files when the platform restarts never goes live: it is failed, uploads refused', async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-test-'));
+  const dataDir = tempDir();
   let p = await startTestPlatform({}, dataDir);
   try {
     await createTenant(p.url, p.adminToken, 'casrest');

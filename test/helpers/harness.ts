@@ -1,7 +1,7 @@
 // Test harness: a platform on a fresh temporary data folder, driven in-process
 // through the real edge handler (supertest), or as a real server process.
 import fs from 'node:fs';
-import os from 'node:os';
+import { tempDir as tempFolder } from './temp-dirs.js';
 import path from 'node:path';
 import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,8 +14,9 @@ import { startServer, type RunningServer, type StartOptions } from '../../server
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI = path.join(REPO_ROOT, 'bin/tenantry.js');
 
+/** A fresh folder for a test (a data folder, a site), gone when the test file's process ends. */
 export function tempDir(prefix = 'tenantry-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return tempFolder(prefix);
 }
 
 export interface TestPlatform extends RunningServer {

@@ -5,6 +5,7 @@
 // HKDF keys from a test secret; and an Express app with the plugin's routers
 // mounted where the worker mounts them.
 import crypto from 'node:crypto';
+import { tempDir } from './temp-dirs.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -179,8 +180,9 @@ export function memoryLog(): LogLines {
   };
 }
 
+/** A fresh folder for a test's plugin data, gone when the test file's process ends. */
 export function tempDataDir(prefix = 'newsletter-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return tempDir(prefix);
 }
 
 /** The platform's record of the plugin's background work, as the plugin last told it. */
