@@ -228,10 +228,7 @@ class CgroupV1 implements CgroupDriver {
   }
 
   async removeTenant(tenantId: string): Promise<void> {
-    for (const freezer of subgroups(this.dir('freezer', tenantId))) {
-      const name = path.basename(freezer);
-      await this.killGroup(freezer, V1_CONTROLLERS.map((c) => this.dir(c, tenantId, name)));
-    }
+    await this.removeWorkerGroups(tenantId, () => true);
     for (const c of V1_CONTROLLERS) removeTree(this.dir(c, tenantId));
   }
 
@@ -313,7 +310,7 @@ class CgroupV2 implements CgroupDriver {
 
   async removeTenant(tenantId: string): Promise<void> {
     const tenantDir = path.join(this.root, tenantId);
-    for (const d of subgroups(tenantDir)) await killV2(d);
+    await this.removeWorkerGroups(tenantId, () => true);
     await killV2(tenantDir);
     removeTree(tenantDir);
   }

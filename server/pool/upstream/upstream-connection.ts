@@ -28,6 +28,9 @@ function upstreamError(message: string, code: string): Error & { code: string } 
   return Object.assign(new Error(message), { code });
 }
 
+/** The pool was destroyed (the worker is being replaced or stopped). */
+const poolClosed = () => upstreamError('the connections to the worker were closed', 'UPSTREAM_DESTROYED');
+
 export class UpstreamConnection {
   private sink: UpstreamSink | undefined;
   private pending: Buffer | undefined;
@@ -88,7 +91,7 @@ export class UpstreamConnection {
 
   /** The pool is closed: an exchange under way fails (its request was sent). */
   close(): void {
-    if (this.sink) this.fail(upstreamError('the connections to the worker were closed', 'UPSTREAM_DESTROYED'), true);
+    if (this.sink) this.fail(poolClosed(), true);
     else this.socket.destroy();
   }
 
@@ -233,7 +236,7 @@ export class UpstreamPool {
 
   /** An idle connection, a new one, or (past the cap) the next one freed. */
   acquire(done: Waiter): void {
-    if (this.closed) return done(upstreamError('the connections to the worker were closed', 'UPSTREAM_DESTROYED'), null);
+    if (this.closed) return done(poolClosed(), null);
     const conn = this.idle.pop();
     if (conn) return done(null, conn);
     if (this.open.size + this.connecting >= this.maxConnections) {
@@ -252,7 +255,7 @@ export class UpstreamPool {
       }
       if (this.closed) {
         socket!.destroy();
-        return done(upstreamError('the connections to the worker were closed', 'UPSTREAM_DESTROYED'), null);
+        return done(poolClosed(), null);
       }
       const c = new UpstreamConnection(socket!, this);
       this.open.add(c);
@@ -279,7 +282,7 @@ export class UpstreamPool {
   /** Closes every connection; exchanges on them fail, waiting ones too. */
   destroy(): void {
     this.closed = true;
-    for (const w of this.waiting.splice(0)) w(upstreamError('the connections to the worker were closed', 'UPSTREAM_DESTROYED'), null);
+    for (const w of this.waiting.splice(0)) w(poolClosed(), null);
     for (const c of [...this.open]) c.close();
     this.idle.length = 0;
   }
