@@ -139,7 +139,14 @@ test("A deploys api/ code that fails to load: the deploy is refused with the err
 
     const syntax = await deploySite(p, A, { 'api/ok.js': `module.exports = (req, res) => {` });
     assert.equal(syntax.status, 422);
-    assert.match(JSON.parse(syntax.body).error.message, /api\/ok\.js.*SyntaxError/);
+    assert.match(JSON.parse(syntax.body).error.message, /api\/ok\.js failed to load: line 1: SyntaxError/);
+
+    // ESM syntax in a CommonJS .js file: the answer names the line and says what to change.
+    const esm = await deploySite(p, A, { 'api/ok.js': `const answer = { ok: 'esm' };\nexport default (req, res) => res.json(answer);` });
+    assert.equal(esm.status, 422);
+    const esmMessage = JSON.parse(esm.body).error.message as string;
+    assert.match(esmMessage, /api\/ok\.js failed to load: line 2: SyntaxError: Unexpected token 'export'/);
+    assert.match(esmMessage, /module\.exports = \.\.\., or name the file \.mjs/);
 
     const ok = await site(p, A, '/api/ok');
     assert.equal(ok.status, 200);

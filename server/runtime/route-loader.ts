@@ -47,6 +47,27 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+/** ESM syntax met by the CommonJS loader ("Unexpected token 'export'", "Cannot use import statement outside a module"). */
+const ESM_SYNTAX_IN_COMMONJS = /'export'|'import'|import statement outside a module/;
+
+/**
+ * Why a route module failed to load, said so its author can fix it: a syntax
+ * error gets its line (Node puts "<file>:<line>" first in the stack, not in
+ * the message), and ESM syntax in a CommonJS file says what to change.
+ */
+function describeLoadFailure(err: unknown, absFile: string): string {
+  let what = describe(err);
+  if (!(err instanceof SyntaxError)) return what;
+  const prefix = `${absFile}:`;
+  const at = (err.stack ?? '').split('\n').find((l) => l.startsWith(prefix) && /^\d+$/.test(l.slice(prefix.length)));
+  const line = at?.slice(prefix.length);
+  if (line) what = `line ${line}: ${what}`;
+  if (!absFile.endsWith('.mjs') && ESM_SYNTAX_IN_COMMONJS.test(err.message)) {
+    what += ` (this file is CommonJS: a .js route is ESM only when the release's package.json says "type": "module"; write module.exports = ..., or name the file .mjs)`;
+  }
+  return what;
+}
+
 /** Exports of a CommonJS module or an ESM namespace -> default and per-method handlers. */
 export function handlersOf(exported: unknown, file: string): Pick<LoadedRoute, 'default' | 'methods'> {
   const methods: Partial<Record<RouteMethod, Handler>> = {};
@@ -98,11 +119,12 @@ export async function loadRoutes(releaseDir: string): Promise<LoadedRoute[]> {
   const requireFrom = createRequire(path.join(releaseDir, 'api', 'index.js'));
   const loaded: LoadedRoute[] = [];
   for (const route of table) {
+    const absFile = path.join(releaseDir, route.file);
     let exported: unknown;
     try {
-      exported = await loadModule(path.join(releaseDir, route.file), requireFrom);
+      exported = await loadModule(absFile, requireFrom);
     } catch (err) {
-      throw new RouteLoadError(`${route.file} failed to load: ${describe(err)}`);
+      throw new RouteLoadError(`${route.file} failed to load: ${describeLoadFailure(err, absFile)}`);
     }
     loaded.push({ ...route, ...handlersOf(exported, route.file) });
   }
