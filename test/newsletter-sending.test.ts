@@ -172,8 +172,8 @@ test('CSV export and import, erase, status filter, and the admin API answers', a
   const imported = await t.admin('/subscribers/import', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
   assert.equal(imported.status, 200);
   assert.deepEqual(await imported.json(), { added: 2, skipped: 2 });
-  assert.equal((await t.admin('/subscribers/import', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'mail,name\r\nx@example.test,x\r\n' })).status, 400);
-  assert.equal((await t.adminJson('/subscribers/import', { email: 'x@example.test' })).status, 400);
+  await refused(t.admin('/subscribers/import', { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'mail,name\r\nx@example.test,x\r\n' }), 400, 'newsletter.invalid_import', /"email" column/);
+  await refused(t.adminJson('/subscribers/import', { email: 'x@example.test' }), 400, 'newsletter.invalid_import', /Send CSV/);
   const exported = await t.admin('/subscribers.csv');
   assert.match(exported.headers.get('content-type') ?? '', /text\/csv/);
   const text = await exported.text();
@@ -183,20 +183,21 @@ test('CSV export and import, erase, status filter, and the admin API answers', a
   assert.match(text, /^noah@example\.test,"'=HYPERLINK\(""x""\)",confirmed,/m, 'a formula is defused');
   const list = await (await t.admin('/subscribers?status=confirmed')).json() as { subscribers: { id: string; email: string }[] };
   assert.equal(list.subscribers.length, 2);
-  assert.equal((await t.admin('/subscribers?status=nope')).status, 400);
+  await refused(t.admin('/subscribers?status=nope'), 400, 'newsletter.invalid_status', /pending, confirmed/);
   const noah = list.subscribers.find((s) => s.email === 'noah@example.test')!;
   assert.equal((await t.admin(`/subscribers/${noah.id}`, { method: 'DELETE' })).status, 204);
-  assert.equal((await t.admin(`/subscribers/${noah.id}`, { method: 'DELETE' })).status, 404);
+  await refused(t.admin(`/subscribers/${noah.id}`, { method: 'DELETE' }), 404, 'newsletter.subscriber_not_found', new RegExp(noah.id));
   assert.doesNotMatch(await (await t.admin('/subscribers.csv')).text(), /noah/);
   // The erased address is not kept in clear anywhere in the suppression list, yet stays out of imports.
   const rows = t.n.store.db.prepare('SELECT * FROM suppression').all();
   assert.doesNotMatch(JSON.stringify(rows), /noah/);
   assert.deepEqual(await (await t.adminJson('/subscribers/import', [{ email: 'Noah@example.test' }])).json(), { added: 0, skipped: 1 });
-  // Issues: validation, 404, no second send.
-  assert.equal((await t.adminJson('/issues', { subject: 'x' })).status, 400);
-  assert.equal((await t.admin('/issues/nope')).status, 404);
+  // Issues: validation, 404, no second send; every error in the platform API's shape with the plugin's code.
+  await refused(t.adminJson('/issues', { subject: 'x' }), 400, 'newsletter.invalid_issue', /html: /);
+  await refused(t.admin('/issues/nope'), 404, 'newsletter.issue_not_found', /nope/);
+  await refused(t.admin('/issues/nope/send', { method: 'POST' }), 404, 'newsletter.issue_not_found', /nope/);
   const id = await sendIssue(t, 'Once');
-  assert.equal((await t.admin(`/issues/${id}/send`, { method: 'POST' })).status, 409);
+  await refused(t.admin(`/issues/${id}/send`, { method: 'POST' }), 409, 'newsletter.already_sent', /only a draft can be sent/);
   await finished(t, id);
   assert.equal(smtp.countFor('mia@example.test'), 1);
 });
@@ -264,3 +265,12 @@ test('outcomes the platform reports without SMTP: refused is retried then failed
   await subscribe();
   await until(() => calls.get('later@example.test') === 2, 5000, 'a second confirmation attempt');
 });
+
+/** An admin answer refused with `{"error": {"code", "message"}}` (docs/errors.md, "Plugins"). */
+async function refused(answer: Promise<Response>, status: number, code: string, message: RegExp): Promise<void> {
+  const res = await answer;
+  const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+  assert.equal(res.status, status, JSON.stringify(body));
+  assert.equal(body.error?.code, code, JSON.stringify(body));
+  assert.match(String(body.error?.message), message);
+}

@@ -82,6 +82,14 @@ function tokenOf(req: Request): unknown {
   return (body && typeof body === 'object' && typeof body.token === 'string' ? body.token : undefined) ?? req.query.token;
 }
 
+/** Codes of the admin routes' errors, each sent as `newsletter.<code>` (docs/errors.md). */
+type AdminErrorCode = 'invalid_status' | 'invalid_import' | 'invalid_issue' | 'subscriber_not_found' | 'issue_not_found' | 'already_sent';
+
+/** An admin route's error in the platform API's shape, `{"error": {"code", "message"}}`, its code prefixed with the plugin's name. */
+function adminError(res: Response, status: number, code: AdminErrorCode, message: string): void {
+  res.status(status).json({ error: { code: `newsletter.${code}`, message } });
+}
+
 const wantsJson = (req: Request): boolean => Boolean(req.is('application/json')) || req.accepts(['html', 'json']) === 'json';
 
 /** The subscriber a token names, if its MAC, purpose, nonce and expiry check out. */
@@ -235,7 +243,7 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
   adminRouter.get('/subscribers', (req, res) => {
     const status = req.query.status;
     if (status !== undefined && !SUBSCRIBER_STATUSES.includes(status as SubscriberStatus)) {
-      res.status(400).json({ error: `status is one of ${SUBSCRIBER_STATUSES.join(', ')}` });
+      adminError(res, 400, 'invalid_status', `status is one of ${SUBSCRIBER_STATUSES.join(', ')}.`);
       return;
     }
     store.expirePending(now());
@@ -256,37 +264,37 @@ export function createNewsletter(ctx: PluginContext<NewsletterConfig>, options: 
       const table = parseCsv(req.body);
       const header = (table[0] ?? []).map((h) => h.trim().toLowerCase());
       const ei = header.indexOf('email');
-      if (ei < 0) { res.status(400).json({ error: 'CSV needs a header line with an "email" column (and optionally "name")' }); return; }
+      if (ei < 0) { adminError(res, 400, 'invalid_import', 'The CSV needs a header line with an "email" column (and optionally "name").'); return; }
       const ni = header.indexOf('name');
       rows = table.slice(1).map((r) => ({ email: normaliseAddress(r[ei] ?? ''), name: ni >= 0 ? cleanName(r[ni]) : null }));
     } else {
       const parsed = z.array(importRow).max(100_000).safeParse(req.body);
-      if (!parsed.success) { res.status(400).json({ error: 'Send CSV (text/csv, header "email,name") or JSON [{"email","name"?}]' }); return; }
+      if (!parsed.success) { adminError(res, 400, 'invalid_import', 'Send CSV (text/csv, header "email,name") or JSON [{"email","name"?}].'); return; }
       rows = parsed.data.map((r) => ({ email: normaliseAddress(r.email), name: cleanName(r.name) }));
     }
     res.json(store.importConfirmed(rows, now()));
   });
   adminRouter.delete('/subscribers/:subscriberId', (req, res) => {
-    if (!store.erase(req.params.subscriberId, now())) { res.status(404).json({ error: 'no such subscriber' }); return; }
+    if (!store.erase(req.params.subscriberId, now())) { adminError(res, 404, 'subscriber_not_found', `This newsletter has no subscriber ${req.params.subscriberId}.`); return; }
     res.status(204).end();
   });
 
   adminRouter.get('/issues', (_req, res) => res.json({ issues: store.listIssues().map(issueJson) }));
   adminRouter.post('/issues', (req, res) => {
     const parsed = issueBody.safeParse(req.body);
-    if (!parsed.success) { res.status(400).json({ error: 'Send {"subject", "html", "text"?}', issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }); return; }
+    if (!parsed.success) { adminError(res, 400, 'invalid_issue', `Send {"subject", "html", "text"?}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}.`); return; }
     const issue = store.createIssue(parsed.data.subject, parsed.data.html, parsed.data.text ?? null, now());
     res.status(201).json(issueJson(issue));
   });
   adminRouter.get('/issues/:issueId', (req, res) => {
     const issue = store.issue(req.params.issueId);
-    if (!issue) { res.status(404).json({ error: 'no such issue' }); return; }
+    if (!issue) { adminError(res, 404, 'issue_not_found', `This newsletter has no issue ${req.params.issueId}.`); return; }
     res.json(issueJson(issue));
   });
   adminRouter.post('/issues/:issueId/send', async (req, res) => {
     const issue = store.issue(req.params.issueId);
-    if (!issue) { res.status(404).json({ error: 'no such issue' }); return; }
-    if (!store.startSending(issue.id, now())) { res.status(409).json({ error: `the issue is ${issue.status}, not a draft` }); return; }
+    if (!issue) { adminError(res, 404, 'issue_not_found', `This newsletter has no issue ${req.params.issueId}.`); return; }
+    if (!store.startSending(issue.id, now())) { adminError(res, 409, 'already_sent', `Issue ${issue.id} is ${issue.status}: only a draft can be sent, and each issue once.`); return; }
     // Recorded by the platform before the 202: a restart from here on resumes the send by itself.
     await sender?.announce();
     sender?.wake();
