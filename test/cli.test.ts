@@ -56,6 +56,15 @@ test('usage errors and missing tokens exit non-zero with one line', async () => 
   const unknown = await runCli(['frobnicate'], env);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown command/);
+  // --help after a command prints that command's usage, with no token and no server needed.
+  const help = await runCli(['deploy', '--help'], { TENANTRY_URL: 'http://127.0.0.1:1', TENANTRY_TOKEN: '' });
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^ {2}deploy \[DIR\|ARCHIVE\] --tenant <id>/m);
+  assert.match(help.stdout, /send only the files the store lacks/);
+  assert.doesNotMatch(help.stdout, /^ {2}(tenants|domains|rollback) /m, 'only the command asked about');
+  const domainsHelp = await runCli(['domains', 'verify', '-h'], env);
+  assert.equal(domainsHelp.code, 0);
+  assert.match(domainsHelp.stdout, /^ {2}domains verify <domain> --tenant <id>/m);
   const noServer = await runCli(['tenants', 'list'], { TENANTRY_URL: 'http://127.0.0.1:1', TENANTRY_TOKEN: 'x' });
   assert.equal(noServer.code, 1);
   assert.match(noServer.stderr, /cannot reach/);

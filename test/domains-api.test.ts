@@ -173,6 +173,7 @@ test('tenantry domains add|list|verify|remove', async () => {
   assert.equal(add.code, 0, add.stderr);
   assert.match(add.stdout, /cli\.example\.test: pending/);
   assert.match(add.stdout, /_tenantry\.cli\.example\.test\s+"tenantry-verify=/);
+  assert.match(add.stdout, /^then: tenantry domains verify cli\.example\.test --tenant dom-one$/m, 'the next command, ready to paste');
   const list = await runCli(['domains', 'list', '--tenant', 'dom-one'], env);
   assert.match(list.stdout, /^cli\.example\.test\s+pending\s+none$/m);
   assert.match(list.stdout, /^shop\.example\.test\s+verified\s+none$/m);

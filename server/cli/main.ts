@@ -34,12 +34,14 @@ export const COMMANDS: Record<string, Command> = {
 
 const HELP = `usage: tenantry <command> [options]
 
-  serve                                   run the platform (what npm start runs)
+  serve                                   run the platform (what npm start runs); settings are
+                                          TENANTRY_* environment variables (README, "Configuration")
   tenants create <id> [--domain D]...     create a tenant (admin)
   tenants list | show <id> | delete <id>
   tokens create --tenant <id> [--scope deploy,read,plugins]
   deploy [DIR|ARCHIVE] --tenant <id> [--message M] [--include-node-modules] [--tar]
-                                          pack DIR (default .) into a tar.gz, upload, print the URL
+                                          DIR (default .): send only the files the store lacks (--tar: pack
+                                          and upload it whole); ARCHIVE: upload a tar or tar.gz; print the URL
   deploys --tenant <id>                   deploy history, newest first (* = live)
   rollback --tenant <id> [<deployId>]     make a release live again (default: the one before the live one)
   logs --tenant <id> [--lines N]          the site log: worker output and access lines, newest last
@@ -61,6 +63,20 @@ backup and restore use the data folder (--data-dir or TENANTRY_DATA_DIR).
 Client commands read TENANTRY_URL (default http://localhost:8080) and
 TENANTRY_TOKEN, or --url and --token.`;
 
+/** The lines of HELP for one command (its usage lines and their continuations), then the common footer. */
+export function commandHelp(name: string): string {
+  const lines = HELP.split('\n');
+  const footer = lines.slice(lines.indexOf('') + 1).filter((l) => l !== '' && !l.startsWith('  '));
+  const own: string[] = [];
+  let inside = false;
+  for (const line of lines) {
+    if (/^  \S/.test(line)) inside = line.startsWith(`  ${name} `) || line === `  ${name}`;
+    else if (!/^ {4,}\S/.test(line)) inside = false;
+    if (inside) own.push(line);
+  }
+  return [`usage: tenantry ${name} ...`, '', ...own, '', ...footer].join('\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -71,6 +87,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!cmd) {
     console.error(`tenantry: unknown command "${name}"; run "tenantry --help"`);
     return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(commandHelp(name));
+    return 0;
   }
   try {
     await cmd(rest, (s) => console.log(s));

@@ -20,13 +20,13 @@ function certificateLine(c: DomainJson['certificate']): string {
   return c.status;
 }
 
-function describe(d: DomainJson): string[] {
+function describe(d: DomainJson, tenant: string): string[] {
   const lines = [`${d.domain}: ${d.verified ? 'verified' : 'pending (serves nothing until proven)'}; certificate ${certificateLine(d.certificate)}${d.redirect !== 'none' ? `; redirect ${d.redirect}` : ''}`];
   if (d.verification) {
     lines.push('Prove it with either:');
     lines.push(`  a DNS TXT record  ${d.verification.txt.name}  "${d.verification.txt.value}"`);
     lines.push(`  or, with the name's A/AAAA record pointing here, nothing more: ${d.verification.http.url} answers "${d.verification.http.body}"`);
-    lines.push(`then: tenantry domains verify ${d.domain} --tenant <id>`);
+    lines.push(`then: tenantry domains verify ${d.domain} --tenant ${tenant}`);
   }
   return lines;
 }
@@ -47,7 +47,7 @@ export async function domainsCommand(args: string[], print: (s: string) => void)
     if (!domain) throw new CliError(`missing domain; usage: ${USAGE}`, 2);
     return `${base}/${encodeURIComponent(domain)}`;
   };
-  const show = (d: DomainJson) => print(values.json ? JSON.stringify(d, null, 2) : describe(d).join('\n'));
+  const show = (d: DomainJson) => print(values.json ? JSON.stringify(d, null, 2) : describe(d, tenant).join('\n'));
   switch (sub) {
     case 'add': {
       needDomain();
