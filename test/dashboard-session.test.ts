@@ -97,7 +97,13 @@ test('the session works in place of a bearer token; changes need the CSRF token 
   assert.equal(read.status, 200);
   const change = (headers: Record<string, string>) =>
     call({ method: 'PATCH', path: '/api/v1/tenants/acme/env', body: { A: '1' }, headers: { Cookie: s.cookie, ...headers } });
-  assert.equal((await change({ Origin: origin })).status, 403, 'no CSRF token');
+  const noCsrf = await change({ Origin: origin });
+  assert.equal(noCsrf.status, 403, 'no CSRF token');
+  assert.match(JSON.parse(noCsrf.body).error.message, /CSRF token is missing: send the session's token in the X-CSRF-Token header\. Scripts should send "Authorization: Bearer <token>"/);
+  // Neither piece: the answer names both, not only the first it checked.
+  const neither = JSON.parse((await change({})).body).error.message as string;
+  assert.match(neither, /no Origin header/);
+  assert.match(neither, /CSRF token is missing/);
   assert.equal((await change({ Origin: origin, 'X-CSRF-Token': s.csrf.slice(0, -1) + 'x' })).status, 403, 'a wrong token');
   assert.equal((await change({ 'X-CSRF-Token': s.csrf })).status, 403, 'no Origin');
   assert.equal((await change({ Origin: 'http://acme.localhost', 'X-CSRF-Token': s.csrf })).status, 403, "a tenant's origin");

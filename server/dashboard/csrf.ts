@@ -21,19 +21,24 @@ export function expectedOrigin(req: IncomingMessage, secure: boolean): string | 
 /** Why the request's Origin is not the platform's own, or undefined when it is. */
 export function originProblem(req: IncomingMessage, secure: boolean): string | undefined {
   const origin = req.headers.origin;
-  if (!origin) return 'The request has no Origin header.';
   const expected = expectedOrigin(req, secure);
-  if (!expected || origin.toLowerCase() !== expected) return 'The request comes from another origin.';
+  const own = expected ? ` (${expected})` : '';
+  if (!origin) return `The request has no Origin header: only the platform's own pages${own} may sign in or make changes with the session cookie.`;
+  if (!expected || origin.toLowerCase() !== expected) return `The request comes from another origin (${origin.slice(0, 200)}), not the platform's own pages${own}.`;
   return undefined;
 }
 
-/** Why a cookie-authenticated change is refused, or undefined when it may go on. */
+/**
+ * Why a cookie-authenticated change is refused, or undefined when it may go on.
+ * Every missing piece is named at once, with the way around for scripts.
+ */
 export function csrfProblem(req: IncomingMessage, secure: boolean, sessionCsrf: string): string | undefined {
+  const problems: string[] = [];
   const origin = originProblem(req, secure);
-  if (origin) return origin;
+  if (origin) problems.push(origin);
   const sent = req.headers[CSRF_HEADER];
-  if (typeof sent !== 'string' || sent === '' || !constantTimeEqual(sent, sessionCsrf)) {
-    return 'The CSRF token is missing or wrong: send the session\'s token in the X-CSRF-Token header.';
-  }
-  return undefined;
+  if (typeof sent !== 'string' || sent === '') problems.push("The CSRF token is missing: send the session's token in the X-CSRF-Token header.");
+  else if (!constantTimeEqual(sent, sessionCsrf)) problems.push("The CSRF token is wrong: send the session's token in the X-CSRF-Token header.");
+  if (!problems.length) return undefined;
+  return `${problems.join(' ')} Scripts should send "Authorization: Bearer <token>" instead of the cookie.`;
 }
