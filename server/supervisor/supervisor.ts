@@ -72,7 +72,10 @@ export function shouldSupervise(config: Config, log: Logger): boolean {
   for (const target of [EDGE_ENTRY, config.dataDir]) {
     const blocked = blockedAncestor(target);
     if (blocked) {
-      log.warn(`privilege separation off: the user ${PLATFORM_USER} cannot pass ${blocked} to reach ${target}; running in one process`);
+      log.warn(
+        `privilege separation off: the user ${PLATFORM_USER} cannot pass ${blocked} to reach ${target}; running in one process ` +
+          `(to have it, install Tenantry and its data folder where other users may pass, e.g. /opt/tenantry and /var/lib/tenantry, or chmod o+x ${blocked})`,
+      );
       return false;
     }
   }
