@@ -159,6 +159,9 @@ test('the pages carry a CSP without inline script, and load their script as a mo
   const csp = String(home.headers['content-security-policy']);
   assert.match(csp, /script-src 'self'/);
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  // Never framed: the CSP and the older header agree.
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(home.headers['x-frame-options'], 'DENY');
   assert.match(home.body, /<script type="module" src="\/js\/index.js"><\/script>/);
   assert.doesNotMatch(home.body.replace(/<script type="module" src="[^"]+"><\/script>/g, ''), /<script/);
   for (const page of ['deploys', 'logs', 'domains', 'env', 'plugins', 'tokens']) {

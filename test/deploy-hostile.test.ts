@@ -164,6 +164,10 @@ test('what is not a tar: truncated gzip, random bytes, empty archives, an empty 
   await expectRefused('dphost', zlib.gzipSync(rawTar([])), /tar|no files|empty/);
   await expectRefused('dphost', tarGz([{ name: 'public/', type: 'directory' }]), /no files/);
   await expectRefused('dphost', Buffer.alloc(0), /empty/);
+  // A zip is named as such, with what to send instead, gzipped or not.
+  const zip = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), crypto.randomBytes(512)]);
+  await expectRefused('dphost', zip, /a zip archive, not a tar or tar\.gz.*tar czf/, { contentType: 'application/x-tar' });
+  await expectRefused('dphost', zlib.gzipSync(zip), /a zip archive/);
   // gzip inside gzip is not a tar either (and is not unpacked twice).
   await expectRefused('dphost', zlib.gzipSync(siteArchive('double')), /not a valid tar/);
 });

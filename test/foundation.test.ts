@@ -34,7 +34,9 @@ test('a fresh data folder: start, create a tenant, fetch its page by Host, resta
     assert.match(page.headers['content-type'] ?? '', /^text\/html; charset=utf-8/);
     assert.match(page.body, /<h1>acme<\/h1>/);
 
-    await server.stop();
+    // Ctrl-C: exit 0, and the log says it is done, not only that it began.
+    assert.equal(await server.stop('SIGINT'), 0);
+    assert.match(server.output(), /stopping signal=SIGINT[\s\S]*stopped: /);
     server = await startServerProcess(dataDir);
     assert.doesNotMatch(server.output(), /Admin token/, 'the admin token is printed on the first start only');
     const again = await httpRequest(server.url, { host: 'acme.localhost' });

@@ -94,7 +94,8 @@ export function createControlApp(d: ControlAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use(helmet());
+  // DENY, as the CSP's frame-ancestors 'none' says (helmet's default SAMEORIGIN would disagree with it).
+  app.use(helmet({ xFrameOptions: { action: 'deny' } }));
 
   app.get('/healthz', (_req, res) => {
     // Exactly the contract's answer: what is isolated is for the admin (GET /api/v1/isolation).

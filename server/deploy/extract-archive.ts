@@ -95,6 +95,11 @@ export async function extractArchive(input: Readable | NodeJS.ReadableStream, tr
           fail(notAnArchive('compressed twice'));
           break;
         }
+        // "PK\x03\x04" (or an empty zip's "PK\x05\x06"): the most common wrong archive, said by name.
+        if (chunk.length >= 4 && chunk[0] === 0x50 && chunk[1] === 0x4b && (chunk[2] === 3 || chunk[2] === 5) && chunk[3] === chunk[2] + 1) {
+          fail(new ArchiveRuleError('a zip archive, not a tar or tar.gz', undefined, 'pack the folder with "tar czf site.tar.gz -C site ." or let "tenantry deploy ./site" send it'));
+          break;
+        }
       }
       streamed += chunk.length;
       if (streamed > maxStreamBytes) {

@@ -35,8 +35,14 @@ export async function serveCommand(args: string[]): Promise<void> {
     stopping = true;
     log.info('stopping', { signal });
     running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        log.info('stopped: listeners closed, every worker ended');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error('stopped with an error', { err });
+        process.exit(1);
+      },
     );
     setTimeout(() => process.exit(1), 10_000).unref();
   };
@@ -56,10 +62,18 @@ async function superviseCommand(config: Config, args: string[], log: Logger): Pr
     if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${portOf(e, config)} (${e.message})`);
     throw err;
   }
-  const stop = () => void supervisor.stop();
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  process.exit(await supervisor.done);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    void supervisor.stop();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  const code = await supervisor.done;
+  log.info(code === 0 ? 'stopped: the edge and every worker ended' : 'stopped: the edge ended with an error and every worker was stopped', { code });
+  process.exit(code);
 }
 
 /** Which listener a bind error is about: the HTTPS one when its port is named in the error. */
