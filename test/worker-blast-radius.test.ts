@@ -146,7 +146,11 @@ test("A deploys api/ code that fails to load: the deploy is refused with the err
     assert.equal(esm.status, 422);
     const esmMessage = JSON.parse(esm.body).error.message as string;
     assert.match(esmMessage, /api\/ok\.js failed to load: line 2: SyntaxError: Unexpected token 'export'/);
-    assert.match(esmMessage, /module\.exports = \.\.\., or name the file \.mjs/);
+    assert.match(esmMessage, /module\.exports = \.\.\. and require\(\), or name the file \.mjs/);
+    // In a file the route requires: that file and its line are named.
+    const nested = await deploySite(p, A, { 'api/ok.js': `module.exports = require('../lib/answer.js');`, 'lib/answer.js': `\n\nexport default 1;` });
+    assert.equal(nested.status, 422);
+    assert.match(JSON.parse(nested.body).error.message, /api\/ok\.js failed to load: lib\/answer\.js line 3: SyntaxError: Unexpected token 'export'/);
 
     const ok = await site(p, A, '/api/ok');
     assert.equal(ok.status, 200);

@@ -52,18 +52,22 @@ const ESM_SYNTAX_IN_COMMONJS = /'export'|'import'|import statement outside a mod
 
 /**
  * Why a route module failed to load, said so its author can fix it: a syntax
- * error gets its line (Node puts "<file>:<line>" first in the stack, not in
- * the message), and ESM syntax in a CommonJS file says what to change.
+ * error gets its place (Node puts "<file>:<line>" first in the stack, not in
+ * the message; the file may be one the route requires), and ESM syntax in a
+ * CommonJS file says what to change.
  */
-function describeLoadFailure(err: unknown, absFile: string): string {
+function describeLoadFailure(err: unknown, absFile: string, releaseDir: string): string {
   let what = describe(err);
   if (!(err instanceof SyntaxError)) return what;
-  const prefix = `${absFile}:`;
-  const at = (err.stack ?? '').split('\n').find((l) => l.startsWith(prefix) && /^\d+$/.test(l.slice(prefix.length)));
-  const line = at?.slice(prefix.length);
-  if (line) what = `line ${line}: ${what}`;
+  const at = /^(\/.*):(\d+)$/m.exec(err.stack ?? '');
+  if (at) {
+    const [, file, line] = at;
+    const inRelease = path.relative(releaseDir, file!);
+    if (file === absFile) what = `line ${line}: ${what}`;
+    else if (!inRelease.startsWith('..')) what = `${inRelease} line ${line}: ${what}`;
+  }
   if (!absFile.endsWith('.mjs') && ESM_SYNTAX_IN_COMMONJS.test(err.message)) {
-    what += ` (this file is CommonJS: a .js route is ESM only when the release's package.json says "type": "module"; write module.exports = ..., or name the file .mjs)`;
+    what += ` (a .js file is CommonJS unless the release's package.json says "type": "module": write module.exports = ... and require(), or name the file .mjs)`;
   }
   return what;
 }
@@ -124,7 +128,7 @@ export async function loadRoutes(releaseDir: string): Promise<LoadedRoute[]> {
     try {
       exported = await loadModule(absFile, requireFrom);
     } catch (err) {
-      throw new RouteLoadError(`${route.file} failed to load: ${describeLoadFailure(err, absFile)}`);
+      throw new RouteLoadError(`${route.file} failed to load: ${describeLoadFailure(err, absFile, releaseDir)}`);
     }
     loaded.push({ ...route, ...handlersOf(exported, route.file) });
   }
