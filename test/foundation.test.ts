@@ -47,6 +47,9 @@ test('a fresh data folder: start, create a tenant, fetch its page by Host, resta
       JSON.parse(list.body).tenants.map((t: { id: string }) => t.id),
       ['acme', 'demo'],
     );
+    // SIGHUP (a closed terminal) stops it gracefully too, never abruptly.
+    assert.equal(await server.stop('SIGHUP'), 0);
+    assert.match(server.output(), /stopping signal=SIGHUP[\s\S]*stopped: /);
   } finally {
     await server.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });

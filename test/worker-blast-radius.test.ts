@@ -106,7 +106,7 @@ test('A allocates memory until it dies: A gets 502 and recovers, B is untouched'
     await aRecovers();
   });
   // A's log says why its worker died: V8's heap cap in a plain child process; the cgroup's OOM kill (SIGKILL) in a sandbox.
-  await logLine(p, A, /heap out of memory|killed by SIGKILL/i, 400);
+  await logLine(p, A, /heap out of memory|was killed by SIGKILL unexpectedly \(SIGKILL: most often the tenant's memory limit, \d+ MB, was reached/i, 400);
 });
 
 test('A throws on every request: A gets 500 each time, its worker stays up, B is untouched', { timeout: LIMIT_MS }, async () => {

@@ -49,6 +49,8 @@ export class Worker {
   stopRequested = false;
   stopped: Promise<void> | undefined;
   probing = false;
+  /** The memory limit it was started with (named when it is killed outright). */
+  memoryMB: number | undefined;
   /** Keep-alive connections to the worker's socket for relayed requests, one request at a time each. */
   readonly upstream: UpstreamPool;
   /** The same, through undici, for the platform's own requests to the worker (plugin admin pages). */
@@ -152,7 +154,14 @@ function bestEffort(op: () => void): void {
 }
 
 function exitText(exit: WorkerExit): string {
-  return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+}
+
+/** Why a worker may have been killed outright: the memory cgroup's OOM kill sends SIGKILL (137 through a shell). */
+function killHint(exit: WorkerExit, memoryMB: number | undefined): string {
+  if (exit.signal !== 'SIGKILL' && exit.code !== 137) return '';
+  const limit = memoryMB ? `, ${memoryMB} MB` : '';
+  return ` (SIGKILL: most often the tenant's memory limit${limit} was reached; use less memory or raise limits.memoryMB)`;
 }
 
 export class WorkerPool {
@@ -326,6 +335,7 @@ export class WorkerPool {
       throw new WorkerStartError(`could not launch the worker: ${(err as Error).message}`);
     }
     const w = new Worker(tenantId, site, plugins, socketPath, launched);
+    w.memoryMB = effectiveLimits(tenant.limitOverrides).memoryMB;
     void launched.exited.then((exit) => this.onExit(w, exit));
     const answer = await waitUntilHealthy(socketPath, launched.exited, START_DEADLINE_MS);
     if (answer.kind === 'healthy' && w.state === 'starting') {
@@ -380,7 +390,7 @@ export class WorkerPool {
     t.draining.delete(w);
     if (expected || !wasReady) return;
     const reason = exitText(exit);
-    this.deps.logs.append(w.tenantId, `tenantry: the worker ${reason} unexpectedly; it restarts on the next request`);
+    this.deps.logs.append(w.tenantId, `tenantry: the worker ${reason} unexpectedly${killHint(exit, w.memoryMB)}; it restarts on the next request`);
     this.deps.log.warn('worker crashed', { tenant: w.tenantId, pid: w.pid, reason });
     this.recordCrash(w.tenantId, reason);
   }

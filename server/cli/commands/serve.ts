@@ -48,6 +48,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A closed terminal or a habit of `kill -HUP` for reload: a graceful stop, never an abrupt death (README, Reload).
+  process.on('SIGHUP', () => stop('SIGHUP'));
 }
 
 /** As root: a supervisor here, the edge as the user `tenantry` (server/supervisor/README.md). */
@@ -71,6 +73,8 @@ async function superviseCommand(config: Config, args: string[], log: Logger): Pr
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A closed terminal or a habit of `kill -HUP` for reload: a graceful stop, never an abrupt death (README, Reload).
+  process.on('SIGHUP', () => stop('SIGHUP'));
   const code = await supervisor.done;
   log.info(code === 0 ? 'stopped: the edge and every worker ended' : 'stopped: the edge ended with an error and every worker was stopped', { code });
   process.exit(code);
