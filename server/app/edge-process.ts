@@ -10,6 +10,7 @@ import { createLogger } from '../log.js';
 import { startServer } from './serve.js';
 import { connectSupervisedSandbox, SupervisorClient } from '../supervisor/supervisor-client.js';
 import { EDGE_HTTPS_LISTEN_FD, EDGE_LISTEN_FD } from '../launch/entries.js';
+import { onStopSignal } from './stop-signals.js';
 
 const SUPERVISOR_FD = 4;
 
@@ -52,9 +53,7 @@ async function main(): Promise<void> {
     // Sibling edges drain first (up to 6 s), then this one (up to 8 s); the supervisor's own deadline is 15 s.
     setTimeout(() => process.exit(1), 14_500).unref();
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('SIGHUP', stop);
+  onStopSignal(() => stop());
 }
 
 main().catch((err: Error) => fail(err.message));

@@ -23,6 +23,7 @@ import { forwardToFirstEdge } from '../edge/siblings/forward-to-first.js';
 import { createSiblingEdgeHandler } from '../edge/siblings/sibling-edge-handler.js';
 import { forwardSocketPath, linkSocketPath } from '../edge/siblings/sibling-sockets.js';
 import { EDGE_LISTEN_FD } from '../launch/entries.js';
+import { onStopSignal } from './stop-signals.js';
 
 /** Requests in flight get this long after SIGTERM (the first edge kills at 6 s). */
 const DRAIN_DEADLINE_MS = 4_000;
@@ -103,9 +104,7 @@ async function main(): Promise<void> {
       process.exit(0);
     });
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.on('SIGHUP', stop);
+  onStopSignal(() => stop());
 }
 
 main().catch((err: Error) => fail(err.message));

@@ -313,6 +313,7 @@ export class WorkerPool {
     const withPlugins = plugins.list.length ? ` with plugins ${plugins.list.map((p) => p.name).join(', ')}` : '';
     const logFrom = logs.size(tenantId);
     logs.append(tenantId, `tenantry: starting the worker for release ${release}${withPlugins}`);
+    const limits = effectiveLimits(tenant.limitOverrides);
     let launched: LaunchedWorker;
     try {
       const caps = plugins.list.length && this.deps.capabilities ? await this.deps.capabilities.prepare(tenantId, plugins.list.map((p) => p.name)) : undefined;
@@ -326,7 +327,7 @@ export class WorkerPool {
         entry: this.deps.entry ?? WORKER_ENTRY,
         args: ['--release', site.releaseDir],
         env: { ...this.envFor(tenant, site), ...caps?.env },
-        limits: effectiveLimits(tenant.limitOverrides),
+        limits,
         network: tenant.network,
         plugins: plugins.list,
         ...(caps ? { capabilityDir: caps.dir } : {}),
@@ -335,7 +336,7 @@ export class WorkerPool {
       throw new WorkerStartError(`could not launch the worker: ${(err as Error).message}`);
     }
     const w = new Worker(tenantId, site, plugins, socketPath, launched);
-    w.memoryMB = effectiveLimits(tenant.limitOverrides).memoryMB;
+    w.memoryMB = limits.memoryMB;
     void launched.exited.then((exit) => this.onExit(w, exit));
     const answer = await waitUntilHealthy(socketPath, launched.exited, START_DEADLINE_MS);
     if (answer.kind === 'healthy' && w.state === 'starting') {

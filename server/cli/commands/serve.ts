@@ -5,6 +5,7 @@ import { startServer } from '../../app/serve.js';
 import { CliError } from '../api-client.js';
 import { shouldSupervise, startSupervisor } from '../../supervisor/supervisor.js';
 import { activatedSockets, forgetActivation, httpListenFd } from '../../launch/socket-activation.js';
+import { onStopSignal } from '../../app/stop-signals.js';
 
 export async function serveCommand(args: string[]): Promise<void> {
   let config;
@@ -29,10 +30,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${portOf(e, config)} (${e.message})`);
     throw err;
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onStopSignal((signal) => {
     log.info('stopping', { signal });
     running.close().then(
       () => {
@@ -45,11 +43,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       },
     );
     setTimeout(() => process.exit(1), 10_000).unref();
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  // A closed terminal or a habit of `kill -HUP` for reload: a graceful stop, never an abrupt death (README, Reload).
-  process.on('SIGHUP', () => stop('SIGHUP'));
+  });
 }
 
 /** As root: a supervisor here, the edge as the user `tenantry` (server/supervisor/README.md). */
@@ -64,17 +58,10 @@ async function superviseCommand(config: Config, args: string[], log: Logger): Pr
     if (e.code === 'EACCES') throw new CliError(`tenantry: not allowed to bind ${config.bind}:${portOf(e, config)} (${e.message})`);
     throw err;
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onStopSignal((signal) => {
     log.info('stopping', { signal });
     void supervisor.stop();
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  // A closed terminal or a habit of `kill -HUP` for reload: a graceful stop, never an abrupt death (README, Reload).
-  process.on('SIGHUP', () => stop('SIGHUP'));
+  });
   const code = await supervisor.done;
   log.info(code === 0 ? 'stopped: the edge and every worker ended' : 'stopped: the edge ended with an error and every worker was stopped', { code });
   process.exit(code);
